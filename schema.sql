@@ -1,0 +1,142 @@
+-- ordersync database schema, version 1 (PRAGMA user_version).
+-- Table and column names below are a contract (DESIGN.md): other tools read them.
+-- Times are RFC 3339 UTC text; money is integer minor units (fen).
+
+CREATE TABLE IF NOT EXISTS orders (
+    shop_id           TEXT NOT NULL,
+    order_no          TEXT NOT NULL,
+    platform          TEXT NOT NULL,
+    platform_order_id TEXT,             -- the vendor's internal id, when it differs from order_no
+    status            TEXT NOT NULL,    -- unified order status
+    platform_status   TEXT NOT NULL,    -- the vendor's raw code
+    payment_status    TEXT,
+    refund_status     TEXT,
+    currency          TEXT NOT NULL,
+    total_minor       INTEGER NOT NULL,
+    shipping_minor    INTEGER NOT NULL,
+    buyer_name        TEXT,
+    buyer_phone       TEXT,
+    ship_address      TEXT,
+    external_ref      TEXT,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT,             -- the vendor's last-modified time
+    synced_at         TEXT NOT NULL,    -- when this row last changed here
+    raw_json          TEXT NOT NULL,
+    fingerprint       TEXT NOT NULL,    -- hash of everything above it, to skip unchanged rows
+    PRIMARY KEY (shop_id, order_no)
+);
+CREATE INDEX IF NOT EXISTS orders_by_platform_id ON orders (shop_id, platform_order_id);
+CREATE INDEX IF NOT EXISTS orders_by_status ON orders (shop_id, status);
+
+CREATE TABLE IF NOT EXISTS order_lines (
+    shop_id          TEXT NOT NULL,
+    order_no         TEXT NOT NULL,
+    line_no          INTEGER NOT NULL,
+    sku              TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    quantity         INTEGER NOT NULL,
+    unit_price_minor INTEGER NOT NULL,
+    PRIMARY KEY (shop_id, order_no, line_no),
+    FOREIGN KEY (shop_id, order_no) REFERENCES orders (shop_id, order_no) ON DELETE CASCADE
+);
+
+CREATE TABLE IF NOT EXISTS shipments (
+    shop_id           TEXT NOT NULL,
+    shipment_id       TEXT NOT NULL,
+    order_no          TEXT,             -- NULL until the order it names by internal id is synced
+    platform_order_id TEXT,
+    carrier           TEXT,
+    tracking_no       TEXT,
+    shipped_at        TEXT,
+    synced_at         TEXT NOT NULL,
+    raw_json          TEXT NOT NULL,
+    fingerprint       TEXT NOT NULL,
+    PRIMARY KEY (shop_id, shipment_id)
+);
+CREATE INDEX IF NOT EXISTS shipments_by_order ON shipments (shop_id, order_no);
+
+CREATE TABLE IF NOT EXISTS refunds (
+    shop_id         TEXT NOT NULL,
+    refund_id       TEXT NOT NULL,
+    order_no        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    platform_status TEXT NOT NULL,
+    amount_minor    INTEGER NOT NULL,
+    reason          TEXT,
+    created_at      TEXT,
+    updated_at      TEXT,
+    synced_at       TEXT NOT NULL,
+    raw_json        TEXT NOT NULL,
+    fingerprint     TEXT NOT NULL,
+    PRIMARY KEY (shop_id, refund_id)
+);
+
+-- Every observed transition; a backwards move is kept with regression = 1, never applied silently.
+CREATE TABLE IF NOT EXISTS status_changes (
+    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    shop_id              TEXT NOT NULL,
+    entity               TEXT NOT NULL CHECK (entity IN ('order', 'refund')),
+    entity_key           TEXT NOT NULL,
+    from_status          TEXT,          -- NULL on first sight
+    to_status            TEXT NOT NULL,
+    from_platform_status TEXT,
+    to_platform_status   TEXT NOT NULL,
+    regression           INTEGER NOT NULL DEFAULT 0,
+    observed_at          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS status_changes_by_key ON status_changes (shop_id, entity, entity_key);
+
+CREATE TABLE IF NOT EXISTS sync_state (
+    shop_id          TEXT NOT NULL,
+    stream           TEXT NOT NULL,
+    cursor           TEXT,
+    last_started_at  TEXT,
+    last_finished_at TEXT,
+    last_success_at  TEXT,
+    last_error       TEXT,
+    PRIMARY KEY (shop_id, stream)
+);
+
+-- One row per pass, for `status` and for pruning after the retention period.
+CREATE TABLE IF NOT EXISTS sync_runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    shop_id     TEXT NOT NULL,
+    stream      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    ok          INTEGER,
+    rows_seen   INTEGER NOT NULL DEFAULT 0,
+    rows_changed INTEGER NOT NULL DEFAULT 0,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS sync_runs_by_stream ON sync_runs (shop_id, stream, id);
+
+-- Vendor records that could not be normalized: kept raw with the reason (nothing fetched is lost).
+CREATE TABLE IF NOT EXISTS rejected_records (
+    shop_id    TEXT NOT NULL,
+    stream     TEXT NOT NULL,
+    vendor_key TEXT NOT NULL,
+    error      TEXT NOT NULL,
+    raw_json   TEXT NOT NULL,
+    seen_at    TEXT NOT NULL,
+    PRIMARY KEY (shop_id, stream, vendor_key)
+);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    shop_id         TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('ship', 'status', 'remark')),
+    order_no        TEXT NOT NULL,
+    payload         TEXT NOT NULL,      -- JSON, see platforms::PushPayload
+    dedupe_key      TEXT NOT NULL UNIQUE,
+    state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'in_flight', 'done', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    lease_until     TEXT,               -- set while in_flight; an expired lease may be claimed again
+    needs_read_back INTEGER NOT NULL DEFAULT 0, -- a send may have landed: read back before resending
+    last_error      TEXT,
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    done_at         TEXT,
+    settled_by      TEXT                -- for done rows: `sent`, or `read_back` when found applied unsent
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (shop_id, state, next_attempt_at);

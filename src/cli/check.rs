@@ -1,0 +1,33 @@
+//! `ordersync check`: validate the file and list every problem with its key.
+
+use crate::config::ConfigError;
+use crate::runtime;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Prints `ok` or each problem; exit 1 when there is any.
+pub fn run(path: &Path) -> ExitCode {
+    match runtime::load_config(path) {
+        Ok(config) => {
+            let streams: usize = config.shops.iter().map(|s| s.schedule.len()).sum();
+            println!(
+                "{}: ok ({} shops, {} scheduled streams)",
+                path.display(),
+                config.shops.len(),
+                streams
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid { problems, .. }) => {
+            for p in &problems {
+                eprintln!("{}: {}: {}", path.display(), p.key, p.message);
+            }
+            eprintln!("{}: {} problem(s)", path.display(), problems.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

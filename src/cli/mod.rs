@@ -1,0 +1,121 @@
+//! The command line of DESIGN.md: one file per command, each `run(..) -> anyhow::Result<ExitCode>`.
+//!
+//! Errors are reported here, at the edge, with their context; exit codes: 0 success, 1 a failed
+//! check or pass, 2 a usage or configuration error.
+
+mod capabilities;
+mod check;
+mod demo;
+mod flush;
+mod outbox;
+mod push;
+mod resync;
+mod status;
+mod sync;
+
+use crate::runtime::{self, Runtime};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `ordersync`: keeps a SQLite database in step with many shops' orders and pushes updates back.
+#[derive(Debug, Parser)]
+#[command(name = "ordersync", version, about)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERSYNC_CONFIG",
+        default_value = "/etc/ordersync/ordersync.toml"
+    )]
+    pub config: PathBuf,
+    /// Log more (debug level).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon (systemd's ExecStart); SIGHUP reloads, SIGTERM drains and exits 0.
+    Run,
+    /// Run one pass now, then exit (0 = every pass succeeded).
+    Sync(sync::Args),
+    /// Enqueue a shipment or status change for the platform.
+    #[command(subcommand)]
+    Push(push::PushCommand),
+    /// Deliver every outbox entry that is due now, then exit.
+    Flush,
+    /// Show each shop and stream: last run, lag, errors, outbox depth, dead letters.
+    Status(status::Args),
+    /// Inspect and manage the outbox.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
+    /// Re-read a period of a shop's streams on the next pass.
+    Resync(resync::Args),
+    /// Validate the configuration file; exit 1 naming each problem.
+    Check,
+    /// What each platform can sync and push.
+    Capabilities,
+    /// The built-in simulators plus the daemon: no credentials needed.
+    Demo(demo::Args),
+}
+
+impl Cli {
+    /// The default log level for this invocation.
+    pub fn log_level(&self) -> &'static str {
+        if self.verbose {
+            "debug"
+        } else {
+            "info"
+        }
+    }
+}
+
+/// Runs the parsed command line and maps the outcome to an exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ordersync: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ordersync: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let path = cli.config;
+    match cli.command {
+        Command::Run => crate::daemon::run(&path, tokio_util::sync::CancellationToken::new())
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Sync(args) => sync::run(&load(&path)?, args).await,
+        Command::Push(cmd) => push::run(&load(&path)?, cmd),
+        Command::Flush => flush::run(&load(&path)?).await,
+        Command::Status(args) => status::run(&load(&path)?, args),
+        Command::Outbox(cmd) => outbox::run(&load(&path)?, cmd),
+        Command::Resync(args) => resync::run(&load(&path)?, args),
+        Command::Check => Ok(check::run(&path)),
+        Command::Capabilities => Ok(capabilities::run()),
+        Command::Demo(args) => demo::run(args).await,
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Runtime> {
+    let config = runtime::load_config(path)?;
+    Runtime::new(config, None).map_err(anyhow::Error::msg)
+}

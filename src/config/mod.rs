@@ -1,0 +1,440 @@
+//! The configuration file: reading it, checking every key, and typing it into [`Config`].
+//!
+//! The file is TOML (DESIGN.md, "The configuration file"), read with the `config` crate and
+//! overlaid with `ORDERSYNC__SECTION__KEY` environment variables. The resulting value tree is
+//! walked key by key rather than deserialized in one go, so that `ordersync check` and a
+//! refused reload list every problem at once, each naming the file, the key and what is wrong
+//! (invariant 6). Credentials come from the environment or from files, never from the file
+//! alone, and no message or `Debug` output ever shows one (invariant 7).
+//!
+//! This module knows no platform: the checks that depend on one (its name, the credentials it
+//! needs, the streams it can sync) come in through the `rules` callback of [`load`].
+
+mod cron;
+mod secret;
+mod shop;
+mod walk;
+
+pub use cron::normalize_cron;
+pub use secret::Secret;
+
+use crate::model::Stream;
+use config::{Environment, File, FileFormat, Value, ValueKind};
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use walk::{string, table, Problems, Section};
+
+/// Environment variables starting with this (any case) override keys of the file.
+const ENV_PREFIX: &str = "ORDERSYNC__";
+/// A generous cap on day counts, so that date arithmetic on them cannot overflow.
+const MAX_DAYS: u32 = 36_500;
+/// The push schedule when `[push]` names none: every 30 seconds.
+const DEFAULT_PUSH_SCHEDULE: &str = "*/30 * * * * *";
+
+/// The whole configuration, checked and typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was read from, as given; a reload reads it again.
+    pub path: PathBuf,
+    /// `[daemon]`: where the database lives and how the process behaves.
+    pub daemon: DaemonConfig,
+    /// `[push]`: when and how the outbox is delivered.
+    pub push: PushConfig,
+    /// `[http]`: limits for every request to a platform.
+    pub http: HttpConfig,
+    /// `[[shops]]`, in file order; ids are unique.
+    pub shops: Vec<ShopConfig>,
+}
+
+impl Config {
+    /// The shop with this id.
+    pub fn shop(&self, id: &str) -> Option<&ShopConfig> {
+        self.shops.iter().find(|shop| shop.id == id)
+    }
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonConfig {
+    /// The SQLite file, absolute: a relative path is resolved against the config file's folder.
+    pub database: PathBuf,
+    /// The zone schedules are read in (`timezone`, default Asia/Shanghai).
+    pub timezone: chrono_tz::Tz,
+    /// How long SIGTERM waits for running jobs (`drain_timeout_secs`, default 30).
+    pub drain_timeout: Duration,
+    /// How long done outbox rows and old run records are kept (default 30, at least 1: the done
+    /// rows are what stops the same update being enqueued twice).
+    pub retention_days: u32,
+}
+
+/// `[push]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushConfig {
+    /// When the outbox is flushed (default every 30 seconds).
+    pub schedule: Schedule,
+    /// Attempts before an entry is failed for good (default 10, at least 1).
+    pub max_attempts: u32,
+    /// How long a claimed entry stays claimed (`lease_secs`, default 120, at least 1).
+    pub lease: Duration,
+    /// The first retry delay, doubled per attempt (`retry_base_ms`, default 30000).
+    pub retry_base: Duration,
+    /// The longest retry delay (`retry_max_secs`, default 3600; not below `retry_base`).
+    pub retry_max: Duration,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// `connect_timeout_secs`, default 10, at least 1.
+    pub connect_timeout: Duration,
+    /// `request_timeout_secs`, default 60, at least 1.
+    pub request_timeout: Duration,
+    /// The largest response body read (default 32 MiB).
+    pub max_body_bytes: u64,
+    /// Retries of one request after a transient failure (default 4).
+    pub retries: u32,
+    /// The first of those retries' delays (`retry_initial_ms`, default 500).
+    pub retry_initial: Duration,
+}
+
+/// One `[[shops]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopConfig {
+    /// Unique id: letters, digits, `_`, `.` and `-`.
+    pub id: String,
+    /// The platform name, as written; the rules callback decides whether it is known.
+    pub platform: String,
+    /// An http(s) URL with a host and no query, without trailing `/`.
+    pub base_url: String,
+    /// Resolved credentials (`token`, `access_id`, `secret`) under their bare key names.
+    pub credentials: BTreeMap<String, Secret>,
+    /// Requests per second this shop may receive, shared by all its streams and pushes (default 5).
+    pub rate_limit_per_sec: u32,
+    /// How far back the first run reaches (default 30).
+    pub backfill_days: u32,
+    /// The re-read window for platforms without an updated-since filter (default 3).
+    pub lookback_days: u32,
+    /// `[shops.schedule]`: when each stream is synced; a stream not listed is not synced.
+    pub schedule: BTreeMap<Stream, Schedule>,
+    /// `[shops.options]`: free-form, platform-specific settings, as text.
+    pub options: BTreeMap<String, String>,
+}
+
+/// A cron line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// As written in the file.
+    pub text: String,
+    /// The 6-field form with seconds that the scheduler takes.
+    pub cron: String,
+}
+
+/// One thing wrong with the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, as a key path like `shops[1].rate_limit_per_sec`; empty for the file as a whole.
+    pub key: String,
+    /// What is wrong; it never quotes a secret.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem with `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("{}: cannot read the configuration file: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// The file was read, and is wrong; displayed one `<file>: <key>: <message>` line per problem.
+    #[error("{}", lines(path, problems))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found, in file order roughly; never empty.
+        problems: Vec<Problem>,
+    },
+}
+
+/// One `<file>: <key>: <message>` line per problem.
+fn lines(path: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {p}", path.display()))
+        .collect();
+    lines.join("\n")
+}
+
+/// Reads, overrides from the environment, and checks the file at `path`. `rules(shop, prefix)`
+/// adds the platform-specific problems of each shop whose `platform` could be read (`prefix` is
+/// like `shops[0]`). A credential or schedule entry that is written but broken is already
+/// reported, and reaches `rules` as a placeholder (an empty secret, an empty `cron`) so that
+/// the rules see which keys were given without reporting them again.
+pub fn load(
+    path: &Path,
+    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path, Some(std::env::vars_os().collect()), rules)
+}
+
+/// Like [`load`], from text, for tests: `path` names the file in messages and anchors relative
+/// paths. Environment overrides are not applied, so that a test is not at the mercy of the
+/// environment it runs in; `"${ENV_VAR}"` credentials are still resolved.
+pub fn parse_str(
+    text: &str,
+    path: &Path,
+    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+) -> Result<Config, ConfigError> {
+    parse(text, path, None, rules)
+}
+
+/// The common path: `env` holds the environment to override from, if any.
+fn parse(
+    text: &str,
+    path: &Path,
+    env: Option<Vec<(OsString, OsString)>>,
+    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+) -> Result<Config, ConfigError> {
+    let mut p = Problems::default();
+    let mut builder = config::Config::builder().add_source(File::from_str(text, FileFormat::Toml));
+    if let Some(env) = env {
+        let overrides = overrides(env, &mut p);
+        builder = builder.add_source(
+            Environment::with_prefix(ENV_PREFIX.trim_end_matches('_'))
+                .separator("__")
+                .source(Some(overrides)),
+        );
+    }
+    let config = match builder.build() {
+        Ok(tree) => Some(build(tree.cache, path, &mut p, rules)),
+        Err(e) => {
+            p.add("", without_excerpt(&e.to_string()));
+            None
+        }
+    };
+    match config {
+        Some(config) if p.0.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: p.0,
+        }),
+    }
+}
+
+/// The `ORDERSYNC__…` variables the `config` crate may apply. Overrides inside `[[shops]]` are
+/// refused: the crate would replace the whole list with a table, and per-shop secrets have
+/// `"${ENV_VAR}"` anyway.
+fn overrides(env: Vec<(OsString, OsString)>, p: &mut Problems) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (name, value) in env {
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.get(ENV_PREFIX.len()..) else {
+            continue;
+        };
+        if rest.is_empty() || !name[..ENV_PREFIX.len()].eq_ignore_ascii_case(ENV_PREFIX) {
+            continue;
+        }
+        let key = rest.to_lowercase().replace("__", ".");
+        if key == "shops" || key.starts_with("shops.") {
+            p.add(
+                "shops",
+                format!(
+                    "{name} cannot override [[shops]]; write \"${{ENV_VAR}}\" in the file instead"
+                ),
+            );
+        } else if let Ok(value) = value.into_string() {
+            out.insert(name.to_string(), value);
+        } else {
+            p.add(&key, format!("{name} is not valid UTF-8"));
+        }
+    }
+    out
+}
+
+/// The parser's message without its excerpt of the file: that excerpt quotes the offending
+/// line, which may hold a secret. What is left reads "TOML parse error at line 2, column 13:
+/// invalid basic string".
+fn without_excerpt(message: &str) -> String {
+    let is_excerpt = |line: &str| {
+        line.trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start()
+            .starts_with('|')
+    };
+    let kept: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_excerpt(l))
+        .collect();
+    kept.join(": ")
+}
+
+/// Walks the whole tree; every problem lands in `p`, and the result is only used when none did.
+fn build(
+    tree: Value,
+    path: &Path,
+    p: &mut Problems,
+    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+) -> Config {
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let mut root = table(p, "", tree).unwrap_or_else(|| Section::new("", []));
+    let config = Config {
+        path: path.to_path_buf(),
+        daemon: daemon(root.section(p, "daemon"), p, folder),
+        push: push(root.section(p, "push"), p),
+        http: http(root.section(p, "http"), p),
+        shops: shops(root.take("shops"), p, folder, rules),
+    };
+    root.finish(p);
+    config
+}
+
+/// Reads `[daemon]`.
+fn daemon(mut s: Section, p: &mut Problems, folder: &Path) -> DaemonConfig {
+    let database = s.required(p, "database").and_then(|(key, v)| {
+        let text = string(p, &key, &v)?;
+        if text.trim().is_empty() {
+            p.at(&key, &v, "must not be empty");
+            return None;
+        }
+        std::path::absolute(folder.join(&text))
+            .map_err(|e| p.at(&key, &v, format!("cannot make {text} absolute: {e}")))
+            .ok()
+    });
+    let timezone = s.take("timezone").and_then(|(key, v)| {
+        let name = string(p, &key, &v)?;
+        let zone = name.parse::<chrono_tz::Tz>().ok();
+        if zone.is_none() {
+            p.at(
+                &key,
+                &v,
+                format!("unknown time zone `{name}`; use an IANA name such as Asia/Shanghai"),
+            );
+        }
+        zone
+    });
+    let daemon = DaemonConfig {
+        database: database.unwrap_or_default(),
+        timezone: timezone.unwrap_or(chrono_tz::Asia::Shanghai),
+        drain_timeout: s.secs(p, "drain_timeout_secs", 30, 0),
+        retention_days: s.u32(p, "retention_days", 30, 1, MAX_DAYS),
+    };
+    s.finish(p);
+    daemon
+}
+
+/// Reads `[push]`.
+fn push(mut s: Section, p: &mut Problems) -> PushConfig {
+    let schedule = s
+        .take("schedule")
+        .and_then(|(k, v)| cron::schedule(p, &k, &v));
+    let push = PushConfig {
+        schedule: schedule.unwrap_or_else(|| Schedule {
+            text: DEFAULT_PUSH_SCHEDULE.to_string(),
+            cron: DEFAULT_PUSH_SCHEDULE.to_string(),
+        }),
+        max_attempts: s.u32(p, "max_attempts", 10, 1, u32::MAX),
+        lease: s.secs(p, "lease_secs", 120, 1),
+        retry_base: s.millis(p, "retry_base_ms", 30_000),
+        retry_max: s.secs(p, "retry_max_secs", 3600, 1),
+    };
+    if push.retry_base > push.retry_max {
+        let max = push.retry_max.as_secs();
+        p.add(
+            &s.key("retry_base_ms"),
+            format!("must not exceed retry_max_secs ({max} s)"),
+        );
+    }
+    s.finish(p);
+    push
+}
+
+/// Reads `[http]`.
+fn http(mut s: Section, p: &mut Problems) -> HttpConfig {
+    let http = HttpConfig {
+        connect_timeout: s.secs(p, "connect_timeout_secs", 10, 1),
+        request_timeout: s.secs(p, "request_timeout_secs", 60, 1),
+        max_body_bytes: s.uint(p, "max_body_bytes", 32 * 1024 * 1024, 1, u64::MAX),
+        retries: s.u32(p, "retries", 4, 0, u32::MAX),
+        retry_initial: s.millis(p, "retry_initial_ms", 500),
+    };
+    s.finish(p);
+    http
+}
+
+/// Reads `[[shops]]`, checks that ids are unique, and runs the rules on each shop.
+fn shops(
+    entry: Option<(String, Value)>,
+    p: &mut Problems,
+    folder: &Path,
+    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+) -> Vec<ShopConfig> {
+    let Some((key, v)) = entry else {
+        return Vec::new();
+    };
+    let ValueKind::Array(items) = v.kind else {
+        p.at(
+            &key,
+            &v,
+            format!("expected [[shops]] tables, found {}", walk::found(&v)),
+        );
+        return Vec::new();
+    };
+    let mut shops: Vec<ShopConfig> = Vec::new();
+    let mut first_index: HashMap<String, usize> = HashMap::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let prefix = format!("{key}[{i}]");
+        let Some(section) = table(p, &prefix, item) else {
+            continue;
+        };
+        let (shop, platform_read) = shop::read(section, p, folder);
+        if !shop.id.is_empty() {
+            if let Some(first) = first_index.get(&shop.id) {
+                let message = format!(
+                    "duplicate shop id `{}`, already used by {key}[{first}]",
+                    shop.id
+                );
+                p.add(&format!("{prefix}.id"), message);
+            } else {
+                first_index.insert(shop.id.clone(), i);
+            }
+        }
+        if platform_read {
+            p.0.extend(rules(&shop, &prefix));
+        }
+        shops.push(shop);
+    }
+    shops
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! `ordersync run`: the long-running daemon — scheduler, signals, reload, drain.
+//!
+//! SIGHUP re-reads the file: a valid file swaps the jobs; an invalid one is refused with its
+//! problems logged and the old jobs keep running. SIGTERM (or SIGINT) stops new runs, lets
+//! running ones finish within `daemon.drain_timeout_secs`, and returns so the process exits 0.
+
+use crate::runtime::{self, Runtime};
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+use anyhow::Context;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+/// Runs the daemon on the file at `config_path` until a stop signal or `stop` is cancelled.
+pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<()> {
+    let config = runtime::load_config(config_path)?;
+    let database = config.daemon.database.clone();
+    Store::open(&database).with_context(|| "cannot open the database")?;
+    let mut rt = Arc::new(Runtime::new(config, None).map_err(anyhow::Error::msg)?);
+    let jobs_cancel = CancellationToken::new();
+    let mut sched = Scheduler::start(Arc::clone(&rt), jobs_cancel.clone()).await?;
+    tracing::info!(config = %config_path.display(), database = %database.display(), shops = rt.shops.len(), jobs = sched.job_count(), "ordersync running");
+
+    let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut zone_check = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload(config_path, &mut rt, &mut sched).await,
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); break }
+            _ = int.recv() => { tracing::info!("SIGINT: draining"); break }
+            _ = stop.cancelled() => { tracing::info!("stop requested: draining"); break }
+            _ = zone_check.tick() => {
+                if sched.zone_shifted(rt.config.daemon.timezone) {
+                    tracing::info!(zone = %rt.config.daemon.timezone, "the zone's UTC offset changed (DST); rebuilding jobs");
+                    if let Err(e) = sched.replace(Arc::clone(&rt)).await {
+                        tracing::error!(error = %e, "rebuilding jobs failed; keeping the old ones");
+                    }
+                }
+            }
+        }
+    }
+    let drain = rt.config.daemon.drain_timeout;
+    if sched.shutdown(drain).await {
+        tracing::info!("all running jobs finished; exiting");
+    } else {
+        tracing::warn!(timeout_secs = drain.as_secs(), "drain timeout: leaving unfinished runs; their outbox leases let the next start pick them up");
+    }
+    Ok(())
+}
+
+async fn reload(config_path: &Path, rt: &mut Arc<Runtime>, sched: &mut Scheduler) {
+    let fresh = runtime::load_config(config_path)
+        .map_err(|e| e.to_string())
+        .and_then(|c| Runtime::new(c, Some(rt)));
+    match fresh {
+        Ok(new_rt) => {
+            let new_rt = Arc::new(new_rt);
+            match sched.replace(Arc::clone(&new_rt)).await {
+                Ok(()) => {
+                    tracing::info!(
+                        shops = new_rt.shops.len(),
+                        jobs = sched.job_count(),
+                        "SIGHUP: configuration reloaded"
+                    );
+                    *rt = new_rt;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: new jobs refused; the old schedule keeps running")
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!("SIGHUP: configuration refused; the old schedule keeps running:\n{e}")
+        }
+    }
+}

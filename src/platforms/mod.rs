@@ -1,0 +1,397 @@
+//! The `Connector` trait every platform implements, and the registry that names the platforms.
+//!
+//! Architecture invariant: this file's [`REGISTRY`] is the only place in the crate that lists
+//! platforms. The core (sync, push, scheduler, store) talks to `dyn Connector` and reads
+//! [`Capabilities`]; it never matches on a platform name.
+
+pub mod http;
+pub mod values;
+pub mod window;
+pub mod ymcart;
+
+use crate::config::{HttpConfig, Problem, ShopConfig};
+use crate::model::{Order, OrderStatus, PushKind, Refund, Rejected, Shipment, Stream};
+use crate::ratelimit::RateLimiter;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub use http::{HttpClient, HttpError};
+
+/// What one platform can sync and push; read by `check`, `push`, the push job and `capabilities`.
+#[derive(Debug)]
+pub struct Capabilities {
+    /// The platform's name in the config file.
+    pub platform: &'static str,
+    /// Streams that can be scheduled.
+    pub streams: &'static [Stream],
+    /// Kinds of push the platform accepts.
+    pub pushes: &'static [PushKind],
+    /// Unified statuses `push status` may ask for.
+    pub push_statuses: &'static [OrderStatus],
+    /// Most entries one push request may carry (never above 20).
+    pub max_batch: usize,
+    /// Push kinds whose effect can be read back before a resend (exactly-once delivery).
+    pub read_back: &'static [PushKind],
+    /// Credential keys the shop's config must provide.
+    pub credentials: &'static [&'static str],
+    /// One-line notes for `ordersync capabilities` (what is missing and why).
+    pub notes: &'static [&'static str],
+}
+
+/// The largest batch any platform may be sent (DESIGN.md invariant 5).
+pub const MAX_BATCH: usize = 20;
+
+/// What a connector needs to know for one pass of one stream.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    /// The stream to sync.
+    pub stream: Stream,
+    /// The stream's saved cursor (connector-defined text); None on the first run.
+    pub cursor: Option<String>,
+    /// The pass's clock.
+    pub now: DateTime<Utc>,
+    /// How far back the first run reaches.
+    pub backfill_days: u32,
+    /// How far back later runs re-read, for platforms without an updated-since filter.
+    pub lookback_days: u32,
+    /// Order numbers stored for this shop in a non-terminal state, for platforms that re-poll them.
+    pub open_orders: Vec<String>,
+}
+
+/// One committed unit of a sync: rows and, optionally, the cursor they advance to.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Orders read.
+    pub orders: Vec<Order>,
+    /// Shipments read.
+    pub shipments: Vec<Shipment>,
+    /// Refunds read.
+    pub refunds: Vec<Refund>,
+    /// Records that could not be normalized; stored raw with their error.
+    pub rejected: Vec<Rejected>,
+    /// The cursor to save in the same transaction as these rows.
+    pub cursor: Option<String>,
+}
+
+/// Where a connector hands its batches; the core commits each one atomically with its cursor.
+pub trait Sink: Send {
+    /// Commits `batch`; an error stops the pass (the cursor stays where it was).
+    fn commit(&mut self, batch: Batch) -> Result<(), SyncError>;
+}
+
+/// A push entry handed to a connector.
+#[derive(Debug, Clone)]
+pub struct PushItem {
+    /// The outbox id.
+    pub id: i64,
+    /// The order it concerns.
+    pub order_no: String,
+    /// What to do.
+    pub payload: PushPayload,
+}
+
+/// The unified body of a push; stored as JSON in `outbox.payload`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PushPayload {
+    /// Mark the order shipped with this carrier and tracking number.
+    Ship {
+        /// Carrier name.
+        carrier: String,
+        /// Tracking number.
+        tracking: String,
+    },
+    /// Move the order to a unified status.
+    Status {
+        /// The target status.
+        status: OrderStatus,
+    },
+    /// Add a remark to the order.
+    Remark {
+        /// The remark text.
+        text: String,
+    },
+}
+
+impl PushPayload {
+    /// The outbox `kind` column for this payload.
+    pub fn kind(&self) -> PushKind {
+        match self {
+            PushPayload::Ship { .. } => PushKind::Ship,
+            PushPayload::Status { .. } => PushKind::Status,
+            PushPayload::Remark { .. } => PushKind::Remark,
+        }
+    }
+
+    /// The part of the dedupe key after shop and order: the same request twice gives one row,
+    /// and a changed tracking number is a new push.
+    pub fn dedupe_suffix(&self) -> String {
+        match self {
+            PushPayload::Ship { carrier, tracking } => format!("ship|{carrier}|{tracking}"),
+            PushPayload::Status { status } => format!("status|{status}"),
+            PushPayload::Remark { text } => format!("remark|{text}"),
+        }
+    }
+}
+
+/// How the platform answered for one entry of a push request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Applied.
+    Done,
+    /// Refused for good (no such order, wrong state); the reason is the vendor's.
+    Refused(String),
+    /// Failed for now; try again later.
+    Retry(String),
+}
+
+/// What reading an entry back from the platform showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBack {
+    /// The platform already shows the entry's effect: settle it done without sending.
+    Applied,
+    /// The platform does not show it: send it.
+    NotApplied,
+    /// The platform cannot tell (no read-back for this kind): send it.
+    Unknown,
+}
+
+/// Why a sync pass or a push request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The HTTP exchange failed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The vendor refused the request (`code` ≠ 0).
+    #[error("vendor refused `{path}`: code {code}: {msg}")]
+    Vendor {
+        /// The request path.
+        path: String,
+        /// The vendor's code.
+        code: String,
+        /// The vendor's message.
+        msg: String,
+    },
+    /// The credentials were refused; the admin must act (not retried).
+    #[error("credentials refused by the platform: {0}")]
+    Auth(String),
+    /// The vendor's answer did not have the documented shape.
+    #[error("unexpected answer from `{path}`: {detail}")]
+    Shape {
+        /// The request path.
+        path: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Storing the rows failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Shutdown was requested; the committed batches stand.
+    #[error("interrupted by shutdown")]
+    Interrupted,
+}
+
+impl SyncError {
+    /// True when a later attempt may succeed without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Http(e) => e.is_transient(),
+            SyncError::Store(e) => e.is_busy(),
+            _ => false,
+        }
+    }
+
+    /// True when the platform may have applied a write that reported this error.
+    pub fn may_have_applied(&self) -> bool {
+        match self {
+            SyncError::Http(e) => e.may_have_applied(),
+            SyncError::Shape { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The server's requested delay, when it gave one.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SyncError::Http(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// One platform's client for one shop.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// What this platform can do.
+    fn capabilities(&self) -> &'static Capabilities;
+
+    /// Runs one pass of `req.stream`, handing batches to `sink` as they are read.
+    async fn sync(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError>;
+
+    /// Sends one request carrying `items` (all of one kind, at most `max_batch`), one outcome each.
+    async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError>;
+
+    /// Reads back whether each item's effect is already visible at the platform.
+    async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
+        Ok(vec![ReadBack::Unknown; items.len()])
+    }
+
+    /// The cursor that makes the next pass of `stream` re-read from `since`; `None` means
+    /// "start over" (a full backfill, or the whole list for id-cursored streams).
+    fn resync_cursor(&self, _stream: Stream, _since: chrono::NaiveDate) -> Option<String> {
+        None
+    }
+
+    /// Checks a push before it is enqueued; `current` is the stored unified status, if known.
+    fn check_push(
+        &self,
+        payload: &PushPayload,
+        current: Option<OrderStatus>,
+    ) -> Result<(), String> {
+        default_check_push(self.capabilities(), payload, current)
+    }
+}
+
+/// The capability checks every platform shares: the push kind and the target status.
+pub fn default_check_push(
+    caps: &Capabilities,
+    payload: &PushPayload,
+    _current: Option<OrderStatus>,
+) -> Result<(), String> {
+    let kind = payload.kind();
+    if !caps.pushes.contains(&kind) {
+        return Err(format!(
+            "{} cannot take `{kind}` pushes (it takes: {})",
+            caps.platform,
+            join(caps.pushes)
+        ));
+    }
+    if let PushPayload::Status { status } = payload {
+        if !caps.push_statuses.contains(status) {
+            return Err(format!(
+                "{} cannot be moved to `{status}` (allowed: {})",
+                caps.platform,
+                join(caps.push_statuses)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How a shop's connector is made: the parts every platform's constructor receives.
+pub struct ConnectorParts<'a> {
+    /// The shop's configuration.
+    pub shop: &'a ShopConfig,
+    /// An HTTP client for the shop, under the shop's shared rate limiter.
+    pub http: HttpClient,
+}
+
+/// A platform as the registry knows it.
+pub struct Platform {
+    /// What it can do (also carries its name).
+    pub capabilities: &'static Capabilities,
+    /// Builds a connector for one shop.
+    pub build: fn(ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String>,
+}
+
+/// Every platform the daemon can talk to. Adding one is adding a line here and a folder.
+pub static REGISTRY: &[Platform] = &[Platform {
+    capabilities: &ymcart::CAPABILITIES,
+    build: ymcart::build,
+}];
+
+/// The registry entry for `name`.
+pub fn platform(name: &str) -> Option<&'static Platform> {
+    REGISTRY.iter().find(|p| p.capabilities.platform == name)
+}
+
+/// Builds the connector for `shop`, sharing `limiter` with everything else of that shop.
+pub fn connect(
+    shop: &ShopConfig,
+    http: &HttpConfig,
+    limiter: Arc<RateLimiter>,
+) -> Result<Arc<dyn Connector>, String> {
+    let platform =
+        platform(&shop.platform).ok_or_else(|| format!("unknown platform `{}`", shop.platform))?;
+    let client = HttpClient::new(&shop.base_url, http, limiter).map_err(|e| e.to_string())?;
+    (platform.build)(ConnectorParts { shop, http: client })
+}
+
+/// The platform rules of the config file: a known platform, its credentials, streams it can sync.
+pub fn shop_rules(shop: &ShopConfig, prefix: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(platform) = platform(&shop.platform) else {
+        let known: Vec<_> = REGISTRY.iter().map(|p| p.capabilities.platform).collect();
+        problems.push(Problem {
+            key: format!("{prefix}.platform"),
+            message: format!(
+                "unknown platform `{}` (expected one of: {})",
+                shop.platform,
+                known.join(", ")
+            ),
+        });
+        return problems;
+    };
+    let caps = platform.capabilities;
+    for key in caps.credentials {
+        if !shop.credentials.contains_key(*key) {
+            problems.push(Problem {
+                key: format!("{prefix}.{key}"),
+                message: format!(
+                    "{} needs `{key}` (as \"${{ENV_VAR}}\" or {key}_file = \"/path\")",
+                    caps.platform
+                ),
+            });
+        }
+    }
+    for key in shop.credentials.keys() {
+        if !caps.credentials.contains(&key.as_str()) {
+            problems.push(Problem {
+                key: format!("{prefix}.{key}"),
+                message: format!("{} does not use `{key}`", caps.platform),
+            });
+        }
+    }
+    for stream in shop.schedule.keys() {
+        if !caps.streams.contains(stream) {
+            problems.push(Problem {
+                key: format!("{prefix}.schedule.{stream}"),
+                message: format!(
+                    "{} cannot sync `{stream}` (it syncs: {})",
+                    caps.platform,
+                    join(caps.streams)
+                ),
+            });
+        }
+    }
+    problems
+}
+
+/// A sink wrapper that stops a pass between batches once shutdown is requested.
+pub struct Interruptible<'a> {
+    /// The real sink.
+    pub inner: &'a mut dyn Sink,
+    /// Cancelled on shutdown.
+    pub cancel: CancellationToken,
+}
+
+impl Sink for Interruptible<'_> {
+    fn commit(&mut self, batch: Batch) -> Result<(), SyncError> {
+        self.inner.commit(batch)?;
+        if self.cancel.is_cancelled() {
+            return Err(SyncError::Interrupted);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! YMCart → unified model: the status tables and the row readers.
+//!
+//! Each table is the whole truth for its vendor field (PLATFORMS.md §1); a code not in a table
+//! maps to `unknown` and is kept raw, never dropped.
+
+use crate::model::{Order, OrderLine, OrderStatus, PaymentStatus, Shipment};
+use crate::platforms::values::{self, ValueError};
+use serde_json::Value;
+
+/// `order_status` → unified order status.
+pub const ORDER_STATUS: &[(&str, OrderStatus)] = &[
+    ("100", OrderStatus::Pending),             // new
+    ("101", OrderStatus::Pending),             // payment failed (payment column says `failed`)
+    ("102", OrderStatus::Pending),             // confirming payment
+    ("200", OrderStatus::AwaitingFulfillment), // paid
+    ("301", OrderStatus::Shipped),
+    ("600", OrderStatus::Cancelled), // void
+    ("700", OrderStatus::Completed),
+];
+
+/// `payment_status` → unified payment status.
+pub const PAYMENT_STATUS: &[(&str, PaymentStatus)] = &[
+    ("100", PaymentStatus::Unpaid),
+    ("101", PaymentStatus::Failed),
+    ("102", PaymentStatus::Unpaid),
+    ("200", PaymentStatus::Paid),
+];
+
+/// Unified status → the code orderStatus takes (the vendor accepts 100, 102, 200, 600, 700).
+pub const PUSH_STATUS: &[(OrderStatus, u16)] = &[
+    (OrderStatus::Pending, 100),
+    (OrderStatus::AwaitingFulfillment, 200),
+    (OrderStatus::Cancelled, 600),
+    (OrderStatus::Completed, 700),
+];
+
+/// Looks `code` up in a vendor table.
+pub fn lookup<T: Copy>(table: &[(&str, T)], code: &str) -> Option<T> {
+    table.iter().find(|(c, _)| *c == code).map(|(_, v)| *v)
+}
+
+/// The vendor code orderStatus takes for `status`.
+pub fn push_code(status: OrderStatus) -> Option<u16> {
+    PUSH_STATUS
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map(|(_, c)| *c)
+}
+
+/// Reads one orderList row.
+pub fn order(row: &Value) -> Result<Order, ValueError> {
+    let order_no = values::required(row, "itemno")?;
+    let platform_status = values::int(row, "order_status")?
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let status = lookup(ORDER_STATUS, &platform_status).unwrap_or_else(|| {
+        tracing::warn!(
+            order_no,
+            code = platform_status,
+            "unknown YMCart order_status; stored as `unknown`"
+        );
+        OrderStatus::Unknown
+    });
+    let payment = values::int(row, "payment_status")?
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let created_at = values::unix_secs(row, "create_time")?.ok_or_else(|| ValueError {
+        field: "create_time".into(),
+        problem: "missing or 0".into(),
+    })?;
+    let lines = row
+        .get("item")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| line(i, item))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let shipping_address =
+        addresses(row).find(|a| values::int(a, "address_type").ok().flatten() == Some(0));
+    Ok(Order {
+        order_no,
+        platform_order_id: values::non_empty(row, "id"),
+        status,
+        platform_status,
+        payment_status: lookup(PAYMENT_STATUS, &payment),
+        refund_status: None,
+        currency: values::non_empty(row, "currency_code").unwrap_or_else(|| "CNY".into()),
+        total_minor: values::fen(row, "total_amount")?,
+        shipping_minor: values::fen(row, "cost_shipping")?,
+        buyer_name: shipping_address.and_then(person_name),
+        buyer_phone: shipping_address.and_then(|a| {
+            values::non_empty(a, "mobilephone").or_else(|| values::non_empty(a, "telephone"))
+        }),
+        ship_address: shipping_address.map(address_line),
+        external_ref: values::non_empty(row, "outer_itemno"),
+        created_at,
+        updated_at: values::unix_secs(row, "act_time")?,
+        lines,
+        raw_json: row.to_string(),
+    })
+}
+
+fn line(index: usize, item: &Value) -> Result<OrderLine, ValueError> {
+    Ok(OrderLine {
+        line_no: index as u32 + 1,
+        sku: values::non_empty(item, "sku_codeno").unwrap_or_default(),
+        name: values::non_empty(item, "goods_name").unwrap_or_default(),
+        quantity: values::int(item, "buy_num")?.unwrap_or(0),
+        unit_price_minor: values::fen(item, "price")?,
+    })
+}
+
+fn addresses(row: &Value) -> impl Iterator<Item = &Value> {
+    row.get("address")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn person_name(a: &Value) -> Option<String> {
+    let parts: Vec<String> = ["first_name", "last_name"]
+        .iter()
+        .filter_map(|f| values::non_empty(a, f))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+fn address_line(a: &Value) -> String {
+    [
+        "address",
+        "address_spare",
+        "city",
+        "state",
+        "postcode",
+        "country_code_2",
+    ]
+    .iter()
+    .filter_map(|f| values::non_empty(a, f))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// Reads one deliveryList row (or one row of an order's embedded `delivery` array).
+pub fn shipment(row: &Value) -> Result<Shipment, ValueError> {
+    let id = values::required(row, "id")?;
+    // delivery_time is "0" until the carrier collects; the row's creation is when we shipped.
+    let shipped_at = match values::unix_secs(row, "delivery_time")? {
+        Some(t) => Some(t),
+        None => values::unix_secs(row, "create_time")?,
+    };
+    Ok(Shipment {
+        shipment_id: id,
+        order_no: None,
+        platform_order_id: Some(values::required(row, "order_id")?),
+        carrier: values::non_empty(row, "shipping_corp_name"),
+        tracking_no: values::non_empty(row, "delivery_no"),
+        shipped_at,
+        raw_json: row.to_string(),
+    })
+}
+
+/// The tracking numbers in an order row's embedded `delivery` array (for read-back).
+pub fn tracking_numbers(row: &Value) -> Vec<String> {
+    row.get("delivery")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| values::non_empty(d, "delivery_no"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code of the vendor page's order_status list, with the unified status PLATFORMS.md gives.
+    #[test]
+    fn every_vendor_order_status_maps_as_the_contract_says() {
+        let expected = [
+            ("100", "pending"),
+            ("101", "pending"),
+            ("102", "pending"),
+            ("200", "awaiting_fulfillment"),
+            ("301", "shipped"),
+            ("600", "cancelled"),
+            ("700", "completed"),
+        ];
+        assert_eq!(ORDER_STATUS.len(), expected.len());
+        for (code, unified) in expected {
+            assert_eq!(
+                lookup(ORDER_STATUS, code).map(|s| s.as_str()),
+                Some(unified),
+                "code {code}"
+            );
+        }
+        assert_eq!(lookup(ORDER_STATUS, "999"), None);
+    }
+
+    #[test]
+    fn every_payment_status_and_push_code() {
+        for (code, unified) in [
+            ("100", "unpaid"),
+            ("101", "failed"),
+            ("102", "unpaid"),
+            ("200", "paid"),
+        ] {
+            assert_eq!(
+                lookup(PAYMENT_STATUS, code).map(|s| s.as_str()),
+                Some(unified)
+            );
+        }
+        for (status, code) in PUSH_STATUS {
+            // A pushed code read back must map to the status we pushed.
+            assert_eq!(lookup(ORDER_STATUS, &code.to_string()), Some(*status));
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The running configuration: each shop with its connector, built once per (re)load.
+//!
+//! Rate limiters are keyed by shop id and survive a reload, so a SIGHUP cannot reset a shop's
+//! request budget mid-second.
+
+use crate::config::{Config, ShopConfig};
+use crate::platforms::{self, Connector};
+use crate::ratelimit::RateLimiter;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One configured shop and the connector that talks to it.
+pub struct Shop {
+    /// Its configuration.
+    pub config: ShopConfig,
+    /// Its platform's connector, under the shop's shared rate limiter.
+    pub connector: Arc<dyn Connector>,
+    limiter: Arc<RateLimiter>,
+}
+
+/// Everything a job needs: the configuration and the shops.
+pub struct Runtime {
+    /// The validated configuration.
+    pub config: Config,
+    /// Shops in file order.
+    pub shops: Vec<Arc<Shop>>,
+}
+
+impl Runtime {
+    /// Builds connectors for every shop of `config`, reusing `previous`'s rate limiters.
+    pub fn new(config: Config, previous: Option<&Runtime>) -> Result<Runtime, String> {
+        let old: HashMap<&str, &Arc<RateLimiter>> = previous
+            .map(|p| {
+                p.shops
+                    .iter()
+                    .map(|s| (s.config.id.as_str(), &s.limiter))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut shops = Vec::new();
+        for shop in &config.shops {
+            let limiter = match old.get(shop.id.as_str()) {
+                Some(l) => Arc::clone(l),
+                None => Arc::new(RateLimiter::new(shop.rate_limit_per_sec)),
+            };
+            let connector = platforms::connect(shop, &config.http, Arc::clone(&limiter))
+                .map_err(|e| format!("shop `{}`: {e}", shop.id))?;
+            shops.push(Arc::new(Shop {
+                config: shop.clone(),
+                connector,
+                limiter,
+            }));
+        }
+        Ok(Runtime { config, shops })
+    }
+
+    /// The shop with id `id`.
+    pub fn shop(&self, id: &str) -> Option<&Arc<Shop>> {
+        self.shops.iter().find(|s| s.config.id == id)
+    }
+}
+
+/// Loads and validates the configuration file, platform rules included.
+pub fn load_config(path: &std::path::Path) -> Result<Config, crate::config::ConfigError> {
+    crate::config::load(path, &platforms::shop_rules)
+}

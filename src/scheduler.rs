@@ -1,0 +1,257 @@
+//! Cron jobs built from the configuration: one per shop × stream, plus the outbox flush.
+//!
+//! Architecture invariant: a job never runs twice at once. Each shop × stream has a busy flag
+//! that outlives reloads, so a run still going from the old schedule blocks the new one too.
+//!
+//! tokio-cron-scheduler fixes a time-zone job's UTC offset when the job is created (upstream
+//! issue #107), so across a DST change its ticks would drift by an hour. [`zone_offset`] lets the
+//! daemon notice the zone's offset change and rebuild the jobs, which recomputes the offset.
+
+use crate::model::Stream;
+use crate::push;
+use crate::runtime::Runtime;
+use crate::sync;
+use chrono::{Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+/// A scheduling failure (a cron line the library refused, or the scheduler itself).
+#[derive(Debug, thiserror::Error)]
+#[error("scheduler: {0}")]
+pub struct SchedulerError(String);
+
+/// The daemon's jobs and the work they started.
+pub struct Scheduler {
+    sched: JobScheduler,
+    jobs: Vec<Uuid>,
+    busy: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    offset_secs: i32,
+}
+
+/// The current UTC offset of `tz`, in seconds.
+pub fn zone_offset(tz: Tz) -> i32 {
+    tz.offset_from_utc_datetime(&Utc::now().naive_utc())
+        .fix()
+        .local_minus_utc()
+}
+
+impl Scheduler {
+    /// Starts the scheduler with the jobs of `rt`. `cancel` stops new runs when cancelled.
+    pub async fn start(
+        rt: Arc<Runtime>,
+        cancel: CancellationToken,
+    ) -> Result<Scheduler, SchedulerError> {
+        let sched = JobScheduler::new()
+            .await
+            .map_err(|e| SchedulerError(e.to_string()))?;
+        let mut s = Scheduler {
+            sched,
+            jobs: Vec::new(),
+            busy: Arc::default(),
+            tracker: TaskTracker::new(),
+            cancel,
+            offset_secs: zone_offset(rt.config.daemon.timezone),
+        };
+        s.install(rt).await?;
+        s.sched
+            .start()
+            .await
+            .map_err(|e| SchedulerError(e.to_string()))?;
+        Ok(s)
+    }
+
+    /// Replaces every job with those of `rt`; on error the old jobs stay.
+    pub async fn replace(&mut self, rt: Arc<Runtime>) -> Result<(), SchedulerError> {
+        let old = std::mem::take(&mut self.jobs);
+        if let Err(e) = self.install(rt).await {
+            for id in std::mem::replace(&mut self.jobs, old) {
+                let _ = self.sched.remove(&id).await;
+            }
+            return Err(e);
+        }
+        for id in old {
+            self.sched
+                .remove(&id)
+                .await
+                .map_err(|e| SchedulerError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// True when the configured zone's UTC offset changed since the jobs were built (DST).
+    pub fn zone_shifted(&self, tz: Tz) -> bool {
+        zone_offset(tz) != self.offset_secs
+    }
+
+    /// Number of installed jobs.
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    async fn install(&mut self, rt: Arc<Runtime>) -> Result<(), SchedulerError> {
+        let tz = rt.config.daemon.timezone;
+        self.offset_secs = zone_offset(tz);
+        for shop in &rt.shops {
+            for (stream, schedule) in &shop.config.schedule {
+                let key = format!("{}/{}", shop.config.id, stream);
+                let work = Work {
+                    rt: Arc::clone(&rt),
+                    target: Target::Sync {
+                        shop: shop.config.id.clone(),
+                        stream: *stream,
+                    },
+                };
+                self.add(&key, &schedule.cron, tz, work).await?;
+            }
+        }
+        let work = Work {
+            rt: Arc::clone(&rt),
+            target: Target::Flush,
+        };
+        self.add("outbox", &rt.config.push.schedule.cron, tz, work)
+            .await?;
+        Ok(())
+    }
+
+    async fn add(
+        &mut self,
+        key: &str,
+        cron: &str,
+        tz: Tz,
+        work: Work,
+    ) -> Result<(), SchedulerError> {
+        let busy = Arc::clone(
+            self.busy
+                .lock()
+                .map_err(|_| SchedulerError("busy map poisoned".into()))?
+                .entry(key.to_string())
+                .or_default(),
+        );
+        let tracker = self.tracker.clone();
+        let cancel = self.cancel.clone();
+        let key_owned = key.to_string();
+        let work = Arc::new(work);
+        let job = Job::new_async_tz(cron, tz, move |_, _| {
+            let (busy, tracker, cancel, key, work) = (
+                Arc::clone(&busy),
+                tracker.clone(),
+                cancel.clone(),
+                key_owned.clone(),
+                Arc::clone(&work),
+            );
+            Box::pin(async move {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                if busy.swap(true, Ordering::SeqCst) {
+                    tracing::info!(job = key, "skipped: the previous run is still going");
+                    return;
+                }
+                tracker.spawn(async move {
+                    work.run(&cancel).await;
+                    busy.store(false, Ordering::SeqCst);
+                });
+            })
+        })
+        .map_err(|e| SchedulerError(format!("job `{key}`: cron line `{cron}`: {e}")))?;
+        let id = self
+            .sched
+            .add(job)
+            .await
+            .map_err(|e| SchedulerError(e.to_string()))?;
+        self.jobs.push(id);
+        Ok(())
+    }
+
+    /// Stops new runs, waits up to `drain` for running ones; true when all finished in time.
+    pub async fn shutdown(mut self, drain: Duration) -> bool {
+        self.cancel.cancel();
+        let _ = self.sched.shutdown().await;
+        self.tracker.close();
+        tokio::time::timeout(drain, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
+
+enum Target {
+    Sync { shop: String, stream: Stream },
+    Flush,
+}
+
+struct Work {
+    rt: Arc<Runtime>,
+    target: Target,
+}
+
+impl Work {
+    async fn run(&self, cancel: &CancellationToken) {
+        match &self.target {
+            Target::Sync { shop, stream } => {
+                let Some(shop) = self.rt.shop(shop) else {
+                    return;
+                };
+                if let Err(e) = sync::run_pass(&self.rt, shop, *stream, cancel).await {
+                    tracing::error!(error = %e, "sync pass failed");
+                }
+            }
+            Target::Flush => {
+                match push::flush_all(&self.rt, cancel).await {
+                    Ok(r) if r.requests + r.read_back + r.failed > 0 => {
+                        tracing::info!(
+                            requests = r.requests,
+                            done = r.done,
+                            read_back = r.read_back,
+                            failed = r.failed,
+                            retried = r.retried,
+                            "outbox flushed"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "outbox flush failed"),
+                }
+                let pruned = crate::store::Store::open(&self.rt.config.daemon.database)
+                    .and_then(|mut s| s.prune(self.rt.config.daemon.retention_days, Utc::now()));
+                match pruned {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(rows = n, "pruned delivered outbox rows and old run records")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "pruning failed"),
+                }
+            }
+        }
+    }
+}
+
+/// The next `n` ticks of a 6-field cron line read in `tz`, after `after` — parsed exactly as
+/// tokio-cron-scheduler parses it. Used by `status` (is a stream late?) and by the tests.
+pub fn next_ticks(
+    cron: &str,
+    tz: Tz,
+    after: chrono::DateTime<Utc>,
+    n: usize,
+) -> Result<Vec<chrono::DateTime<Utc>>, String> {
+    let parsed = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(cron)
+        .map_err(|e| e.to_string())?;
+    // Cron ticks fall on whole seconds; croner would otherwise carry `after`'s fraction along.
+    let after = chrono::Timelike::with_nanosecond(&after, 0).unwrap_or(after);
+    Ok(parsed
+        .iter_after(after.with_timezone(&tz))
+        .take(n)
+        .map(|t| t.with_timezone(&Utc))
+        .collect())
+}

@@ -1,0 +1,444 @@
+//! Built-in platform simulators: loopback HTTP servers that speak each vendor's API well enough for
+//! tests, benchmarks and `ordersync demo`, seeded with generated orders and injectable faults.
+//!
+//! This file holds the platform-neutral parts every simulator reuses: the fault plan
+//! ([`Faults`], decided with a seeded rng so a test run is reproducible), the request and
+//! applied-push logs, the [`SimCore::respond`] wrapper that applies faults around a handler,
+//! [`serve`] (bind 127.0.0.1:0, run an axum `Router`, stop on [`SimHandle`] drop), clock helpers in
+//! China Standard Time and random data (names, phones, goods, money amounts).
+//! Each platform lives in its own sibling file with the same shape: state, generator, routes and
+//! test hooks.
+
+pub mod ymcart;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Per-request fault probabilities (0.0..=1.0); the default injects nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Chance of answering HTTP 500 without processing (nothing applied).
+    pub http_500: f64,
+    /// Chance of answering HTTP 429 with `Retry-After`, without processing (nothing applied).
+    pub http_429: f64,
+    /// Seconds sent in the `Retry-After` header of a 429.
+    pub retry_after_secs: u64,
+    /// Chance of sleeping `slow_ms` before answering (whatever the answer).
+    pub slow: f64,
+    /// Milliseconds slept by a slow answer.
+    pub slow_ms: u64,
+    /// Chance of processing the request (pushes ARE applied), then answering 200 with the JSON
+    /// body cut in half: an ambiguous failure.
+    pub cut_body: f64,
+}
+
+/// One request as the simulator received it.
+#[derive(Debug, Clone)]
+pub struct RequestLogEntry {
+    /// Arrival time on the monotonic clock (for requests-per-second checks).
+    pub at: Instant,
+    /// Arrival time on the wall clock.
+    pub at_utc: DateTime<Utc>,
+    /// The shop credential the request carried (token), empty when missing.
+    pub shop: String,
+    /// The request path, e.g. `/api-erp-orderList.html`.
+    pub endpoint: String,
+    /// Number of entries in a push body; 0 for lists.
+    pub items: usize,
+    /// The fault injected into this request, if any.
+    pub fault: Option<&'static str>,
+}
+
+/// One push entry the simulator actually applied to its state.
+#[derive(Debug, Clone)]
+pub struct AppliedPush {
+    /// The shop credential (token) the push came with, as in [`RequestLogEntry::shop`].
+    pub shop: String,
+    /// What was applied: `ship`, `status` or `remark` (the outbox kinds).
+    pub kind: &'static str,
+    /// The vendor order number the entry named (YMCart's `itemno`).
+    pub order_no: String,
+    /// The entry exactly as the client sent it.
+    pub entry: Value,
+    /// When it was applied.
+    pub at_utc: DateTime<Utc>,
+}
+
+/// The fault drawn for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Http500,
+    Http429 { retry_after_secs: u64 },
+    Cut,
+}
+
+/// State shared by every simulator: fault plan with its rng, request log, applied-push log.
+#[derive(Debug)]
+pub struct SimCore {
+    faults: Mutex<(Faults, StdRng)>,
+    requests: Mutex<Vec<RequestLogEntry>>,
+    pushes: Mutex<Vec<AppliedPush>>,
+}
+
+/// Locks a mutex, ignoring poisoning: a panicking test thread must not wedge the simulator.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SimCore {
+    /// A core with no faults whose fault rng is seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        SimCore {
+            faults: Mutex::new((Faults::default(), StdRng::seed_from_u64(seed))),
+            requests: Mutex::new(Vec::new()),
+            pushes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Replaces the fault plan; the rng keeps its sequence.
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.faults).0 = faults;
+    }
+
+    /// A copy of the request log.
+    pub fn requests(&self) -> Vec<RequestLogEntry> {
+        lock(&self.requests).clone()
+    }
+
+    /// Empties the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.requests).clear();
+    }
+
+    /// A copy of the applied-push log.
+    pub fn applied_pushes(&self) -> Vec<AppliedPush> {
+        lock(&self.pushes).clone()
+    }
+
+    /// Records one applied push entry.
+    pub fn record_push(&self, shop: &str, kind: &'static str, order_no: &str, entry: &Value) {
+        lock(&self.pushes).push(AppliedPush {
+            shop: shop.to_string(),
+            kind,
+            order_no: order_no.to_string(),
+            entry: entry.clone(),
+            at_utc: Utc::now(),
+        });
+    }
+
+    /// Draws this request's faults. Four numbers are drawn every time, whatever the
+    /// probabilities, so the sequence depends only on the seed and the request order.
+    fn decide(&self) -> (Option<Fault>, Option<Duration>) {
+        let mut guard = lock(&self.faults);
+        let (f, rng) = &mut *guard;
+        let draws: [f64; 4] = [rng.gen(), rng.gen(), rng.gen(), rng.gen()];
+        let fault = if draws[0] < f.http_500 {
+            Some(Fault::Http500)
+        } else if draws[1] < f.http_429 {
+            Some(Fault::Http429 {
+                retry_after_secs: f.retry_after_secs,
+            })
+        } else if draws[3] < f.cut_body {
+            Some(Fault::Cut)
+        } else {
+            None
+        };
+        let slow = (draws[2] < f.slow).then(|| Duration::from_millis(f.slow_ms));
+        (fault, slow)
+    }
+
+    /// Logs the request, applies the fault plan around `handler` (which returns the HTTP status and
+    /// JSON body) and builds the response. A slow answer sleeps first, whatever it is; 500 and 429
+    /// are answered without running `handler`.
+    pub async fn respond<F>(&self, shop: &str, endpoint: &str, items: usize, handler: F) -> Response
+    where
+        F: FnOnce() -> (StatusCode, Value),
+    {
+        let (fault, slow) = self.decide();
+        let label = match (fault, slow.is_some()) {
+            (None, false) => None,
+            (None, true) => Some("slow"),
+            (Some(Fault::Http500), false) => Some("http_500"),
+            (Some(Fault::Http500), true) => Some("slow+http_500"),
+            (Some(Fault::Http429 { .. }), false) => Some("http_429"),
+            (Some(Fault::Http429 { .. }), true) => Some("slow+http_429"),
+            (Some(Fault::Cut), false) => Some("cut_body"),
+            (Some(Fault::Cut), true) => Some("slow+cut_body"),
+        };
+        lock(&self.requests).push(RequestLogEntry {
+            at: Instant::now(),
+            at_utc: Utc::now(),
+            shop: shop.to_string(),
+            endpoint: endpoint.to_string(),
+            items,
+            fault: label,
+        });
+        if let Some(d) = slow {
+            tokio::time::sleep(d).await;
+        }
+        match fault {
+            Some(Fault::Http500) => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+            }
+            Some(Fault::Http429 { retry_after_secs }) => {
+                let retry = [(header::RETRY_AFTER, retry_after_secs.to_string())];
+                return (StatusCode::TOO_MANY_REQUESTS, retry, "Too Many Requests").into_response();
+            }
+            _ => {}
+        }
+        let (status, body) = handler();
+        let mut text = body.to_string();
+        if fault == Some(Fault::Cut) {
+            // Cut on a char boundary so the body stays valid UTF-8 but not valid JSON.
+            let mut half = text.len() / 2;
+            while !text.is_char_boundary(half) {
+                half -= 1;
+            }
+            text.truncate(half);
+        }
+        let json = HeaderValue::from_static("application/json; charset=utf-8");
+        (status, [(header::CONTENT_TYPE, json)], text).into_response()
+    }
+}
+
+/// A running simulator server; dropping it (or calling [`SimHandle::shutdown`]) stops it.
+#[derive(Debug)]
+pub struct SimHandle {
+    /// The loopback address the server listens on.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// The base URL clients use, like `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets open connections finish (at most 5 s) and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Binds 127.0.0.1 on a free port and serves `router` in a spawned task until the handle stops it.
+pub async fn serve(router: Router) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(%addr, error = %e, "simulator server stopped with an error");
+        }
+    });
+    Ok(SimHandle {
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+// ---- clock helpers (vendor times without a zone are China Standard Time) ----
+
+/// China Standard Time, UTC+8.
+pub(crate) fn cst() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+8h is a valid offset"))
+}
+
+/// The current time in unix seconds.
+pub(crate) fn now_unix() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// Parses a date like `2016-9-9` or `2016-09-09` (padding optional, as the vendors write it).
+pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
+    let mut parts = s.trim().splitn(3, '-').map(|p| p.parse::<u32>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
+}
+
+/// First and last unix second of a whole day in China Standard Time (both inclusive).
+pub(crate) fn cst_day_bounds(day: NaiveDate) -> (i64, i64) {
+    let start = day.and_time(NaiveTime::MIN).and_utc().timestamp() - 8 * 3600;
+    (start, start + 86_399)
+}
+
+/// A unix time as a China Standard Time date, `%Y%m%d` (as in order numbers).
+pub(crate) fn cst_compact_date(unix: i64) -> String {
+    DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .with_timezone(&cst())
+        .format("%Y%m%d")
+        .to_string()
+}
+
+// ---- money: 1/10000 yuan units, the finest precision vendors send ----
+
+/// Formats 1/10000-yuan units as a 4-decimal yuan string (`129300` → `"12.9300"`).
+pub(crate) fn yuan4(units: i64) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let a = units.unsigned_abs();
+    format!("{sign}{}.{:04}", a / 10_000, a % 10_000)
+}
+
+/// The exact fen of 1/10000-yuan units, rounding half away from zero (integer arithmetic only).
+pub(crate) fn units_to_fen(units: i64) -> i64 {
+    if units >= 0 {
+        (units + 50) / 100
+    } else {
+        (units - 50) / 100
+    }
+}
+
+/// A random amount between `lo_fen` and `hi_fen` fen, in 1/10000-yuan units. About one in ten has
+/// 3–4 significant decimals, half of those on an exact half fen, so rounding gets exercised.
+pub(crate) fn random_units(rng: &mut impl Rng, lo_fen: i64, hi_fen: i64) -> i64 {
+    let fen = rng.gen_range(lo_fen..=hi_fen.max(lo_fen));
+    if !rng.gen_bool(0.1) {
+        return fen * 100;
+    }
+    let extra = if rng.gen_bool(0.5) {
+        50
+    } else {
+        rng.gen_range(1..100)
+    };
+    // Step down from the whole fen so a zero lower bound still yields sub-fen values like 0.0049.
+    (fen * 100 - extra).max(extra)
+}
+
+// ---- random people, places and goods ----
+
+/// Given names (pinyin) for generated buyers.
+pub(crate) const FIRST_NAMES: &[&str] = &[
+    "Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Xiu", "Tao", "Li",
+];
+/// Family names (pinyin) for generated buyers.
+pub(crate) const LAST_NAMES: &[&str] = &[
+    "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou",
+];
+/// (province, city, postcode) for generated addresses.
+pub(crate) const PLACES: &[(&str, &str, &str)] = &[
+    ("fujian", "xiamen", "361004"),
+    ("guangdong", "shenzhen", "518000"),
+    ("zhejiang", "hangzhou", "310000"),
+    ("shanghai", "shanghai", "200000"),
+    ("sichuan", "chengdu", "610000"),
+    ("beijing", "beijing", "100000"),
+];
+/// (goods name, code, lowest price fen, highest price fen) for generated order lines; some names
+/// are Chinese so clients meet multi-byte text.
+pub(crate) const GOODS: &[(&str, &str, i64, i64)] = &[
+    ("Low Rise Flowery Legging", "LC79246", 180, 5_900),
+    ("有机菠菜 500g", "VG10021", 350, 1_800),
+    ("Cotton Crew T-Shirt", "LC27768", 2_900, 12_900),
+    ("五常大米 5kg", "RC50005", 4_500, 9_900),
+    ("Ceramic Mug 350ml", "HM33350", 1_200, 4_500),
+    ("铁观音 250g", "TE25001", 6_800, 38_800),
+    ("Wool Scarf", "LC22248", 5_900, 19_900),
+    ("Bamboo Chopsticks x10", "HM11010", 99, 1_999),
+];
+/// (id, name) of shipping carriers.
+pub(crate) const CARRIERS: &[(i64, &str)] = &[
+    (28, "UPS"),
+    (30, "EMS"),
+    (31, "SF Express"),
+    (32, "DHL"),
+    (33, "ZTO"),
+];
+
+/// A random element of a non-empty table.
+pub(crate) fn pick<'a, T>(rng: &mut impl Rng, table: &'a [T]) -> &'a T {
+    &table[rng.gen_range(0..table.len())]
+}
+
+/// A random mainland mobile number.
+pub(crate) fn random_phone(rng: &mut impl Rng) -> String {
+    format!(
+        "1{}{:08}",
+        rng.gen_range(30..=89),
+        rng.gen_range(0..100_000_000u32)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_exact_and_rounds_half_away_from_zero() {
+        assert_eq!(yuan4(129_300), "12.9300");
+        assert_eq!(yuan4(49), "0.0049");
+        assert_eq!(yuan4(-10_050), "-1.0050");
+        assert_eq!(units_to_fen(10_050), 101);
+        assert_eq!(units_to_fen(26_750), 268);
+        assert_eq!(units_to_fen(49), 0);
+        assert_eq!(units_to_fen(-10_050), -101);
+    }
+
+    #[test]
+    fn dates_with_or_without_padding() {
+        assert_eq!(parse_date("2016-9-9"), NaiveDate::from_ymd_opt(2016, 9, 9));
+        assert_eq!(
+            parse_date("2016-09-09"),
+            NaiveDate::from_ymd_opt(2016, 9, 9)
+        );
+        assert_eq!(parse_date("2016-13-01"), None);
+        assert_eq!(parse_date("2016-09-09 10:00:00"), None);
+        let (start, end) = cst_day_bounds(NaiveDate::from_ymd_opt(1970, 1, 2).unwrap_or_default());
+        assert_eq!((start, end), (86_400 - 8 * 3600, 2 * 86_400 - 8 * 3600 - 1));
+    }
+
+    #[test]
+    fn same_seed_same_faults() {
+        let plan = Faults {
+            http_500: 0.5,
+            cut_body: 0.5,
+            slow: 0.5,
+            ..Faults::default()
+        };
+        let (a, b) = (SimCore::new(7), SimCore::new(7));
+        a.set_faults(plan.clone());
+        b.set_faults(plan);
+        let draws: Vec<_> = (0..50).map(|_| (a.decide(), b.decide())).collect();
+        assert!(draws.iter().all(|(x, y)| x == y));
+        assert!(
+            draws.iter().any(|(x, _)| x.0.is_some()) && draws.iter().any(|(x, _)| x.0.is_none())
+        );
+    }
+}

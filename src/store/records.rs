@@ -1,0 +1,467 @@
+//! Upserts of orders, shipments and refunds that detect real change and record transitions.
+//!
+//! A row whose fingerprint is unchanged is not written at all, so a repeated pass is a no-op.
+//! An observation older than the stored one (by the vendor's modified time) is skipped; a
+//! backwards status move with a newer time is applied and flagged in `status_changes`.
+
+use super::{fingerprint, ts, vendor_ts, Store, StoreError};
+use crate::model::{Order, OrderStatus, Refund, RefundStatus, Rejected, Shipment, Stream};
+use crate::platforms::Batch;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+/// What committing one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Records in the batch.
+    pub seen: u64,
+    /// Rows inserted.
+    pub inserted: u64,
+    /// Rows updated because something changed.
+    pub updated: u64,
+    /// Records skipped as older than what is stored.
+    pub stale: u64,
+    /// Records kept raw because they could not be normalized.
+    pub rejected: u64,
+    /// Backwards status moves recorded.
+    pub regressions: u64,
+}
+
+impl BatchCounts {
+    /// Rows written because something was new or changed.
+    pub fn changed(&self) -> u64 {
+        self.inserted + self.updated + self.rejected
+    }
+
+    /// Adds another batch's counts.
+    pub fn add(&mut self, o: BatchCounts) {
+        self.seen += o.seen;
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.stale += o.stale;
+        self.rejected += o.rejected;
+        self.regressions += o.regressions;
+    }
+}
+
+enum Outcome {
+    Inserted,
+    Updated { regression: bool },
+    Unchanged,
+    Stale,
+}
+
+impl Store {
+    /// Commits a batch's rows, raw rejects and cursor in one transaction.
+    pub fn commit_batch(
+        &mut self,
+        shop_id: &str,
+        platform: &str,
+        stream: Stream,
+        batch: &Batch,
+        now: DateTime<Utc>,
+    ) -> Result<BatchCounts, StoreError> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut counts = BatchCounts::default();
+        let now_text = ts(now);
+        for order in &batch.orders {
+            tally(
+                &mut counts,
+                upsert_order(&tx, shop_id, platform, order, &now_text).map_err(e)?,
+            );
+        }
+        for shipment in &batch.shipments {
+            tally(
+                &mut counts,
+                upsert_shipment(&tx, shop_id, shipment, &now_text).map_err(e)?,
+            );
+        }
+        for refund in &batch.refunds {
+            tally(
+                &mut counts,
+                upsert_refund(&tx, shop_id, refund, &now_text).map_err(e)?,
+            );
+        }
+        for rejected in &batch.rejected {
+            counts.seen += 1;
+            if store_rejected(&tx, shop_id, rejected, &now_text).map_err(e)? {
+                counts.rejected += 1;
+            }
+            tracing::warn!(shop = shop_id, stream = %rejected.stream, key = rejected.vendor_key, error = rejected.error, "vendor record kept raw: it could not be normalized");
+        }
+        if let Some(cursor) = &batch.cursor {
+            tx.execute(
+                "INSERT INTO sync_state (shop_id, stream, cursor) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (shop_id, stream) DO UPDATE SET cursor = excluded.cursor",
+                params![shop_id, stream.as_str(), cursor],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(counts)
+    }
+}
+
+fn tally(counts: &mut BatchCounts, outcome: Outcome) {
+    counts.seen += 1;
+    match outcome {
+        Outcome::Inserted => counts.inserted += 1,
+        Outcome::Updated { regression } => {
+            counts.updated += 1;
+            counts.regressions += u64::from(regression);
+        }
+        Outcome::Unchanged => {}
+        Outcome::Stale => counts.stale += 1,
+    }
+}
+
+fn opt_ts(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(vendor_ts)
+}
+
+/// True when the stored observation is newer than the incoming one by the vendor's clock.
+fn is_stale(stored: Option<&str>, incoming: Option<&str>) -> bool {
+    matches!((stored, incoming), (Some(s), Some(i)) if i < s)
+}
+
+fn upsert_order(
+    tx: &Transaction,
+    shop_id: &str,
+    platform: &str,
+    o: &Order,
+    now: &str,
+) -> rusqlite::Result<Outcome> {
+    let created = vendor_ts(o.created_at);
+    let updated = opt_ts(o.updated_at);
+    let payment = o.payment_status.map(|p| p.as_str());
+    let refund = o.refund_status.map(|r| r.as_str());
+    let lines_text = serde_json::to_string(&o.lines).unwrap_or_default();
+    let fp = fingerprint(&[
+        o.platform_order_id.as_deref().unwrap_or(""),
+        o.status.as_str(),
+        &o.platform_status,
+        payment.unwrap_or(""),
+        refund.unwrap_or(""),
+        &o.currency,
+        &o.total_minor.to_string(),
+        &o.shipping_minor.to_string(),
+        o.buyer_name.as_deref().unwrap_or(""),
+        o.buyer_phone.as_deref().unwrap_or(""),
+        o.ship_address.as_deref().unwrap_or(""),
+        o.external_ref.as_deref().unwrap_or(""),
+        &created,
+        updated.as_deref().unwrap_or(""),
+        &lines_text,
+        &o.raw_json,
+    ]);
+    let existing: Option<(String, String, Option<String>, String)> = tx
+        .query_row(
+            "SELECT status, platform_status, updated_at, fingerprint FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            params![shop_id, o.order_no],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let outcome = match &existing {
+        Some((.., fp_old)) if *fp_old == fp => return Ok(Outcome::Unchanged),
+        Some((_, _, updated_old, _)) if is_stale(updated_old.as_deref(), updated.as_deref()) => {
+            return Ok(Outcome::Stale)
+        }
+        Some((status_old, ..)) => {
+            let old: OrderStatus = status_old.parse().unwrap_or(OrderStatus::Unknown);
+            Outcome::Updated {
+                regression: old.is_regression_to(o.status),
+            }
+        }
+        None => Outcome::Inserted,
+    };
+    tx.execute(
+        "INSERT INTO orders (shop_id, order_no, platform, platform_order_id, status, platform_status, payment_status,
+            refund_status, currency, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address, external_ref,
+            created_at, updated_at, synced_at, raw_json, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+         ON CONFLICT (shop_id, order_no) DO UPDATE SET platform = excluded.platform,
+            platform_order_id = excluded.platform_order_id, status = excluded.status,
+            platform_status = excluded.platform_status, payment_status = excluded.payment_status,
+            refund_status = excluded.refund_status, currency = excluded.currency, total_minor = excluded.total_minor,
+            shipping_minor = excluded.shipping_minor, buyer_name = excluded.buyer_name,
+            buyer_phone = excluded.buyer_phone, ship_address = excluded.ship_address,
+            external_ref = excluded.external_ref, created_at = excluded.created_at, updated_at = excluded.updated_at,
+            synced_at = excluded.synced_at, raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
+        params![
+            shop_id, o.order_no, platform, o.platform_order_id, o.status.as_str(), o.platform_status, payment, refund,
+            o.currency, o.total_minor, o.shipping_minor, o.buyer_name, o.buyer_phone, o.ship_address, o.external_ref,
+            created, updated, now, o.raw_json, fp
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2",
+        params![shop_id, o.order_no],
+    )?;
+    let mut insert_line = tx.prepare_cached(
+        "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for l in &o.lines {
+        insert_line.execute(params![
+            shop_id,
+            o.order_no,
+            l.line_no,
+            l.sku,
+            l.name,
+            l.quantity,
+            l.unit_price_minor
+        ])?;
+    }
+    if let Some(id) = &o.platform_order_id {
+        // Shipments that arrived before their order name it by internal id only; link them now.
+        tx.execute(
+            "UPDATE shipments SET order_no = ?3 WHERE shop_id = ?1 AND platform_order_id = ?2 AND order_no IS NULL",
+            params![shop_id, id, o.order_no],
+        )?;
+    }
+    let (old_status, old_platform) = existing
+        .as_ref()
+        .map(|(s, p, ..)| (Some(s.as_str()), Some(p.as_str())))
+        .unwrap_or((None, None));
+    if old_status != Some(o.status.as_str()) || old_platform != Some(o.platform_status.as_str()) {
+        let regression = matches!(outcome, Outcome::Updated { regression: true });
+        if regression {
+            tracing::warn!(shop = shop_id, order = o.order_no, from = old_status, to = %o.status, "order status moved backwards; recorded as a regression");
+        }
+        record_change(
+            tx,
+            shop_id,
+            "order",
+            &o.order_no,
+            (old_status, old_platform),
+            (o.status.as_str(), &o.platform_status),
+            regression,
+            now,
+        )?;
+    }
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_change(
+    tx: &Transaction,
+    shop_id: &str,
+    entity: &str,
+    key: &str,
+    from: (Option<&str>, Option<&str>),
+    to: (&str, &str),
+    regression: bool,
+    now: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO status_changes (shop_id, entity, entity_key, from_status, to_status, from_platform_status,
+            to_platform_status, regression, observed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![shop_id, entity, key, from.0, to.0, from.1, to.1, regression, now])?;
+    Ok(())
+}
+
+fn upsert_shipment(
+    tx: &Transaction,
+    shop_id: &str,
+    s: &Shipment,
+    now: &str,
+) -> rusqlite::Result<Outcome> {
+    let order_no = match (&s.order_no, &s.platform_order_id) {
+        (Some(no), _) => Some(no.clone()),
+        (None, Some(id)) => tx
+            .query_row(
+                "SELECT order_no FROM orders WHERE shop_id = ?1 AND platform_order_id = ?2",
+                params![shop_id, id],
+                |r| r.get(0),
+            )
+            .optional()?,
+        (None, None) => None,
+    };
+    let shipped = opt_ts(s.shipped_at);
+    let fp = fingerprint(&[
+        order_no.as_deref().unwrap_or(""),
+        s.platform_order_id.as_deref().unwrap_or(""),
+        s.carrier.as_deref().unwrap_or(""),
+        s.tracking_no.as_deref().unwrap_or(""),
+        shipped.as_deref().unwrap_or(""),
+        &s.raw_json,
+    ]);
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT fingerprint FROM shipments WHERE shop_id = ?1 AND shipment_id = ?2",
+            params![shop_id, s.shipment_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if existing.as_deref() == Some(fp.as_str()) {
+        return Ok(Outcome::Unchanged);
+    }
+    tx.execute(
+        "INSERT INTO shipments (shop_id, shipment_id, order_no, platform_order_id, carrier, tracking_no, shipped_at, synced_at, raw_json, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (shop_id, shipment_id) DO UPDATE SET order_no = excluded.order_no,
+            platform_order_id = excluded.platform_order_id, carrier = excluded.carrier, tracking_no = excluded.tracking_no,
+            shipped_at = excluded.shipped_at, synced_at = excluded.synced_at, raw_json = excluded.raw_json,
+            fingerprint = excluded.fingerprint",
+        params![shop_id, s.shipment_id, order_no, s.platform_order_id, s.carrier, s.tracking_no, shipped, now, s.raw_json, fp],
+    )?;
+    Ok(if existing.is_some() {
+        Outcome::Updated { regression: false }
+    } else {
+        Outcome::Inserted
+    })
+}
+
+fn upsert_refund(
+    tx: &Transaction,
+    shop_id: &str,
+    r: &Refund,
+    now: &str,
+) -> rusqlite::Result<Outcome> {
+    let created = opt_ts(r.created_at);
+    let updated = opt_ts(r.updated_at);
+    let fp = fingerprint(&[
+        &r.order_no,
+        r.status.as_str(),
+        &r.platform_status,
+        &r.amount_minor.to_string(),
+        r.reason.as_deref().unwrap_or(""),
+        created.as_deref().unwrap_or(""),
+        updated.as_deref().unwrap_or(""),
+        &r.raw_json,
+    ]);
+    let existing: Option<(String, String, Option<String>, String)> = tx
+        .query_row(
+            "SELECT status, platform_status, updated_at, fingerprint FROM refunds WHERE shop_id = ?1 AND refund_id = ?2",
+            params![shop_id, r.refund_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()?;
+    let outcome = match &existing {
+        Some((.., fp_old)) if *fp_old == fp => return Ok(Outcome::Unchanged),
+        Some((_, _, updated_old, _)) if is_stale(updated_old.as_deref(), updated.as_deref()) => {
+            return Ok(Outcome::Stale)
+        }
+        Some((status_old, ..)) => {
+            let old: RefundStatus = status_old.parse().unwrap_or(RefundStatus::Unknown);
+            Outcome::Updated {
+                regression: old.is_terminal() && old != r.status,
+            }
+        }
+        None => Outcome::Inserted,
+    };
+    tx.execute(
+        "INSERT INTO refunds (shop_id, refund_id, order_no, status, platform_status, amount_minor, reason, created_at, updated_at, synced_at, raw_json, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (shop_id, refund_id) DO UPDATE SET order_no = excluded.order_no, status = excluded.status,
+            platform_status = excluded.platform_status, amount_minor = excluded.amount_minor, reason = excluded.reason,
+            created_at = excluded.created_at, updated_at = excluded.updated_at, synced_at = excluded.synced_at,
+            raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
+        params![shop_id, r.refund_id, r.order_no, r.status.as_str(), r.platform_status, r.amount_minor, r.reason, created, updated, now, r.raw_json, fp],
+    )?;
+    let (old_status, old_platform) = existing
+        .as_ref()
+        .map(|(s, p, ..)| (Some(s.as_str()), Some(p.as_str())))
+        .unwrap_or((None, None));
+    if old_status != Some(r.status.as_str()) || old_platform != Some(r.platform_status.as_str()) {
+        let regression = matches!(outcome, Outcome::Updated { regression: true });
+        record_change(
+            tx,
+            shop_id,
+            "refund",
+            &r.refund_id,
+            (old_status, old_platform),
+            (r.status.as_str(), &r.platform_status),
+            regression,
+            now,
+        )?;
+    }
+    Ok(outcome)
+}
+
+/// Stores a raw reject; returns true when it was new or different.
+fn store_rejected(
+    tx: &Transaction,
+    shop_id: &str,
+    r: &Rejected,
+    now: &str,
+) -> rusqlite::Result<bool> {
+    let changed = tx.execute(
+        "INSERT INTO rejected_records (shop_id, stream, vendor_key, error, raw_json, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (shop_id, stream, vendor_key) DO UPDATE SET error = excluded.error, raw_json = excluded.raw_json,
+            seen_at = excluded.seen_at
+         WHERE rejected_records.raw_json IS NOT excluded.raw_json OR rejected_records.error IS NOT excluded.error",
+        params![shop_id, r.stream.as_str(), r.vendor_key, r.error, r.raw_json, now],
+    )?;
+    Ok(changed > 0)
+}
+
+impl Store {
+    /// Order numbers of the shop's stored orders that are not in a terminal state.
+    pub fn open_orders(&self, shop_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled') ORDER BY order_no")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![shop_id], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Up to `limit` order numbers of the shop in `status`, oldest first.
+    pub fn orders_in_status(
+        &self,
+        shop_id: &str,
+        status: OrderStatus,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT order_no FROM orders WHERE shop_id = ?1 AND status = ?2 ORDER BY created_at, order_no LIMIT ?3")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![shop_id, status.as_str(), limit as i64], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Row counts of the synced tables for one shop: (orders, shipments, refunds, status changes).
+    pub fn shop_counts(&self, shop_id: &str) -> Result<(i64, i64, i64, i64), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM orders WHERE shop_id = ?1), (SELECT COUNT(*) FROM shipments WHERE shop_id = ?1),
+                        (SELECT COUNT(*) FROM refunds WHERE shop_id = ?1), (SELECT COUNT(*) FROM status_changes WHERE shop_id = ?1)",
+                params![shop_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The stored unified status of an order, if the order is known.
+    pub fn order_status(
+        &self,
+        shop_id: &str,
+        order_no: &str,
+    ) -> Result<Option<OrderStatus>, StoreError> {
+        let status: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT status FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+                params![shop_id, order_no],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(status.map(|s| s.parse().unwrap_or(OrderStatus::Unknown)))
+    }
+}

@@ -1,0 +1,117 @@
+//! One pass of one stream for one shop: cursor in, batches committed, cursor out.
+//!
+//! Architecture invariant: the cursor only moves inside the transaction that commits the rows
+//! before it (the connector attaches it to a batch; [`StoreSink`] commits both at once).
+
+use crate::model::Stream;
+use crate::platforms::{Batch, Interruptible, Sink, SyncError, SyncRequest};
+use crate::runtime::{Runtime, Shop};
+use crate::store::{BatchCounts, Store};
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+/// What a finished pass did.
+#[derive(Debug, Clone, Copy)]
+pub struct PassReport {
+    /// Row counts over all batches.
+    pub counts: BatchCounts,
+}
+
+/// A failed pass, naming the shop and stream.
+#[derive(Debug, thiserror::Error)]
+#[error("shop `{shop}` stream `{stream}`: {source}")]
+pub struct PassError {
+    /// The shop.
+    pub shop: String,
+    /// The stream.
+    pub stream: Stream,
+    /// What went wrong.
+    pub source: SyncError,
+    /// What was committed before the failure.
+    pub counts: BatchCounts,
+}
+
+struct StoreSink<'a> {
+    store: &'a mut Store,
+    shop_id: &'a str,
+    platform: &'a str,
+    stream: Stream,
+    counts: BatchCounts,
+}
+
+impl Sink for StoreSink<'_> {
+    fn commit(&mut self, batch: Batch) -> Result<(), SyncError> {
+        let c = self.store.commit_batch(
+            self.shop_id,
+            self.platform,
+            self.stream,
+            &batch,
+            Utc::now(),
+        )?;
+        self.counts.add(c);
+        Ok(())
+    }
+}
+
+/// Runs one pass of `stream` for `shop`, recording it in `sync_state` and `sync_runs`.
+pub async fn run_pass(
+    rt: &Runtime,
+    shop: &Shop,
+    stream: Stream,
+    cancel: &CancellationToken,
+) -> Result<PassReport, PassError> {
+    let fail = |source: SyncError, counts| PassError {
+        shop: shop.config.id.clone(),
+        stream,
+        source,
+        counts,
+    };
+    let shop_id = shop.config.id.as_str();
+    let mut store = Store::open(&rt.config.daemon.database)
+        .map_err(|e| fail(e.into(), BatchCounts::default()))?;
+    let now = Utc::now();
+    let run = store
+        .run_started(shop_id, stream, now)
+        .map_err(|e| fail(e.into(), BatchCounts::default()))?;
+    let req = SyncRequest {
+        stream,
+        cursor: store
+            .cursor(shop_id, stream)
+            .map_err(|e| fail(e.into(), BatchCounts::default()))?,
+        now,
+        backfill_days: shop.config.backfill_days,
+        lookback_days: shop.config.lookback_days,
+        open_orders: store
+            .open_orders(shop_id)
+            .map_err(|e| fail(e.into(), BatchCounts::default()))?,
+    };
+    let mut sink = StoreSink {
+        store: &mut store,
+        shop_id,
+        platform: &shop.config.platform,
+        stream,
+        counts: BatchCounts::default(),
+    };
+    let result = shop
+        .connector
+        .sync(
+            &req,
+            &mut Interruptible {
+                inner: &mut sink,
+                cancel: cancel.clone(),
+            },
+        )
+        .await;
+    let counts = sink.counts;
+    let error = result.as_ref().err().map(|e| e.to_string());
+    if let Err(e) = store.run_finished(run, shop_id, stream, Utc::now(), counts, error.as_deref()) {
+        tracing::error!(shop = shop_id, %stream, error = %e, "could not record the end of the pass");
+    }
+    match result {
+        Ok(()) => {
+            tracing::info!(shop = shop_id, %stream, seen = counts.seen, inserted = counts.inserted, updated = counts.updated, rejected = counts.rejected, "sync pass done");
+            Ok(PassReport { counts })
+        }
+        Err(e) => Err(fail(e, counts)),
+    }
+}

@@ -1,0 +1,148 @@
+//! The binary as an admin uses it: `check` on broken files, and a daemon that survives a bad
+//! reload and drains on SIGTERM.
+
+mod common;
+
+use common::{count, spawn_ymcart};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn ordersync(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn check_file(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ordersync.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = ordersync(&path, &["check"]);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const GOOD_SHOP: &str = r#"
+[daemon]
+database = "x.db"
+[[shops]]
+id = "ym-main"
+platform = "ymcart"
+base_url = "http://127.0.0.1:9"
+token = "${ORDERSYNC_CLI_TEST_TOKEN}"
+[shops.schedule]
+orders = "0 */5 * * * *"
+"#;
+
+#[test]
+fn check_names_the_key_of_each_problem() {
+    std::env::set_var("ORDERSYNC_CLI_TEST_TOKEN", "secret-value-123");
+    let (code, err) = check_file(GOOD_SHOP);
+    assert_eq!(code, 0, "{err}");
+
+    let cases = [
+        (
+            GOOD_SHOP.replace("\"ymcart\"", "\"amazon\""),
+            "shops[0].platform",
+        ),
+        (
+            GOOD_SHOP.replace("0 */5 * * * *", "0 */5 * * * * * *"),
+            "shops[0].schedule.orders",
+        ),
+        (
+            GOOD_SHOP.replace("ORDERSYNC_CLI_TEST_TOKEN", "ORDERSYNC_CLI_TEST_UNSET"),
+            "shops[0].token",
+        ),
+        (
+            GOOD_SHOP.replace(
+                "id = \"ym-main\"",
+                "id = \"ym-main\"\nrate_limit_per_sec = \"five\"",
+            ),
+            "shops[0].rate_limit_per_sec",
+        ),
+        (
+            GOOD_SHOP.replace("orders = ", "refunds = "),
+            "shops[0].schedule.refunds",
+        ),
+    ];
+    for (text, key) in cases {
+        let (code, err) = check_file(&text);
+        assert_eq!(code, 1, "broken file must fail for {key}: {err}");
+        assert!(err.contains(key), "error must name `{key}`: {err}");
+        assert!(!err.contains("secret-value-123"), "secrets never print");
+    }
+}
+
+fn spawn_daemon(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("daemon starts")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -{sig} {}", child.id()))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_reload_keeps_the_old_schedule_and_sigterm_exits_zero() {
+    let env = spawn_ymcart(50, 5, 2).await;
+    let mut child = spawn_daemon(&env.config_path);
+    let runs =
+        |env: &common::TestEnv| count(&env.store(), "SELECT COUNT(*) FROM sync_runs WHERE ok = 1");
+    wait_until("first passes", Duration::from_secs(30), || {
+        env.dir.path().join("ordersync.db").exists() && runs(&env) >= 2
+    });
+
+    std::fs::write(
+        &env.config_path,
+        "[daemon]\ndatabase = 5\n[[shops]]\nplatform = \"nope\"\n",
+    )
+    .unwrap();
+    signal(&child, "HUP");
+    let before = runs(&env);
+    wait_until(
+        "passes after the refused reload",
+        Duration::from_secs(30),
+        || runs(&env) >= before + 2,
+    );
+    assert!(child.try_wait().unwrap().is_none(), "daemon still running");
+
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(
+        log.contains("configuration refused"),
+        "the refusal is logged: {log}"
+    );
+    assert!(
+        log.contains("daemon.database"),
+        "the refusal names the key: {log}"
+    );
+    assert_eq!(status.code(), Some(0), "SIGTERM drains and exits 0");
+}
