@@ -146,3 +146,128 @@ async fn a_broken_reload_keeps_the_old_schedule_and_sigterm_exits_zero() {
     );
     assert_eq!(status.code(), Some(0), "SIGTERM drains and exits 0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_refuses_what_the_platform_cannot_take_and_dedupes() {
+    let env = spawn_ymcart(20, 5, 6).await;
+    let cfg = &env.config_path;
+    let out = ordersync(
+        cfg,
+        &[
+            "push",
+            "status",
+            "--shop",
+            common::SHOP,
+            "--order",
+            "SY1",
+            "--status",
+            "shipped",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be moved to `shipped`"), "{err}");
+
+    let out = ordersync(
+        cfg,
+        &[
+            "push",
+            "ship",
+            "--shop",
+            "nope",
+            "--order",
+            "SY1",
+            "--carrier",
+            "SF",
+            "--tracking",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no shop `nope`"));
+
+    let args = [
+        "push",
+        "ship",
+        "--shop",
+        common::SHOP,
+        "--order",
+        "SY1",
+        "--carrier",
+        "SF",
+        "--tracking",
+        "T1",
+    ];
+    assert!(
+        String::from_utf8_lossy(&ordersync(cfg, &args).stdout).contains("enqueued as outbox #1")
+    );
+    assert!(String::from_utf8_lossy(&ordersync(cfg, &args).stdout)
+        .contains("already enqueued as outbox #1"));
+
+    // The order does not exist at the platform: the flush leaves a dead letter, which --check reports.
+    let out = ordersync(cfg, &["flush"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ordersync(cfg, &["status", "--json", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    assert_eq!(report["dead_letters"], 1);
+    let out = ordersync(cfg, &["outbox", "list", "--state", "failed"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("order_404"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_token_fails_one_shop_clearly_while_the_other_syncs() {
+    let env = spawn_ymcart(120, 10, 12).await;
+    std::fs::write(env.dir.path().join("bad.token"), "wrong").unwrap();
+    let mut text = std::fs::read_to_string(&env.config_path).unwrap();
+    text.push_str(&format!(
+        "\n[[shops]]\nid = \"ym-bad\"\nplatform = \"ymcart\"\nbase_url = \"{}\"\ntoken_file = \"{}\"\n[shops.schedule]\norders = \"0 * * * * *\"\n",
+        env.handle.base_url(),
+        env.dir.path().join("bad.token").display()
+    ));
+    std::fs::write(&env.config_path, text).unwrap();
+    let out = ordersync(&env.config_path, &["sync", "--stream", "orders"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shop `ym-bad`") && err.contains("credentials refused"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "the token never prints: {err}");
+    assert_eq!(
+        count(
+            &env.store(),
+            "SELECT COUNT(*) FROM orders WHERE shop_id = 'ym-test'"
+        ),
+        120
+    );
+    // One request for the bad shop: a refused token is not retried.
+    let bad = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.shop == "wrong")
+        .count();
+    assert_eq!(bad, 1);
+    let out = ordersync(&env.config_path, &["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("credentials refused"));
+}
+
+#[test]
+fn capabilities_lists_each_platform_and_its_gaps() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("capabilities")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains("ymcart") && text.contains("no refund list"),
+        "{text}"
+    );
+}
