@@ -80,7 +80,7 @@ pub async fn flush_shop(
         let mut sendable = Vec::new();
         for c in claimed {
             match &c.payload {
-                Ok(payload) => match shop.connector.check_push(payload, None) {
+                Ok(payload) => match caps.check(payload) {
                     Ok(()) => sendable.push(c),
                     Err(why) => settle(&mut store, &c, Settlement::Failed(why), &mut report)?,
                 },
@@ -139,12 +139,20 @@ fn batches(claims: Vec<Claimed>, caps: &Capabilities) -> Vec<Vec<Claimed>> {
     out
 }
 
-fn item(c: &Claimed) -> Option<PushItem> {
-    c.payload.as_ref().ok().map(|p| PushItem {
-        id: c.id,
-        order_no: c.order_no.clone(),
-        payload: p.clone(),
-    })
+fn items(store: &Store, shop_id: &str, claims: &[Claimed]) -> Result<Vec<PushItem>, StoreError> {
+    let mut out = Vec::new();
+    for c in claims {
+        if let Ok(payload) = &c.payload {
+            let shipment_ids = store.shipment_ids(shop_id, &c.order_no)?;
+            out.push(PushItem {
+                id: c.id,
+                order_no: c.order_no.clone(),
+                payload: payload.clone(),
+                shipment_ids,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Reads back and sends one batch; returns false when the shop's flush should stop (the
@@ -166,7 +174,7 @@ async fn send_batch(
     });
     to_send.extend(direct);
     if !check.is_empty() {
-        let items: Vec<PushItem> = check.iter().filter_map(item).collect();
+        let items = items(store, &shop.config.id, &check)?;
         match shop.connector.read_back(&items).await {
             Ok(results) => {
                 for (c, r) in check.into_iter().zip(results) {
@@ -195,7 +203,7 @@ async fn send_batch(
     if to_send.is_empty() {
         return Ok(true);
     }
-    let items: Vec<PushItem> = to_send.iter().filter_map(item).collect();
+    let items = items(store, &shop.config.id, &to_send)?;
     report.requests += 1;
     match shop.connector.push(&items).await {
         Ok(outcomes) => {

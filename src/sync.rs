@@ -4,7 +4,7 @@
 //! before it (the connector attaches it to a batch; [`StoreSink`] commits both at once).
 
 use crate::model::Stream;
-use crate::platforms::{Batch, Interruptible, Sink, SyncError, SyncRequest};
+use crate::platforms::{Batch, Interruptible, Sink, StoredOrder, SyncError, SyncRequest};
 use crate::runtime::{Runtime, Shop};
 use crate::store::{BatchCounts, Store};
 use chrono::Utc;
@@ -50,6 +50,14 @@ impl Sink for StoreSink<'_> {
         )?;
         self.counts.add(c);
         Ok(())
+    }
+
+    fn stored_orders(&mut self, order_nos: &[String]) -> Result<Vec<StoredOrder>, SyncError> {
+        Ok(self.store.stored_orders(self.shop_id, order_nos)?)
+    }
+
+    fn orders_without_shipments(&mut self) -> Result<Vec<StoredOrder>, SyncError> {
+        Ok(self.store.orders_without_shipments(self.shop_id)?)
     }
 }
 

@@ -226,6 +226,7 @@ async fn an_entry_claimed_by_a_dead_process_is_delivered_after_its_lease_once() 
         id: sent.id,
         order_no: sent.order_no.clone(),
         payload: sent.payload.clone().unwrap(),
+        shipment_ids: vec![],
     };
     rt.shop(SHOP)
         .unwrap()

@@ -33,6 +33,9 @@ pub fn run() -> ExitCode {
             list(c.read_back.iter().map(|k| k.to_string()).collect())
         );
         println!("  credentials:    {}", c.credentials.join(", "));
+        for (stream, why) in c.stream_gaps {
+            println!("  no {stream}: {why}");
+        }
         for note in c.notes {
             println!("  note: {note}");
         }

@@ -153,7 +153,11 @@ fn enqueue_warehouse_pushes(rt: &Runtime, store: &mut Store) -> anyhow::Result<u
             ));
         }
         for (order_no, payload) in wanted {
-            if shop.connector.check_push(&payload, None).is_err() {
+            let current = store.order_status(id, &order_no)?;
+            let caps = shop.connector.capabilities();
+            if caps.check(&payload).is_err()
+                || shop.connector.check_move(&payload, current).is_err()
+            {
                 continue;
             }
             let e = store.enqueue(

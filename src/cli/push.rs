@@ -90,7 +90,12 @@ pub fn run(rt: &Runtime, cmd: PushCommand) -> anyhow::Result<ExitCode> {
     };
     let mut store = Store::open(&rt.config.daemon.database)?;
     let current = store.order_status(&shop_id, &order_no)?;
-    if let Err(why) = shop.connector.check_push(&payload, current) {
+    let checked = shop
+        .connector
+        .capabilities()
+        .check(&payload)
+        .and_then(|()| shop.connector.check_move(&payload, current));
+    if let Err(why) = checked {
         eprintln!("refused: shop `{shop_id}` order `{order_no}`: {why}");
         return Ok(ExitCode::FAILURE);
     }

@@ -4,6 +4,8 @@
 //! platforms. The core (sync, push, scheduler, store) talks to `dyn Connector` and reads
 //! [`Capabilities`]; it never matches on a platform name.
 
+pub mod envelope;
+pub mod guanmai;
 pub mod http;
 pub mod values;
 pub mod window;
@@ -35,6 +37,8 @@ pub struct Capabilities {
     pub max_batch: usize,
     /// Push kinds whose effect can be read back before a resend (exactly-once delivery).
     pub read_back: &'static [PushKind],
+    /// Why a stream the platform does not sync is missing, shown when one is scheduled.
+    pub stream_gaps: &'static [(Stream, &'static str)],
     /// Credential keys the shop's config must provide.
     pub credentials: &'static [&'static str],
     /// One-line notes for `ordersync capabilities` (what is missing and why).
@@ -80,6 +84,25 @@ pub struct Batch {
 pub trait Sink: Send {
     /// Commits `batch`; an error stops the pass (the cursor stays where it was).
     fn commit(&mut self, batch: Batch) -> Result<(), SyncError>;
+
+    /// The stored orders among `order_nos`, for platforms that re-read only what changed.
+    fn stored_orders(&mut self, order_nos: &[String]) -> Result<Vec<StoredOrder>, SyncError>;
+
+    /// Stored orders of the shop that have no shipment rows yet.
+    fn orders_without_shipments(&mut self) -> Result<Vec<StoredOrder>, SyncError>;
+}
+
+/// An order as the database holds it, for connectors deciding what to re-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOrder {
+    /// The order number.
+    pub order_no: String,
+    /// Unified status.
+    pub status: OrderStatus,
+    /// The vendor's code.
+    pub platform_status: String,
+    /// The vendor JSON last stored.
+    pub raw_json: String,
 }
 
 /// A push entry handed to a connector.
@@ -91,6 +114,8 @@ pub struct PushItem {
     pub order_no: String,
     /// What to do.
     pub payload: PushPayload,
+    /// Ids of the order's stored shipments (some platforms name one when confirming receipt).
+    pub shipment_ids: Vec<String>,
 }
 
 /// The unified body of a push; stored as JSON in `outbox.payload`.
@@ -164,7 +189,7 @@ pub enum ReadBack {
 pub enum SyncError {
     /// The HTTP exchange failed.
     #[error(transparent)]
-    Http(#[from] HttpError),
+    Http(HttpError),
     /// The vendor refused the request (`code` ≠ 0).
     #[error("vendor refused `{path}`: code {code}: {msg}")]
     Vendor {
@@ -192,6 +217,17 @@ pub enum SyncError {
     /// Shutdown was requested; the committed batches stand.
     #[error("interrupted by shutdown")]
     Interrupted,
+}
+
+impl From<HttpError> for SyncError {
+    fn from(e: HttpError) -> Self {
+        // Every platform answers refused credentials with 401/403; the admin must act, so this is
+        // reported as such and never retried.
+        match e.status() {
+            Some(401 | 403) => SyncError::Auth(e.to_string()),
+            _ => SyncError::Http(e),
+        }
+    }
 }
 
 impl SyncError {
@@ -245,40 +281,39 @@ pub trait Connector: Send + Sync {
         None
     }
 
-    /// Checks a push before it is enqueued; `current` is the stored unified status, if known.
-    fn check_push(
+    /// Checks, before enqueueing, that the order can make the move `payload` asks for from its
+    /// stored status (`None` when the order is not stored). Most platforms accept any move.
+    fn check_move(
         &self,
-        payload: &PushPayload,
-        current: Option<OrderStatus>,
+        _payload: &PushPayload,
+        _current: Option<OrderStatus>,
     ) -> Result<(), String> {
-        default_check_push(self.capabilities(), payload, current)
+        Ok(())
     }
 }
 
-/// The capability checks every platform shares: the push kind and the target status.
-pub fn default_check_push(
-    caps: &Capabilities,
-    payload: &PushPayload,
-    _current: Option<OrderStatus>,
-) -> Result<(), String> {
-    let kind = payload.kind();
-    if !caps.pushes.contains(&kind) {
-        return Err(format!(
-            "{} cannot take `{kind}` pushes (it takes: {})",
-            caps.platform,
-            join(caps.pushes)
-        ));
-    }
-    if let PushPayload::Status { status } = payload {
-        if !caps.push_statuses.contains(status) {
+impl Capabilities {
+    /// Checks that the platform takes this kind of push and, for a status push, this status.
+    pub fn check(&self, payload: &PushPayload) -> Result<(), String> {
+        let kind = payload.kind();
+        if !self.pushes.contains(&kind) {
             return Err(format!(
-                "{} cannot be moved to `{status}` (allowed: {})",
-                caps.platform,
-                join(caps.push_statuses)
+                "{} cannot take `{kind}` pushes (it takes: {})",
+                self.platform,
+                join(self.pushes)
             ));
         }
+        if let PushPayload::Status { status } = payload {
+            if !self.push_statuses.contains(status) {
+                return Err(format!(
+                    "{} cannot be moved to `{status}` (allowed: {})",
+                    self.platform,
+                    join(self.push_statuses)
+                ));
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
@@ -306,10 +341,16 @@ pub struct Platform {
 }
 
 /// Every platform the daemon can talk to. Adding one is adding a line here and a folder.
-pub static REGISTRY: &[Platform] = &[Platform {
-    capabilities: &ymcart::CAPABILITIES,
-    build: ymcart::build,
-}];
+pub static REGISTRY: &[Platform] = &[
+    Platform {
+        capabilities: &ymcart::CAPABILITIES,
+        build: ymcart::build,
+    },
+    Platform {
+        capabilities: &guanmai::CAPABILITIES,
+        build: guanmai::build,
+    },
+];
 
 /// The registry entry for `name`.
 pub fn platform(name: &str) -> Option<&'static Platform> {
@@ -365,10 +406,16 @@ pub fn shop_rules(shop: &ShopConfig, prefix: &str) -> Vec<Problem> {
     }
     for stream in shop.schedule.keys() {
         if !caps.streams.contains(stream) {
+            let why = caps
+                .stream_gaps
+                .iter()
+                .find(|(s, _)| s == stream)
+                .map(|(_, why)| format!(": {why}"))
+                .unwrap_or_default();
             problems.push(Problem {
                 key: format!("{prefix}.schedule.{stream}"),
                 message: format!(
-                    "{} cannot sync `{stream}` (it syncs: {})",
+                    "{} cannot sync `{stream}`{why} (it syncs: {})",
                     caps.platform,
                     join(caps.streams)
                 ),
@@ -393,5 +440,13 @@ impl Sink for Interruptible<'_> {
             return Err(SyncError::Interrupted);
         }
         Ok(())
+    }
+
+    fn stored_orders(&mut self, order_nos: &[String]) -> Result<Vec<StoredOrder>, SyncError> {
+        self.inner.stored_orders(order_nos)
+    }
+
+    fn orders_without_shipments(&mut self) -> Result<Vec<StoredOrder>, SyncError> {
+        self.inner.orders_without_shipments()
     }
 }

@@ -85,11 +85,22 @@ pub fn cst_datetime(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, V
     if s.starts_with("0000") || s == "0" {
         return Ok(None);
     }
-    let naive = NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S")
-        .or_else(|_| {
-            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map(|d| d.and_time(Default::default()))
-        })
-        .map_err(|_| bad(field, format!("`{s}` is not a `YYYY-MM-DD HH:MM:SS` time")))?;
+    // Vendors write the same instant several ways: with a space or a `T`, with or without
+    // seconds and a fraction (`%.f` also accepts none).
+    let t = s.trim();
+    let naive = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_time(Default::default()))
+    })
+    .ok_or_else(|| bad(field, format!("`{s}` is not a `YYYY-MM-DD HH:MM:SS` time")))?;
     cst()
         .from_local_datetime(&naive)
         .single()
@@ -195,7 +206,15 @@ mod tests {
 
     #[test]
     fn cst_times_become_utc() {
-        let row = json!({"t": "2024-01-02 08:00:00", "z": "0000-00-00 00:00:00"});
+        let row = json!({"t": "2024-01-02 08:00:00", "z": "0000-00-00 00:00:00", "iso": "2017-06-21T17:29:38.913", "hm": "2017-06-22 06:00"});
+        assert_eq!(
+            cst_datetime(&row, "iso").unwrap().unwrap().to_rfc3339(),
+            "2017-06-21T09:29:38.913+00:00"
+        );
+        assert_eq!(
+            cst_datetime(&row, "hm").unwrap().unwrap().to_rfc3339(),
+            "2017-06-21T22:00:00+00:00"
+        );
         assert_eq!(
             cst_datetime(&row, "t").unwrap().unwrap().to_rfc3339(),
             "2024-01-02T00:00:00+00:00"

@@ -33,6 +33,15 @@ pub fn span(
 }
 
 impl DayWindow {
+    /// Widens the span to start no later than `days` before its end: platforms that filter on
+    /// creation date re-read a look-back window on every pass to see changes to older orders.
+    pub fn reach_back(self, days: u32) -> DayWindow {
+        DayWindow {
+            start: self.start.min(self.end - Duration::days(i64::from(days))),
+            end: self.end,
+        }
+    }
+
     /// Splits the span into consecutive windows of at most `max_days` days each, oldest first.
     pub fn split(self, max_days: u32) -> Vec<DayWindow> {
         let step = i64::from(max_days.max(1));

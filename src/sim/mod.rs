@@ -9,6 +9,7 @@
 //! Each platform lives in its own sibling file with the same shape: state, generator, routes and
 //! test hooks.
 
+pub mod shopsuite;
 pub mod ymcart;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -6,7 +6,7 @@
 
 use super::{fingerprint, ts, vendor_ts, Store, StoreError};
 use crate::model::{Order, OrderStatus, Refund, RefundStatus, Rejected, Shipment, Stream};
-use crate::platforms::Batch;
+use crate::platforms::{Batch, StoredOrder};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -447,6 +447,57 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The stored orders among `order_nos`.
+    pub fn stored_orders(
+        &self,
+        shop_id: &str,
+        order_nos: &[String],
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT order_no, status, platform_status, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2")
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for no in order_nos {
+            let row = stmt
+                .query_row(params![shop_id, no], stored_order)
+                .optional()
+                .map_err(|e| self.err(e))?;
+            out.extend(row);
+        }
+        Ok(out)
+    }
+
+    /// Stored orders of the shop without any shipment row.
+    pub fn orders_without_shipments(&self, shop_id: &str) -> Result<Vec<StoredOrder>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT order_no, status, platform_status, raw_json FROM orders o WHERE shop_id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no)
+                 ORDER BY order_no",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![shop_id], stored_order)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Ids of the stored shipments of one order.
+    pub fn shipment_ids(&self, shop_id: &str, order_no: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT shipment_id FROM shipments WHERE shop_id = ?1 AND order_no = ?2 ORDER BY shipped_at, shipment_id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![shop_id, order_no], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The stored unified status of an order, if the order is known.
     pub fn order_status(
         &self,
@@ -464,4 +515,14 @@ impl Store {
             .map_err(|e| self.err(e))?;
         Ok(status.map(|s| s.parse().unwrap_or(OrderStatus::Unknown)))
     }
+}
+
+fn stored_order(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOrder> {
+    let status: String = r.get(1)?;
+    Ok(StoredOrder {
+        order_no: r.get(0)?,
+        status: status.parse().unwrap_or(OrderStatus::Unknown),
+        platform_status: r.get(2)?,
+        raw_json: r.get(3)?,
+    })
 }

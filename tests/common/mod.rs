@@ -1,4 +1,4 @@
-//! Test helpers: a YMCart simulator on 127.0.0.1:0 plus a fresh config and database per test.
+//! Test helpers: a simulator on 127.0.0.1:0 plus a fresh config and database per test.
 #![allow(dead_code)]
 
 use ordersync::runtime::{load_config, Runtime};
@@ -8,42 +8,13 @@ use ordersync::store::Store;
 use std::path::PathBuf;
 use tempfile::TempDir;
 
-/// The token every test shop uses.
+/// The token every YMCart test shop uses.
 pub const TOKEN: &str = "test-token-ym";
-/// The shop id every test shop uses.
+/// The shop id every YMCart test shop uses.
 pub const SHOP: &str = "ym-test";
 
-/// One test's world: a simulator, a folder with the config and database.
-pub struct TestEnv {
-    pub dir: TempDir,
-    pub sim: YmSim,
-    pub handle: SimHandle,
-    pub config_path: PathBuf,
-}
-
-/// Starts a YMCart simulator with `orders` orders over the last `days` days and writes a config.
-pub async fn spawn_ymcart(orders: usize, days: u32, seed: u64) -> TestEnv {
-    let sim = YmSim::new(seed);
-    sim.add_shop(TOKEN, orders, days);
-    let handle = sim.serve().await.expect("simulator starts");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("ym.token"), format!("{TOKEN}\n")).expect("token file");
-    let config_path = dir.path().join("ordersync.toml");
-    let env = TestEnv {
-        dir,
-        sim,
-        handle,
-        config_path,
-    };
-    env.write_config(50, "");
-    env
-}
-
-impl TestEnv {
-    /// (Re)writes the config: one YMCart shop with `rate` requests/s; `extra` is appended to the shop.
-    pub fn write_config(&self, rate: u32, extra: &str) {
-        let text = format!(
-            r#"
+/// The daemon-wide part of every test config: fast retries, short leases.
+const HEADER: &str = r#"
 [daemon]
 database = "ordersync.db"
 timezone = "Asia/Shanghai"
@@ -60,7 +31,78 @@ retry_max_secs = 1
 retries = 6
 retry_initial_ms = 10
 request_timeout_secs = 5
+"#;
 
+/// A test's folder: the config file, secret files and the database.
+pub struct TestDir {
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+}
+
+impl TestDir {
+    /// An empty folder.
+    pub fn new() -> TestDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("ordersync.toml");
+        TestDir { dir, config_path }
+    }
+
+    /// Writes a secret file and returns its path.
+    pub fn secret(&self, name: &str, value: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("{value}\n")).expect("secret file");
+        path.display().to_string()
+    }
+
+    /// Writes the config: the common header followed by `shops` (TOML `[[shops]]` blocks).
+    pub fn write_config(&self, shops: &str) {
+        std::fs::write(&self.config_path, format!("{HEADER}\n{shops}")).expect("config written");
+    }
+
+    /// A runtime built from the current config file.
+    pub fn runtime(&self) -> Runtime {
+        let config = load_config(&self.config_path).expect("valid config");
+        Runtime::new(config, None).expect("runtime")
+    }
+
+    /// A connection to the test database.
+    pub fn store(&self) -> Store {
+        Store::open(&self.dir.path().join("ordersync.db")).expect("database opens")
+    }
+}
+
+/// A YMCart test world: a simulator and one shop configured against it.
+pub struct TestEnv {
+    pub sim: YmSim,
+    pub handle: SimHandle,
+    pub test_dir: TestDir,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+}
+
+/// Starts a YMCart simulator with `orders` orders over the last `days` days and writes a config.
+pub async fn spawn_ymcart(orders: usize, days: u32, seed: u64) -> TestEnv {
+    let sim = YmSim::new(seed);
+    sim.add_shop(TOKEN, orders, days);
+    let handle = sim.serve().await.expect("simulator starts");
+    let test_dir = TestDir::new();
+    let env = TestEnv {
+        sim,
+        handle,
+        dir: test_dir.dir.path().to_path_buf(),
+        config_path: test_dir.config_path.clone(),
+        test_dir,
+    };
+    env.write_config(50, "");
+    env
+}
+
+impl TestEnv {
+    /// (Re)writes the config: one YMCart shop with `rate` requests/s; `extra` is appended to the shop.
+    pub fn write_config(&self, rate: u32, extra: &str) {
+        let token = self.test_dir.secret("ym.token", TOKEN);
+        self.test_dir.write_config(&format!(
+            r#"
 [[shops]]
 id = "{SHOP}"
 platform = "ymcart"
@@ -74,20 +116,17 @@ orders = "*/2 * * * * *"
 shipments = "*/2 * * * * *"
 "#,
             base = self.handle.base_url(),
-            token = self.dir.path().join("ym.token").display(),
-        );
-        std::fs::write(&self.config_path, text).expect("config written");
+        ));
     }
 
     /// A runtime built from the current config file.
     pub fn runtime(&self) -> Runtime {
-        let config = load_config(&self.config_path).expect("valid config");
-        Runtime::new(config, None).expect("runtime")
+        self.test_dir.runtime()
     }
 
     /// A connection to the test database.
     pub fn store(&self) -> Store {
-        Store::open(&self.dir.path().join("ordersync.db")).expect("database opens")
+        self.test_dir.store()
     }
 }
 
@@ -111,8 +150,5 @@ pub fn snapshot(store: &Store, table: &str) -> Vec<String> {
 
 /// A single integer from a query.
 pub fn count(store: &Store, sql: &str) -> i64 {
-    store
-        .connection()
-        .query_row(sql, [], |r| r.get(0))
-        .expect("count query")
+    store.connection().query_row(sql, [], |r| r.get(0)).expect("count query")
 }

@@ -36,11 +36,9 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     ],
     max_batch: 20,
     read_back: &[PushKind::Ship, PushKind::Status],
+    stream_gaps: &[(Stream::Refunds, "YMCart has no refund list")],
     credentials: &["token"],
-    notes: &[
-        "no refund list exists: refunds are not synced",
-        "remarks cannot be read back: a remark whose request was cut off may be sent twice",
-    ],
+    notes: &["remarks cannot be read back: a remark whose request was cut off may be sent twice"],
 };
 
 /// Longest window one list call covers; shorter windows keep a backfill's progress saved often.
@@ -121,7 +119,7 @@ impl YmCart {
         loop {
             let mut fields = vec![
                 ("page_no".to_string(), page_no.to_string()),
-                ("page_size".to_string(), Client::page_size()),
+                ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
                 ("order_by".to_string(), "0".to_string()),
                 (
                     "start_time".to_string(),
@@ -169,7 +167,7 @@ impl YmCart {
         loop {
             let fields = vec![
                 ("page_no".to_string(), "1".to_string()),
-                ("page_size".to_string(), Client::page_size()),
+                ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
                 ("max_id".to_string(), max_id.to_string()),
             ];
             let page = self.client.list("deliveryList", fields).await?;
@@ -210,7 +208,7 @@ impl YmCart {
         let fields = vec![
             ("itemno".to_string(), order_nos.join(",")),
             ("page_no".to_string(), "1".to_string()),
-            ("page_size".to_string(), Client::page_size()),
+            ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
         ];
         Ok(self.client.list("orderList", fields).await?.rows)
     }

@@ -1,0 +1,194 @@
+//! Guanmai → unified model: the status tables, the allowed pushes, and the order reader.
+//!
+//! An order is read from two answers: its list row (yuan strings, cheap, used to notice change)
+//! and its detail (fen integers, lines, customer). Both are kept in `raw_json`.
+
+use crate::model::{Order, OrderLine, OrderStatus, PaymentStatus};
+use crate::platforms::values::{self, ValueError};
+use serde_json::{json, Value};
+
+/// `status` → unified order status.
+pub const ORDER_STATUS: &[(&str, OrderStatus)] = &[
+    ("-1", OrderStatus::Cancelled),          // deleted
+    ("1", OrderStatus::AwaitingFulfillment), // waiting for outbound
+    ("5", OrderStatus::Processing),          // sorting
+    ("10", OrderStatus::Shipped),            // delivering (own fleet)
+    ("15", OrderStatus::Delivered),          // signed for
+    ("100", OrderStatus::Completed),         // paid
+];
+
+/// Unified status → the code `order/update` takes.
+pub const PUSH_STATUS: &[(OrderStatus, i64)] =
+    &[(OrderStatus::Processing, 5), (OrderStatus::Shipped, 10)];
+
+/// The only status moves `order/update` accepts, as vendor codes (from, to).
+pub const ALLOWED_MOVES: &[(i64, i64)] = &[(1, 5), (1, 10), (5, 10)];
+
+/// The unified status of a vendor code.
+pub fn status_of(code: &str) -> Option<OrderStatus> {
+    ORDER_STATUS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, s)| *s)
+}
+
+/// The vendor code of a unified status, among the statuses `order/update` can set or start from.
+pub fn code_of(status: OrderStatus) -> Option<i64> {
+    ORDER_STATUS
+        .iter()
+        .find(|(_, s)| *s == status)
+        .and_then(|(c, _)| c.parse().ok())
+}
+
+/// The vendor code a status push sends.
+pub fn push_code(status: OrderStatus) -> Option<i64> {
+    PUSH_STATUS
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map(|(_, c)| *c)
+}
+
+/// True when `order/update` accepts moving from `from` to `to`.
+pub fn move_allowed(from: OrderStatus, to: OrderStatus) -> bool {
+    matches!((code_of(from), push_code(to)), (Some(f), Some(t)) if ALLOWED_MOVES.contains(&(f, t)))
+}
+
+/// The raw JSON stored for an order: both answers it was read from.
+pub fn raw(list_row: &Value, detail: &Value) -> String {
+    json!({ "list": list_row, "detail": detail }).to_string()
+}
+
+/// The list row kept in a stored order's `raw_json`, to tell whether the row changed.
+pub fn stored_list_row(raw_json: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(raw_json)
+        .ok()?
+        .get("list")
+        .cloned()
+}
+
+/// Reads one order from its list row and its detail.
+pub fn order(list_row: &Value, detail: &Value) -> Result<Order, ValueError> {
+    let order_no = values::required(list_row, "id")?;
+    let code = values::int(detail, "status")?
+        .or(values::int(list_row, "status")?)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let status = status_of(&code).unwrap_or_else(|| {
+        tracing::warn!(
+            order_no,
+            code,
+            "unknown Guanmai status; stored as `unknown`"
+        );
+        OrderStatus::Unknown
+    });
+    let created_at = match values::cst_datetime(detail, "date_time")? {
+        Some(t) => t,
+        None => values::cst_datetime(list_row, "date_time_str")?.ok_or_else(|| ValueError {
+            field: "date_time".into(),
+            problem: "missing".into(),
+        })?,
+    };
+    let customer = detail.get("customer").cloned().unwrap_or(Value::Null);
+    let lines = detail
+        .get("details")
+        .and_then(Value::as_array)
+        .map(|rows| {
+            rows.iter()
+                .enumerate()
+                .map(|(i, d)| line(i, d))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Order {
+        order_no,
+        platform_order_id: None,
+        status,
+        platform_status: code,
+        payment_status: (status == OrderStatus::Completed).then_some(PaymentStatus::Paid),
+        refund_status: None,
+        currency: "CNY".into(),
+        total_minor: fen_int(detail, "total_pay")?,
+        shipping_minor: fen_int(detail, "freight")?,
+        buyer_name: values::non_empty(&customer, "resname")
+            .or_else(|| values::non_empty(list_row, "resname")),
+        buyer_phone: values::non_empty(&customer, "receiver_phone"),
+        ship_address: values::non_empty(&customer, "address"),
+        external_ref: None,
+        created_at,
+        updated_at: None,
+        lines,
+        raw_json: raw(list_row, detail),
+    })
+}
+
+/// Detail amounts are integer fen.
+fn fen_int(row: &Value, field: &str) -> Result<i64, ValueError> {
+    Ok(values::int(row, field)?.unwrap_or(0))
+}
+
+fn line(index: usize, d: &Value) -> Result<OrderLine, ValueError> {
+    Ok(OrderLine {
+        line_no: index as u32 + 1,
+        sku: values::non_empty(d, "id").unwrap_or_default(),
+        name: values::non_empty(d, "name").unwrap_or_default(),
+        quantity: values::int(d, "quantity")?.unwrap_or(0),
+        unit_price_minor: values::fen(d, "sale_price")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_vendor_status_maps_as_the_contract_says() {
+        let expected = [
+            ("-1", "cancelled"),
+            ("1", "awaiting_fulfillment"),
+            ("5", "processing"),
+            ("10", "shipped"),
+            ("15", "delivered"),
+            ("100", "completed"),
+        ];
+        assert_eq!(ORDER_STATUS.len(), expected.len());
+        for (code, unified) in expected {
+            assert_eq!(
+                status_of(code).map(|s| s.as_str()),
+                Some(unified),
+                "code {code}"
+            );
+        }
+        assert_eq!(status_of("7"), None);
+    }
+
+    #[test]
+    fn only_the_three_documented_moves_are_allowed() {
+        use OrderStatus::*;
+        let all = [
+            Pending,
+            AwaitingFulfillment,
+            Processing,
+            Shipped,
+            Delivered,
+            Completed,
+            Cancelled,
+        ];
+        let mut allowed = Vec::new();
+        for from in all {
+            for to in all {
+                if move_allowed(from, to) {
+                    allowed.push((from, to));
+                }
+            }
+        }
+        assert_eq!(
+            allowed,
+            vec![
+                (AwaitingFulfillment, Processing),
+                (AwaitingFulfillment, Shipped),
+                (Processing, Shipped)
+            ]
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! Guanmai station openapi (PLATFORMS.md §2): a fresh-food station, seller side.
+//!
+//! The list filters on order date only, over at most 7 days, with offset paging and no total;
+//! so every pass re-lists a look-back window, and fetches the detail (lines, customer, fen
+//! amounts) only of orders that are new or whose list row changed. There are no shipment or
+//! refund endpoints. Status pushes go one order per call and only along 1→5, 1→10, 5→10.
+
+mod client;
+pub mod map;
+pub mod wire;
+
+use crate::model::{OrderStatus, PushKind, Rejected, Stream};
+use crate::platforms::values::{self, cst};
+use crate::platforms::window::{self, DayWindow};
+use crate::platforms::{
+    envelope, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload,
+    ReadBack, Sink, SyncError, SyncRequest,
+};
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use client::Client;
+use futures_util::{stream, StreamExt};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What Guanmai can do.
+pub static CAPABILITIES: Capabilities = Capabilities {
+    platform: "guanmai",
+    streams: &[Stream::Orders],
+    pushes: &[PushKind::Status],
+    push_statuses: &[OrderStatus::Processing, OrderStatus::Shipped],
+    max_batch: 1,
+    read_back: &[PushKind::Status],
+    stream_gaps: &[
+        (Stream::Shipments, "Guanmai has no shipment endpoint (its own fleet delivers: status 10 is the shipment)"),
+        (Stream::Refunds, "Guanmai has no refund endpoint"),
+    ],
+    credentials: &["access_id", "secret"],
+    notes: &["status pushes only along awaiting_fulfillment→processing, awaiting_fulfillment→shipped, processing→shipped"],
+};
+
+/// Detail calls in flight at once per shop (the shop's rate limit still applies to each).
+const DETAIL_CONCURRENCY: usize = 4;
+/// Later passes re-read the last day of the previous one.
+const OVERLAP_DAYS: u32 = 1;
+
+/// The Guanmai connector for one shop.
+pub struct Guanmai {
+    client: Client,
+}
+
+/// Builds the connector (registry entry).
+pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
+    let credential = |key: &str| {
+        parts
+            .shop
+            .credentials
+            .get(key)
+            .cloned()
+            .ok_or_else(|| format!("shop `{}`: no {key}", parts.shop.id))
+    };
+    let client = Client::new(parts.http, credential("access_id")?, credential("secret")?);
+    Ok(Arc::new(Guanmai { client }))
+}
+
+impl Guanmai {
+    async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        let cursor = req
+            .cursor
+            .as_deref()
+            .and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok());
+        let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS)
+            .reach_back(req.lookback_days);
+        for w in span.split(wire::MAX_SPAN_DAYS) {
+            let mut offset = 0usize;
+            let mut previous_ids: Vec<String> = Vec::new();
+            loop {
+                let rows = self.list_page(w, offset).await?;
+                let ids: Vec<String> = rows
+                    .iter()
+                    .filter_map(|r| values::non_empty(r, "id"))
+                    .collect();
+                if !ids.is_empty() && ids == previous_ids {
+                    return Err(envelope::shape(
+                        wire::ORDERS_PATH,
+                        format!("offset {offset} repeats the previous page"),
+                    ));
+                }
+                let last = rows.len() < wire::PAGE_LIMIT;
+                let mut batch = self.read_changed(&rows, sink).await?;
+                if last {
+                    batch.cursor = Some(w.end.format("%Y-%m-%d").to_string());
+                }
+                sink.commit(batch)?;
+                if last {
+                    break;
+                }
+                offset += rows.len();
+                previous_ids = ids;
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_page(&self, w: DayWindow, offset: usize) -> Result<Vec<Value>, SyncError> {
+        let query = vec![
+            ("query_type".to_string(), "1".to_string()),
+            (
+                "start_date".to_string(),
+                w.start.format("%Y-%m-%d").to_string(),
+            ),
+            ("end_date".to_string(), w.end.format("%Y-%m-%d").to_string()),
+            ("sort_type".to_string(), "date_asc".to_string()),
+            ("offset".to_string(), offset.to_string()),
+            ("limit".to_string(), wire::PAGE_LIMIT.to_string()),
+        ];
+        let answer = self.client.get(wire::ORDERS_PATH, query).await?;
+        envelope::list_at(&answer, "/data/list", wire::ORDERS_PATH)
+    }
+
+    /// Reads the details of the rows that are new or changed since they were stored.
+    async fn read_changed(&self, rows: &[Value], sink: &mut dyn Sink) -> Result<Batch, SyncError> {
+        let ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| values::non_empty(r, "id"))
+            .collect();
+        let stored: HashMap<String, Option<Value>> = sink
+            .stored_orders(&ids)?
+            .into_iter()
+            .map(|o| (o.order_no, map::stored_list_row(&o.raw_json)))
+            .collect();
+        let mut batch = Batch::default();
+        let mut wanted = Vec::new();
+        for row in rows {
+            match values::non_empty(row, "id") {
+                Some(id) if stored.get(&id).and_then(Option::as_ref) == Some(row) => {}
+                Some(id) => wanted.push((id, row.clone())),
+                None => batch
+                    .rejected
+                    .push(reject(row, "list row without `id`".into())),
+            }
+        }
+        // Owned rows: futures borrowing from the page would not be `Send` across the trait object.
+        let details: Vec<(String, Value, Result<Value, SyncError>)> = stream::iter(wanted)
+            .map(|(id, row)| {
+                let detail = self.detail(id.clone());
+                async move { (id, row, detail.await) }
+            })
+            .buffered(DETAIL_CONCURRENCY)
+            .collect()
+            .await;
+        for (id, row, detail) in details {
+            match detail {
+                Ok(answer) => {
+                    let detail = answer.get("data").cloned().unwrap_or(Value::Null);
+                    match map::order(&row, &detail) {
+                        Ok(order) => batch.orders.push(order),
+                        Err(e) => batch.rejected.push(reject(
+                            &serde_json::json!({"list": row, "detail": detail}),
+                            format!("order {id}: {e}"),
+                        )),
+                    }
+                }
+                // The vendor refused this one detail (deleted meanwhile?): keep the row raw.
+                Err(e @ SyncError::Vendor { .. }) => {
+                    batch.rejected.push(reject(&row, e.to_string()))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn detail(&self, id: String) -> Result<Value, SyncError> {
+        self.client
+            .get(wire::ORDER_PATH, vec![("order_id".to_string(), id)])
+            .await
+    }
+
+    async fn update_status(&self, item: &PushItem, code: i64) -> Result<PushOutcome, SyncError> {
+        let form = vec![
+            ("order_id".to_string(), item.order_no.clone()),
+            ("status".to_string(), code.to_string()),
+        ];
+        match self.client.post(wire::UPDATE_PATH, form).await {
+            Ok(_) => Ok(PushOutcome::Done),
+            Err(SyncError::Vendor { code, msg, .. }) => {
+                Ok(PushOutcome::Refused(format!("code {code}: {msg}")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn reject(row: &Value, error: String) -> Rejected {
+    let key = values::non_empty(row, "id")
+        .or_else(|| {
+            row.pointer("/list/id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| format!("raw:{row}"));
+    Rejected {
+        stream: Stream::Orders,
+        vendor_key: key,
+        error,
+        raw_json: row.to_string(),
+    }
+}
+
+#[async_trait]
+impl Connector for Guanmai {
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
+    }
+
+    async fn sync(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        match req.stream {
+            Stream::Orders => self.sync_orders(req, sink).await,
+            other => Err(SyncError::Shape {
+                path: String::new(),
+                detail: format!("Guanmai cannot sync {other}"),
+            }),
+        }
+    }
+
+    fn resync_cursor(&self, stream: Stream, since: NaiveDate) -> Option<String> {
+        (stream == Stream::Orders).then(|| {
+            (since + chrono::Duration::days(i64::from(OVERLAP_DAYS)))
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+    }
+
+    async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let code = match &item.payload {
+                PushPayload::Status { status } => map::push_code(*status),
+                _ => None,
+            };
+            let Some(code) = code else {
+                outcomes.push(PushOutcome::Refused(format!(
+                    "guanmai cannot take {:?}",
+                    item.payload
+                )));
+                continue;
+            };
+            match self.update_status(item, code).await {
+                Ok(o) => outcomes.push(o),
+                Err(e) if i == 0 => return Err(e),
+                // One order per call: later items keep their own fate for the next round.
+                Err(e) => outcomes.push(PushOutcome::Retry(e.to_string())),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let answer = self
+                .client
+                .get(
+                    wire::ORDER_PATH,
+                    vec![("order_id".to_string(), item.order_no.clone())],
+                )
+                .await;
+            let current = match answer {
+                Ok(a) => a
+                    .get("data")
+                    .and_then(|d| values::int(d, "status").ok().flatten()),
+                Err(SyncError::Vendor { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let target = match &item.payload {
+                PushPayload::Status { status } => map::push_code(*status),
+                _ => None,
+            };
+            out.push(match (current, target) {
+                // Vendor codes grow along the lifecycle (1, 5, 10, 15, 100): at or past the target
+                // means our move landed, or a later one overtook it.
+                (Some(c), Some(t)) if c >= t => ReadBack::Applied,
+                _ => ReadBack::NotApplied,
+            });
+        }
+        Ok(out)
+    }
+
+    fn check_move(
+        &self,
+        payload: &PushPayload,
+        current: Option<OrderStatus>,
+    ) -> Result<(), String> {
+        let PushPayload::Status { status } = payload else {
+            return Ok(());
+        };
+        match current {
+            None => Err("the order is not in the database yet; run `ordersync sync` first (Guanmai only allows some moves)".into()),
+            Some(from) if map::move_allowed(from, *status) => Ok(()),
+            Some(from) => Err(format!(
+                "guanmai cannot move an order from `{from}` to `{status}` (allowed: awaiting_fulfillment→processing, awaiting_fulfillment→shipped, processing→shipped)"
+            )),
+        }
+    }
+}
