@@ -9,6 +9,8 @@
 //! Each platform lives in its own sibling file with the same shape: state, generator, routes and
 //! test hooks.
 
+pub mod guanmai;
+pub mod liangben;
 pub mod shopsuite;
 pub mod ymcart;
 
@@ -55,7 +57,7 @@ pub struct RequestLogEntry {
     pub shop: String,
     /// The request path, e.g. `/api-erp-orderList.html`.
     pub endpoint: String,
-    /// Number of entries in a push body; 0 for lists.
+    /// Number of entries a request carries: push entries, or order numbers a list call names.
     pub items: usize,
     /// The fault injected into this request, if any.
     pub fault: Option<&'static str>,

@@ -1,0 +1,983 @@
+//! Youliang "liangben" ERP simulator (PLATFORMS.md §3): the supplier's ERP we buy from, answering
+//! `POST /api/liangben/v1/order/<name>` form calls that carry `Authorization: Bearer <token>`.
+//!
+//! Shops are told apart by their token; an unknown or missing token answers HTTP 401 with
+//! `{"code":401,"msg":"unauthorized"}`. Every other answer is HTTP 200 with
+//! `{"code":0,"msg":"ok","data":…}` or a refusal `{"code":C,"msg":…}`: C is 400 for a bad
+//! parameter (the message names it), 404 for an unknown order or outbound record, 409 when the
+//! order's state refuses a push. Each shop holds generated orders, their outbound (shipment)
+//! records and refunds; the routes read and change them, and the test hooks
+//! ([`LbSim::truth_orders`], [`LbSim::set_order_status`], …) expose the ground truth and play the
+//! supplier. Amounts live as integers in 1/10000 yuan, so the truth in fen is exact.
+//!
+//! Decisions beyond the vendor page and the contract: statuses and `num` are JSON integers;
+//! amounts are yuan strings with two decimals when they are whole fen, four otherwise;
+//! `order_amount` is goods plus freight; `update_time` equals `create_time` until the order
+//! changes; a missing `external_order_sn` is `""`; out_info `products[]` rows are `sku_id`,
+//! `product_name`, `num`; `fields` and the vendor's mislabelled `sort_order` are ignored.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::Form;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use chrono::{DateTime, NaiveDateTime};
+use rand::rngs::StdRng;
+use rand::seq::index::sample;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use super::{
+    cst, cst_compact_date, lock, now_unix, pick, random_phone, random_units, units_to_fen, yuan4,
+    AppliedPush, Faults, RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS,
+    LAST_NAMES, PLACES,
+};
+
+/// Largest `page_size` the lists accept (Contract).
+const MAX_PAGE_SIZE: i64 = 100;
+/// `page_size` when the client sends none (the vendor page gives no default).
+const DEFAULT_PAGE_SIZE: i64 = 20;
+/// Most order numbers `more_order_sn` may carry (vendor page).
+const MAX_SN_LIST: usize = 20;
+/// Order statuses a generated order can have, with their weights.
+const STATUS_MIX: &[(u8, u32)] = &[(1, 15), (4, 25), (5, 20), (6, 25), (7, 15)];
+/// Values the list filters accept.
+const ORDER_STATUSES: &[u8] = &[1, 4, 5, 6, 7];
+const PAY_STATUSES: &[u8] = &[0, 1];
+const SHIPMENT_STATUSES: &[u8] = &[1, 2, 3];
+const REFUND_STATUSES: &[u8] = &[0, 1, 2, 3];
+const EXAMINE_STATUSES: &[u8] = &[0, 1, 2];
+/// Refund reasons buyers give.
+const REASONS: &[&str] = &["质量问题", "发错货", "少发/漏发", "商品破损", "不想要了"];
+/// A district per entry of [`PLACES`] (same index), so addresses have all four parts.
+const DISTRICTS: &[&str] = &[
+    "siming",
+    "futian",
+    "xihu",
+    "pudong",
+    "jinjiang",
+    "dongcheng",
+];
+
+/// A route's work on one shop: the `data` of a success, or a refusal. (Lists only read the shop;
+/// one signature for all keeps the route table plain.)
+type Handler = fn(&mut Shop, &Fields) -> Result<Value, Refusal>;
+
+/// Each route: path (vendor page), handler, and whether it is a push (one order per call).
+const ROUTES: [(&str, Handler, bool); 5] = [
+    ("/api/liangben/v1/order/get_order_list", order_list, false),
+    ("/api/liangben/v1/order/out_info", out_info, false),
+    ("/api/liangben/v1/order/refund_list", refund_list, false),
+    ("/api/liangben/v1/order/cancel", cancel, true),
+    ("/api/liangben/v1/order/receipt", receipt, true),
+];
+
+/// Ground truth of one order, amounts in fen, times in unix seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LbTruthOrder {
+    /// The supplier's order number.
+    pub order_sn: String,
+    /// Our (the buyer's) order number, when the order carries one.
+    pub external_order_sn: Option<String>,
+    /// 1 pending review, 4 awaiting shipment, 5 awaiting receipt, 6 completed, 7 cancelled.
+    pub order_status: u8,
+    /// 0 unpaid, 1 paid.
+    pub pay_status: u8,
+    /// 1 none, 2 partial, 3 all shipped.
+    pub shipment_status: u8,
+    /// `order_amount` (goods plus freight) in fen.
+    pub amount_fen: i64,
+    /// `freight` in fen.
+    pub freight_fen: i64,
+    /// Creation time, unix seconds.
+    pub create_time: i64,
+    /// Last change, unix seconds (equal to `create_time` when never changed).
+    pub update_time: i64,
+    /// Receiver's name.
+    pub consignee: String,
+    /// Receiver's mobile number.
+    pub mobile: String,
+    /// Address province.
+    pub province: String,
+    /// Address city.
+    pub city: String,
+    /// Address district.
+    pub district: String,
+    /// Street address.
+    pub address: String,
+    /// Order lines in row order.
+    pub lines: Vec<LbTruthLine>,
+}
+
+/// Ground truth of one order line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LbTruthLine {
+    /// `sku_id`.
+    pub sku_id: String,
+    /// `product_name`.
+    pub name: String,
+    /// `num`.
+    pub num: i64,
+    /// `price` in fen.
+    pub price_fen: i64,
+}
+
+/// Ground truth of one outbound (shipment) record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LbTruthOutbound {
+    /// The order it ships.
+    pub order_sn: String,
+    /// Outbound number.
+    pub purchase_sn: String,
+    /// Carrier name.
+    pub express_company: String,
+    /// Tracking number.
+    pub express_sn: String,
+    /// Outbound time, unix seconds.
+    pub out_time: i64,
+    /// (sku_id, num) of the lines it carries.
+    pub products: Vec<(String, i64)>,
+}
+
+/// Ground truth of one refund.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LbTruthRefund {
+    /// Refund number.
+    pub refund_sn: String,
+    /// The order refunded.
+    pub order_sn: String,
+    /// 0 applied, 1 refunding, 2 refunded, 3 closed.
+    pub refund_status: u8,
+    /// 0 waiting, 1 approved, 2 rejected.
+    pub examine_status: u8,
+    /// `refund_amount` in fen.
+    pub amount_fen: i64,
+    /// Buyer's reason.
+    pub reason: String,
+    /// Creation time, unix seconds.
+    pub create_time: i64,
+    /// Last change, unix seconds.
+    pub update_time: i64,
+}
+
+/// An order is its truth plus the exact amounts the truth rounds to fen (1/10000-yuan units).
+#[derive(Debug, Clone)]
+struct Order {
+    truth: LbTruthOrder,
+    /// Unit price of each of `truth.lines`, same order.
+    prices: Vec<i64>,
+    freight: i64,
+    /// Outbound records are plain data, so they are stored as their truth.
+    outbound: Vec<LbTruthOutbound>,
+}
+
+impl Order {
+    fn amount(&self) -> i64 {
+        let lines = self.truth.lines.iter().zip(&self.prices);
+        lines.map(|(l, p)| p * l.num).sum::<i64>() + self.freight
+    }
+}
+
+/// A refund is its truth plus the exact amount in 1/10000-yuan units.
+#[derive(Debug, Clone)]
+struct Refund {
+    units: i64,
+    truth: LbTruthRefund,
+}
+
+/// A random (order_status, shipment_status) pair that makes sense together.
+fn weighted_status(rng: &mut StdRng) -> (u8, u8) {
+    let mut roll = rng.gen_range(0..STATUS_MIX.iter().map(|s| s.1).sum::<u32>());
+    let mut status = 1;
+    for &(s, weight) in STATUS_MIX {
+        if roll < weight {
+            status = s;
+            break;
+        }
+        roll -= weight;
+    }
+    let shipment = match status {
+        4 if rng.gen_bool(0.4) => 2,
+        5 | 6 => 3,
+        _ => 1,
+    };
+    (status, shipment)
+}
+
+/// One shop's ERP. Orders and refunds are kept in creation order (both only grow).
+#[derive(Debug, Default)]
+struct Shop {
+    shop_no: i64,
+    orders: Vec<Order>,
+    by_sn: HashMap<String, usize>,
+    refunds: Vec<Refund>,
+    seq: i64,
+}
+
+impl Shop {
+    /// A document number: prefix, CST date, shop number (so shops never share one), sequence.
+    fn next_sn(&mut self, prefix: &str, at: i64) -> String {
+        self.seq += 1;
+        let date = cst_compact_date(at);
+        format!("{prefix}{date}{:02}{:05}", self.shop_no % 100, self.seq)
+    }
+
+    /// Generates and stores an order created at `t` in the given (consistent) statuses.
+    fn generate(&mut self, rng: &mut StdRng, t: i64, statuses: (u8, u8), now: i64) -> usize {
+        let (status, shipment) = statuses;
+        // A partial shipment needs two lines to split between shipped and not yet shipped.
+        let n_lines = rng.gen_range(if shipment == 2 { 2 } else { 1 }..=4);
+        let (mut lines, mut prices) = (Vec::new(), Vec::new());
+        for g in sample(rng, GOODS.len(), n_lines) {
+            let (name, _, lo, hi) = GOODS[g];
+            let price = random_units(rng, lo, hi);
+            let bulk = rng.gen_bool(0.1);
+            let num = rng.gen_range(if bulk { 6..=20 } else { 1..=5 });
+            let sku_id = (8_300 + g * 10 + rng.gen_range(0..4)).to_string();
+            let price_fen = units_to_fen(price);
+            lines.push(LbTruthLine {
+                sku_id,
+                name: name.into(),
+                num,
+                price_fen,
+            });
+            prices.push(price);
+        }
+        let freight = if rng.gen_bool(0.6) {
+            random_units(rng, 500, 1_500)
+        } else {
+            0
+        };
+        let place = rng.gen_range(0..PLACES.len());
+        let (province, city, _) = PLACES[place];
+        let order_sn = self.next_sn("", t);
+        // Half the orders still pending review were never changed after creation.
+        let untouched = status == 1 && rng.gen_bool(0.5);
+        let update_time = rng.gen_range(t..=if untouched { t } else { now.max(t) });
+        let mut order = Order {
+            truth: LbTruthOrder {
+                external_order_sn: rng.gen_bool(0.7).then(|| format!("PO{order_sn}")),
+                order_sn,
+                order_status: status,
+                pay_status: if matches!(status, 1 | 7) {
+                    u8::from(rng.gen_bool(0.4))
+                } else {
+                    1
+                },
+                shipment_status: shipment,
+                amount_fen: 0,
+                freight_fen: units_to_fen(freight),
+                create_time: t,
+                update_time,
+                consignee: format!("{} {}", pick(rng, LAST_NAMES), pick(rng, FIRST_NAMES)),
+                mobile: random_phone(rng),
+                province: province.into(),
+                city: city.into(),
+                district: DISTRICTS.get(place).copied().unwrap_or_default().into(),
+                address: format!("{} Renmin Road", rng.gen_range(1..=999)),
+                lines,
+            },
+            prices,
+            freight,
+            outbound: Vec::new(),
+        };
+        order.truth.amount_fen = units_to_fen(order.amount());
+        let idx = self.orders.len();
+        self.by_sn.insert(order.truth.order_sn.clone(), idx);
+        self.orders.push(order);
+        if shipment > 1 {
+            self.add_outbound(rng, idx, shipment == 3, (t, update_time));
+        }
+        idx
+    }
+
+    /// Adds outbound records at times within `window`. Partial (`full` false): one record with
+    /// half the lines, only if the order has none yet. Full: whatever is not yet shipped, in one
+    /// record or (first shipment, two lines or more, sometimes) two.
+    fn add_outbound(&mut self, rng: &mut StdRng, idx: usize, full: bool, window: (i64, i64)) {
+        let o = &self.orders[idx];
+        if !full && !o.outbound.is_empty() {
+            return;
+        }
+        let shipped = |sku: &str| -> i64 {
+            let products = o.outbound.iter().flat_map(|b| &b.products);
+            products.filter(|p| p.0 == sku).map(|p| p.1).sum()
+        };
+        let remaining: Vec<(String, i64)> = (o.truth.lines.iter())
+            .map(|l| (l.sku_id.clone(), l.num - shipped(&l.sku_id)))
+            .filter(|r| r.1 > 0)
+            .collect();
+        let chunks: Vec<Vec<(String, i64)>> = match remaining.as_slice() {
+            [] => Vec::new(),
+            // Only a hook can make a one-line order partial: ship half its quantity (at least 1).
+            [(sku, n)] if !full => vec![vec![(sku.clone(), (n / 2).max(1))]],
+            r if !full => vec![r[..r.len() / 2].to_vec()],
+            r if r.len() >= 2 && o.outbound.is_empty() && rng.gen_bool(0.4) => {
+                let k = rng.gen_range(1..r.len());
+                vec![r[..k].to_vec(), r[k..].to_vec()]
+            }
+            r => vec![r.to_vec()],
+        };
+        let (from, to) = (window.0, window.1.max(window.0));
+        let mut times: Vec<i64> = chunks.iter().map(|_| rng.gen_range(from..=to)).collect();
+        times.sort_unstable();
+        for (products, out_time) in chunks.into_iter().zip(times) {
+            let outbound = LbTruthOutbound {
+                order_sn: self.orders[idx].truth.order_sn.clone(),
+                purchase_sn: self.next_sn("CK", out_time),
+                express_company: pick(rng, CARRIERS).1.into(),
+                express_sn: format!("{:012}", rng.gen_range(0..1_000_000_000_000i64)),
+                out_time,
+                products,
+            };
+            self.orders[idx].outbound.push(outbound);
+        }
+    }
+
+    /// Sets statuses as the supplier's staff would: paid from 4 on, outbound records when the
+    /// order becomes shipped, update_time now.
+    fn set_status(&mut self, rng: &mut StdRng, idx: usize, statuses: (u8, u8), now: i64) {
+        let t = &mut self.orders[idx].truth;
+        (t.order_status, t.shipment_status, t.update_time) = (statuses.0, statuses.1, now);
+        if matches!(t.order_status, 4..=6) {
+            t.pay_status = 1;
+        }
+        if matches!(statuses.1, 2 | 3) {
+            self.add_outbound(rng, idx, statuses.1 == 3, (now, now));
+        }
+    }
+
+    /// Adds a refund of order `idx` created at `at`, amount up to the order's.
+    fn add_refund(&mut self, rng: &mut StdRng, idx: usize, at: i64, states: (u8, u8), now: i64) {
+        let total = self.orders[idx].amount();
+        let units = if rng.gen_bool(0.3) {
+            total
+        } else {
+            random_units(rng, 1, units_to_fen(total).max(1)).min(total)
+        };
+        let update_time = rng.gen_range(at..=if states == (0, 0) { at } else { now.max(at) });
+        let truth = LbTruthRefund {
+            refund_sn: self.next_sn("TK", at),
+            order_sn: self.orders[idx].truth.order_sn.clone(),
+            refund_status: states.0,
+            examine_status: states.1,
+            amount_fen: units_to_fen(units),
+            reason: pick(rng, REASONS).to_string(),
+            create_time: at,
+            update_time,
+        };
+        self.refunds.push(Refund { units, truth });
+    }
+}
+
+/// All shops plus the data rng (apart from the fault rng, so faults do not depend on data size).
+#[derive(Debug)]
+struct State {
+    rng: StdRng,
+    shops: HashMap<String, Shop>,
+    shops_made: i64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    core: SimCore,
+    state: Mutex<State>,
+}
+
+/// The liangben simulator: cheap to clone, all clones share one state.
+#[derive(Debug, Clone)]
+pub struct LbSim {
+    inner: Arc<Inner>,
+}
+
+type FormResult = Result<Form<HashMap<String, String>>, FormRejection>;
+type Fields = HashMap<String, String>;
+/// A refusal: body code and message.
+type Refusal = (i64, String);
+
+impl LbSim {
+    /// An empty simulator; `seed` drives both the generated data and the fault decisions.
+    pub fn new(seed: u64) -> LbSim {
+        let state = State {
+            rng: StdRng::seed_from_u64(seed.wrapping_add(0x4c42_5349)),
+            shops: HashMap::new(),
+            shops_made: 0,
+        };
+        LbSim {
+            inner: Arc::new(Inner {
+                core: SimCore::new(seed),
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// Creates (or replaces) shop `token` with `orders` orders created over the last `days` days
+    /// and refunds for about a tenth of them (at least 12, so all 12 status pairs appear).
+    pub fn add_shop(&self, token: &str, orders: usize, days: u32) {
+        let mut guard = lock(&self.inner.state);
+        let st = &mut *guard;
+        st.shops_made += 1;
+        let mut shop = Shop {
+            shop_no: st.shops_made,
+            ..Shop::default()
+        };
+        let (rng, now) = (&mut st.rng, now_unix());
+        let mut times: Vec<i64> = (0..orders)
+            .map(|_| rng.gen_range(now - i64::from(days) * 86_400..=now))
+            .collect();
+        times.sort_unstable();
+        for t in times {
+            let statuses = weighted_status(rng);
+            shop.generate(rng, t, statuses, now);
+        }
+        // Refunds go to paid orders first; status pairs cycle so every combination appears.
+        let (mut paid, mut unpaid): (Vec<usize>, Vec<usize>) =
+            (0..orders).partition(|&i| shop.orders[i].truth.pay_status == 1);
+        paid.shuffle(rng);
+        unpaid.shuffle(rng);
+        let count = (orders / 10).max(orders.min(12));
+        let mut picks: Vec<(i64, usize)> = paid
+            .into_iter()
+            .chain(unpaid)
+            .take(count)
+            .map(|i| (rng.gen_range(shop.orders[i].truth.create_time..=now), i))
+            .collect();
+        picks.sort_unstable();
+        for (k, (at, idx)) in picks.into_iter().enumerate() {
+            let states = ((k % 4) as u8, (k / 4 % 3) as u8);
+            shop.add_refund(rng, idx, at, states, now);
+        }
+        st.shops.insert(token.to_string(), shop);
+    }
+
+    /// Runs `f` on shop `token` with the data rng; `R::default()` for an unknown shop.
+    fn with_shop<R: Default>(&self, token: &str, f: impl FnOnce(&mut Shop, &mut StdRng) -> R) -> R {
+        let mut guard = lock(&self.inner.state);
+        let State { rng, shops, .. } = &mut *guard;
+        shops
+            .get_mut(token)
+            .map_or_else(R::default, |shop| f(shop, rng))
+    }
+
+    /// Ground truth of every order of a shop, in creation order (empty for an unknown shop).
+    pub fn truth_orders(&self, token: &str) -> Vec<LbTruthOrder> {
+        self.with_shop(token, |shop, _| {
+            shop.orders.iter().map(|o| o.truth.clone()).collect()
+        })
+    }
+
+    /// Ground truth of every outbound record of a shop, by order then out_time.
+    pub fn truth_outbound(&self, token: &str) -> Vec<LbTruthOutbound> {
+        self.with_shop(token, |shop, _| {
+            shop.orders
+                .iter()
+                .flat_map(|o| o.outbound.iter().cloned())
+                .collect()
+        })
+    }
+
+    /// Ground truth of every refund of a shop, in creation order.
+    pub fn truth_refunds(&self, token: &str) -> Vec<LbTruthRefund> {
+        self.with_shop(token, |shop, _| {
+            shop.refunds.iter().map(|r| r.truth.clone()).collect()
+        })
+    }
+
+    /// Sets an order's statuses as the supplier would (any codes, so tests can send unknown
+    /// ones): paid from 4 on, outbound records added when it becomes shipped, update_time now.
+    /// False if the shop or order is unknown.
+    pub fn set_order_status(
+        &self,
+        token: &str,
+        order_sn: &str,
+        order_status: u8,
+        shipment_status: u8,
+    ) -> bool {
+        self.with_shop(token, |shop, rng| {
+            let Some(&idx) = shop.by_sn.get(order_sn) else {
+                return false;
+            };
+            shop.set_status(rng, idx, (order_status, shipment_status), now_unix());
+            true
+        })
+    }
+
+    /// Sets a refund's statuses and bumps its update_time; false if the shop or refund is unknown.
+    pub fn set_refund(
+        &self,
+        token: &str,
+        refund_sn: &str,
+        refund_status: u8,
+        examine_status: u8,
+    ) -> bool {
+        self.with_shop(token, |shop, _| {
+            let mut found = shop.refunds.iter_mut().map(|r| &mut r.truth);
+            let Some(r) = found.find(|r| r.refund_sn == refund_sn) else {
+                return false;
+            };
+            (r.refund_status, r.examine_status, r.update_time) =
+                (refund_status, examine_status, now_unix());
+            true
+        })
+    }
+
+    /// Adds a refund of order `order_sn` created now (applied, waiting for review); returns its
+    /// number, or an empty string if the shop or order is unknown.
+    pub fn add_refund(&self, token: &str, order_sn: &str) -> String {
+        self.with_shop(token, |shop, rng| {
+            let Some(&idx) = shop.by_sn.get(order_sn) else {
+                return String::new();
+            };
+            let now = now_unix();
+            shop.add_refund(rng, idx, now, (0, 0), now);
+            shop.refunds
+                .last()
+                .map(|r| r.truth.refund_sn.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Adds `n` orders created now (pending review or awaiting shipment, nothing shipped);
+    /// returns their numbers. Unknown shops are left alone (empty result).
+    pub fn add_orders(&self, token: &str, n: usize) -> Vec<String> {
+        let now = now_unix();
+        self.with_shop(token, |shop, rng| {
+            (0..n)
+                .map(|_| {
+                    let status = if rng.gen_bool(0.5) { 1 } else { 4 };
+                    let idx = shop.generate(rng, now, (status, 1), now);
+                    shop.orders[idx].truth.order_sn.clone()
+                })
+                .collect()
+        })
+    }
+
+    /// Numbers of the orders in `order_status` (and `shipment_status`, when given).
+    pub fn order_sns_where(
+        &self,
+        token: &str,
+        order_status: u8,
+        shipment_status: Option<u8>,
+    ) -> Vec<String> {
+        self.with_shop(token, |shop, _| {
+            shop.orders
+                .iter()
+                .map(|o| &o.truth)
+                .filter(|t| {
+                    t.order_status == order_status
+                        && shipment_status.is_none_or(|s| t.shipment_status == s)
+                })
+                .map(|t| t.order_sn.clone())
+                .collect()
+        })
+    }
+
+    /// Every push applied so far, all shops.
+    pub fn applied_pushes(&self) -> Vec<AppliedPush> {
+        self.inner.core.applied_pushes()
+    }
+
+    /// Every request received so far, all shops.
+    pub fn requests(&self) -> Vec<RequestLogEntry> {
+        self.inner.core.requests()
+    }
+
+    /// Empties the request log.
+    pub fn clear_requests(&self) {
+        self.inner.core.clear_requests();
+    }
+
+    /// Replaces the fault plan (takes effect from the next request).
+    pub fn set_faults(&self, faults: Faults) {
+        self.inner.core.set_faults(faults);
+    }
+
+    /// For the demo: every tick adds an order, moves a random open order forward (1→4, 4→5 all
+    /// shipped, 5→6) and now and then opens a refund, until the handle is aborted.
+    pub fn spawn_activity(&self, token: &str, every: Duration) -> JoinHandle<()> {
+        let (sim, token) = (self.clone(), token.to_string());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                sim.add_orders(&token, 1);
+                let next = sim.with_shop(&token, |shop, rng| {
+                    let open: Vec<&LbTruthOrder> = (shop.orders.iter().map(|o| &o.truth))
+                        .filter(|t| matches!(t.order_status, 1 | 4 | 5))
+                        .collect();
+                    let o = open.get(rng.gen_range(0..open.len().max(1)))?;
+                    let (status, shipment) = match o.order_status {
+                        1 => (4, 1),
+                        4 => (5, 3),
+                        _ => (6, 3),
+                    };
+                    Some((o.order_sn.clone(), status, shipment, rng.gen_bool(0.1)))
+                });
+                if let Some((sn, status, shipment, refund)) = next {
+                    sim.set_order_status(&token, &sn, status, shipment);
+                    if refund {
+                        sim.add_refund(&token, &sn);
+                    }
+                }
+            }
+        })
+    }
+
+    /// The axum router with the five routes, for serving or mounting elsewhere.
+    pub fn router(&self) -> Router {
+        let mut router = Router::new();
+        for (path, handler, push) in ROUTES {
+            let sim = self.clone();
+            let route = move |headers: HeaderMap, form: FormResult| async move {
+                sim.handle((path, handler, push), &headers, form).await
+            };
+            router = router.route(path, post(route));
+        }
+        router
+    }
+
+    /// Serves the simulator on 127.0.0.1 (a free port) until the handle is dropped.
+    pub async fn serve(&self) -> std::io::Result<SimHandle> {
+        super::serve(self.router()).await
+    }
+
+    async fn handle(
+        &self,
+        route: (&str, Handler, bool),
+        h: &HeaderMap,
+        form: FormResult,
+    ) -> Response {
+        let (path, handler, push) = route;
+        let fields = form.as_ref().ok().map(|Form(f)| f);
+        let token = bearer(h).unwrap_or_default();
+        let items = match fields.and_then(|f| list_field(f, "more_order_sn")) {
+            _ if push => 1,
+            sns => sns.map_or(0, |l| l.len()),
+        };
+        // The token check runs inside respond(), so 500/429 faults come before it as they would
+        // on a gateway in front of the ERP, and the 401 is logged like any other answer.
+        let answer = || self.process(token, fields, handler, push);
+        self.inner.core.respond(token, path, items, answer).await
+    }
+
+    fn process(
+        &self,
+        token: &str,
+        fields: Option<&Fields>,
+        handler: Handler,
+        push: bool,
+    ) -> (StatusCode, Value) {
+        let mut st = lock(&self.inner.state);
+        let Some(shop) = st.shops.get_mut(token) else {
+            let body = json!({"code": 401, "msg": "unauthorized"});
+            return (StatusCode::UNAUTHORIZED, body);
+        };
+        let Some(f) = fields else {
+            let msg = "body must be an application/x-www-form-urlencoded form";
+            return (StatusCode::OK, json!({"code": 400, "msg": msg}));
+        };
+        let body = match handler(shop, f) {
+            Ok(data) => {
+                if push {
+                    // The entry is the form exactly as sent, so tests can see purchase_sn/remarks.
+                    let entry: Value = (f.iter())
+                        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                        .collect();
+                    let sn = field(f, "order_sn").unwrap_or_default();
+                    self.inner.core.record_push(token, "status", sn, &entry);
+                }
+                json!({"code": 0, "msg": "ok", "data": data})
+            }
+            Err((code, msg)) => json!({"code": code, "msg": msg}),
+        };
+        (StatusCode::OK, body)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+// ---- parameters (an empty field counts as absent, as form-based vendor APIs treat it) ----
+
+fn bad(msg: String) -> Refusal {
+    (400, msg)
+}
+
+fn field<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
+    f.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+fn int_field(f: &Fields, name: &str) -> Result<Option<i64>, Refusal> {
+    field(f, name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| bad(format!("{name} must be an integer")))
+        })
+        .transpose()
+}
+
+/// A status filter: absent, or one of `allowed`.
+fn code_field(f: &Fields, name: &str, allowed: &[u8]) -> Result<Option<u8>, Refusal> {
+    let refuse = || bad(format!("{name} must be one of {allowed:?}"));
+    match int_field(f, name).map_err(|_| refuse())? {
+        None => Ok(None),
+        Some(v) => u8::try_from(v)
+            .ok()
+            .filter(|v| allowed.contains(v))
+            .map(Some)
+            .ok_or_else(refuse),
+    }
+}
+
+fn list_field<'a>(f: &'a Fields, name: &str) -> Option<Vec<&'a str>> {
+    field(f, name).map(|v| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+}
+
+/// A comma-separated list of order numbers, at most [`MAX_SN_LIST`].
+fn sn_list<'a>(f: &'a Fields, name: &str) -> Result<Option<Vec<&'a str>>, Refusal> {
+    match list_field(f, name) {
+        Some(l) if l.len() > MAX_SN_LIST => Err(bad(format!(
+            "{name} accepts at most {MAX_SN_LIST} order numbers"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A `yyyy-MM-dd HH:mm:ss` field in China Standard Time, as unix seconds.
+fn time_field(f: &Fields, name: &str) -> Result<Option<i64>, Refusal> {
+    let Some(v) = field(f, name) else {
+        return Ok(None);
+    };
+    NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S")
+        .map(|t| Some(t.and_utc().timestamp() - 8 * 3600))
+        .map_err(|_| bad(format!("{name} must be a time like 2024-03-05 08:00:00")))
+}
+
+fn required<'a>(f: &'a Fields, name: &str) -> Result<&'a str, Refusal> {
+    field(f, name).ok_or_else(|| bad(format!("{name} is required")))
+}
+
+/// A unix time as `yyyy-MM-dd HH:mm:ss` in China Standard Time.
+fn cst_time(unix: i64) -> String {
+    DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .with_timezone(&cst())
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// Yuan text: two decimals for whole fen (`"12.90"`), four otherwise (`"1.0050"`), so clients
+/// meet both widths.
+fn yuan(units: i64) -> String {
+    let mut s = yuan4(units);
+    if units % 100 == 0 {
+        s.truncate(s.len() - 2);
+    }
+    s
+}
+
+/// `page` (1-based), `page_size` (1..=100) and `use_has_next`.
+struct Paging {
+    page: i64,
+    size: i64,
+    has_next: bool,
+}
+
+fn paging(f: &Fields) -> Result<Paging, Refusal> {
+    let page = int_field(f, "page")?.unwrap_or(1);
+    let size = int_field(f, "page_size")?.unwrap_or(DEFAULT_PAGE_SIZE);
+    if page < 1 {
+        return Err(bad("page must be 1 or more".into()));
+    }
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(bad(format!(
+            "page_size must be between 1 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    let has_next = match field(f, "use_has_next")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => return Err(bad("use_has_next must be true or false".into())),
+    };
+    Ok(Paging {
+        page,
+        size,
+        has_next,
+    })
+}
+
+/// The list envelope: `total`, or `has_next` when the client asked for it.
+fn page_of<T>(rows: &[T], p: &Paging, to_row: impl Fn(&T) -> Value) -> Value {
+    let offset = usize::try_from((p.page - 1).saturating_mul(p.size)).unwrap_or(usize::MAX);
+    let size = usize::try_from(p.size).unwrap_or(0);
+    let list: Vec<Value> = rows.iter().skip(offset).take(size).map(to_row).collect();
+    let mut data = json!({"list": list, "page": p.page, "page_size": p.size});
+    if p.has_next {
+        data["has_next"] = json!(offset.saturating_add(size) < rows.len());
+    } else {
+        data["total"] = json!(rows.len());
+    }
+    data
+}
+
+fn order_list(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+    let p = paging(f)?;
+    let status = code_field(f, "order_status", ORDER_STATUSES)?;
+    let pay = code_field(f, "pay_status", PAY_STATUSES)?;
+    let shipment = code_field(f, "shipment_status", SHIPMENT_STATUSES)?;
+    let start = time_field(f, "start_time")?;
+    let end = time_field(f, "end_time")?;
+    let sn = field(f, "order_sn");
+    let sns = sn_list(f, "more_order_sn")?;
+    let mut rows: Vec<&Order> = shop
+        .orders
+        .iter()
+        .filter(|Order { truth: o, .. }| {
+            let t = o.create_time;
+            status.is_none_or(|s| o.order_status == s)
+                && pay.is_none_or(|s| o.pay_status == s)
+                && shipment.is_none_or(|s| o.shipment_status == s)
+                && start.is_none_or(|s| t >= s)
+                && end.is_none_or(|e| t <= e)
+                && sn.is_none_or(|n| o.order_sn == n)
+                && sns
+                    .as_ref()
+                    .is_none_or(|l| l.contains(&o.order_sn.as_str()))
+        })
+        .collect();
+    rows.sort_by_key(|o| (o.truth.create_time, &o.truth.order_sn));
+    Ok(page_of(&rows, &p, |o| order_row(o)))
+}
+
+fn order_row(order: &Order) -> Value {
+    let o = &order.truth;
+    let products: Vec<Value> = (o.lines.iter().zip(&order.prices))
+        .map(|(l, &p)| {
+            json!({"sku_id": l.sku_id, "product_name": l.name, "num": l.num, "price": yuan(p)})
+        })
+        .collect();
+    json!({
+        "order_sn": o.order_sn, "external_order_sn": o.external_order_sn.as_deref().unwrap_or(""),
+        "order_status": o.order_status, "pay_status": o.pay_status,
+        "shipment_status": o.shipment_status, "order_amount": yuan(order.amount()),
+        "freight": yuan(order.freight), "create_time": cst_time(o.create_time),
+        "update_time": cst_time(o.update_time), "consignee": o.consignee, "mobile": o.mobile,
+        "province": o.province, "city": o.city, "district": o.district, "address": o.address,
+        "products": products,
+    })
+}
+
+fn order_idx(shop: &Shop, sn: &str) -> Result<usize, Refusal> {
+    shop.by_sn
+        .get(sn)
+        .copied()
+        .ok_or_else(|| (404, format!("订单不存在: {sn}")))
+}
+
+fn out_info(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+    let o = &shop.orders[order_idx(shop, required(f, "order_sn")?)?];
+    // The vendor page also lists purchase_sn: it narrows the answer to that one record.
+    let only = field(f, "purchase_sn");
+    let list: Vec<Value> = o
+        .outbound
+        .iter()
+        .filter(|b| only.is_none_or(|p| b.purchase_sn == p))
+        .map(|b| {
+            let product = |(sku, num): &(String, i64)| {
+                let line = o.truth.lines.iter().find(|l| l.sku_id == *sku);
+                let name = line.map_or("", |l| l.name.as_str());
+                json!({"sku_id": sku, "product_name": name, "num": num})
+            };
+            json!({
+                "purchase_sn": b.purchase_sn, "express_company": b.express_company,
+                "express_sn": b.express_sn, "out_time": cst_time(b.out_time),
+                "products": b.products.iter().map(product).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({"list": list}))
+}
+
+fn refund_list(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+    let p = paging(f)?;
+    let sn = field(f, "order_sn");
+    let status = code_field(f, "refund_status", REFUND_STATUSES)?;
+    let examine = code_field(f, "examine_status", EXAMINE_STATUSES)?;
+    let mut rows: Vec<&Refund> = shop
+        .refunds
+        .iter()
+        .filter(|Refund { truth: r, .. }| {
+            sn.is_none_or(|n| r.order_sn == n)
+                && status.is_none_or(|s| r.refund_status == s)
+                && examine.is_none_or(|s| r.examine_status == s)
+        })
+        .collect();
+    rows.sort_by_key(|r| (r.truth.create_time, &r.truth.refund_sn));
+    Ok(page_of(&rows, &p, |Refund { units, truth: r }| {
+        json!({
+            "refund_sn": r.refund_sn, "order_sn": r.order_sn, "refund_status": r.refund_status,
+            "examine_status": r.examine_status, "refund_amount": yuan(*units),
+            "reason": r.reason, "create_time": cst_time(r.create_time),
+            "update_time": cst_time(r.update_time),
+        })
+    }))
+}
+
+// ---- pushes (one order per call) ----
+
+/// 409: the order's state refuses the push.
+fn refused(msg: &str) -> Refusal {
+    (409, msg.to_string())
+}
+
+fn cancel(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+    let sn = required(f, "order_sn")?;
+    let idx = order_idx(shop, sn)?;
+    let o = &mut shop.orders[idx].truth;
+    match (o.order_status, o.shipment_status) {
+        (7, _) => return Err(refused("订单已取消，请勿重复操作")),
+        (6, _) => return Err(refused("订单已完成，无法取消")),
+        (5, _) | (_, 2 | 3) => return Err(refused("订单已发货，无法取消")),
+        _ => {}
+    }
+    (o.order_status, o.update_time) = (7, now_unix());
+    Ok(json!({"order_sn": sn, "order_status": 7}))
+}
+
+fn receipt(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+    let sn = required(f, "order_sn")?;
+    let idx = order_idx(shop, sn)?;
+    let order = &mut shop.orders[idx];
+    let o = &mut order.truth;
+    if o.order_status != 5 {
+        return Err(refused("订单不是待收货状态，无法确认收货"));
+    }
+    // purchase_sn is optional; when given it must name one of this order's outbound records.
+    if let Some(p) = field(f, "purchase_sn") {
+        if !order.outbound.iter().any(|b| b.purchase_sn == p) {
+            return Err((404, format!("出库单不存在: purchase_sn {p}")));
+        }
+    }
+    (o.order_status, o.update_time) = (6, now_unix());
+    Ok(json!({"order_sn": sn, "order_status": 6}))
+}
