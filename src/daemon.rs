@@ -48,15 +48,16 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
     if sched.shutdown(drain).await {
         tracing::info!("all running jobs finished; exiting");
     } else {
-        tracing::warn!(timeout_secs = drain.as_secs(), "drain timeout: leaving unfinished runs; their outbox leases let the next start pick them up");
+        tracing::warn!(
+            timeout_secs = drain.as_secs(),
+            "drain timeout: leaving unfinished runs; their outbox leases let the next start pick them up"
+        );
     }
     Ok(())
 }
 
 async fn reload(config_path: &Path, rt: &mut Arc<Runtime>, sched: &mut Scheduler) {
-    let fresh = runtime::load_config(config_path)
-        .map_err(|e| e.to_string())
-        .and_then(|c| Runtime::new(c, Some(rt)));
+    let fresh = runtime::load_config(config_path).map_err(|e| e.to_string()).and_then(|c| Runtime::new(c, Some(rt)));
     match fresh {
         Ok(new_rt) => {
             let new_rt = Arc::new(new_rt);

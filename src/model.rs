@@ -90,11 +90,7 @@ impl OrderStatus {
         match (self.rank(), next.rank()) {
             (Some(a), Some(b)) => b < a,
             // Leaving `cancelled` for a lifecycle state is a resurrection; report it.
-            _ => {
-                self == OrderStatus::Cancelled
-                    && next != OrderStatus::Cancelled
-                    && next != OrderStatus::Unknown
-            }
+            _ => self == OrderStatus::Cancelled && next != OrderStatus::Cancelled && next != OrderStatus::Unknown,
         }
     }
 }
@@ -136,13 +132,7 @@ string_enum! {
 impl RefundStatus {
     /// True when the refund can no longer change.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RefundStatus::Refunded
-                | RefundStatus::Closed
-                | RefundStatus::Rejected
-                | RefundStatus::Cancelled
-        )
+        matches!(self, RefundStatus::Refunded | RefundStatus::Closed | RefundStatus::Rejected | RefundStatus::Cancelled)
     }
 }
 

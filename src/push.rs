@@ -40,19 +40,13 @@ impl FlushReport {
 }
 
 /// Delivers every due entry of every shop (shops in parallel, each under its own limiter).
-pub async fn flush_all(
-    rt: &Runtime,
-    cancel: &CancellationToken,
-) -> Result<FlushReport, StoreError> {
+pub async fn flush_all(rt: &Runtime, cancel: &CancellationToken) -> Result<FlushReport, StoreError> {
     let due = Store::open(&rt.config.daemon.database)?.shops_with_due(Utc::now())?;
     let mut report = FlushReport::default();
     let jobs = due.iter().filter_map(|id| {
         let shop = rt.shop(id);
         if shop.is_none() {
-            tracing::warn!(
-                shop = id,
-                "outbox has entries for a shop that is not in the config; they wait until it is"
-            );
+            tracing::warn!(shop = id, "outbox has entries for a shop that is not in the config; they wait until it is");
         }
         shop.map(|s| flush_shop(rt, s, cancel))
     });
@@ -63,11 +57,7 @@ pub async fn flush_all(
 }
 
 /// Delivers every due entry of one shop.
-pub async fn flush_shop(
-    rt: &Runtime,
-    shop: &Shop,
-    cancel: &CancellationToken,
-) -> Result<FlushReport, StoreError> {
+pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -> Result<FlushReport, StoreError> {
     let cfg = &rt.config.push;
     let mut store = Store::open(&rt.config.daemon.database)?;
     let mut report = FlushReport::default();
@@ -144,12 +134,7 @@ fn items(store: &Store, shop_id: &str, claims: &[Claimed]) -> Result<Vec<PushIte
     for c in claims {
         if let Ok(payload) = &c.payload {
             let shipment_ids = store.shipment_ids(shop_id, &c.order_no)?;
-            out.push(PushItem {
-                id: c.id,
-                order_no: c.order_no.clone(),
-                payload: payload.clone(),
-                shipment_ids,
-            });
+            out.push(PushItem { id: c.id, order_no: c.order_no.clone(), payload: payload.clone(), shipment_ids });
         }
     }
     Ok(out)
@@ -166,12 +151,9 @@ async fn send_batch(
     rt: &Runtime,
 ) -> Result<bool, StoreError> {
     let mut to_send = Vec::new();
-    let (check, direct): (Vec<_>, Vec<_>) = batch.into_iter().partition(|c| {
-        c.needs_read_back
-            && c.payload
-                .as_ref()
-                .is_ok_and(|p| caps.read_back.contains(&p.kind()))
-    });
+    let (check, direct): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|c| c.needs_read_back && c.payload.as_ref().is_ok_and(|p| caps.read_back.contains(&p.kind())));
     to_send.extend(direct);
     if !check.is_empty() {
         let items = items(store, &shop.config.id, &check)?;
@@ -209,9 +191,7 @@ async fn send_batch(
         Ok(outcomes) => {
             for (c, outcome) in to_send.iter().zip(outcomes) {
                 match outcome {
-                    PushOutcome::Done => {
-                        settle(store, c, Settlement::Done { read_back: false }, report)?
-                    }
+                    PushOutcome::Done => settle(store, c, Settlement::Done { read_back: false }, report)?,
                     PushOutcome::Refused(code) => {
                         tracing::warn!(
                             shop = shop.config.id,
@@ -220,19 +200,10 @@ async fn send_batch(
                             code,
                             "platform refused the push"
                         );
-                        settle(
-                            store,
-                            c,
-                            Settlement::Failed(format!("refused by {}: {code}", caps.platform)),
-                            report,
-                        )?
+                        settle(store, c, Settlement::Failed(format!("refused by {}: {code}", caps.platform)), report)?
                     }
                     PushOutcome::Retry(why) => {
-                        let e = SyncError::Vendor {
-                            path: String::new(),
-                            code: "retry".into(),
-                            msg: why,
-                        };
+                        let e = SyncError::Vendor { path: String::new(), code: "retry".into(), msg: why };
                         retry_or_fail(store, c, &e, rt, report)?
                     }
                 }
@@ -249,12 +220,7 @@ async fn send_batch(
     }
 }
 
-fn settle(
-    store: &mut Store,
-    c: &Claimed,
-    how: Settlement,
-    report: &mut FlushReport,
-) -> Result<(), StoreError> {
+fn settle(store: &mut Store, c: &Claimed, how: Settlement, report: &mut FlushReport) -> Result<(), StoreError> {
     if store.settle(c, &how, Utc::now())? {
         match how {
             Settlement::Done { read_back: true } => report.read_back += 1,
@@ -283,14 +249,5 @@ fn retry_or_fail(
     // The server's Retry-After wins over our own schedule when it asks for longer.
     let delay = e.retry_after().map_or(backoff, |ra| ra.max(backoff));
     let at = Utc::now() + ChronoDuration::from_std(delay).unwrap_or(ChronoDuration::seconds(60));
-    settle(
-        store,
-        c,
-        Settlement::Retry {
-            reason,
-            at,
-            may_have_applied: e.may_have_applied(),
-        },
-        report,
-    )
+    settle(store, c, Settlement::Retry { reason, at, may_have_applied: e.may_have_applied() }, report)
 }

@@ -33,10 +33,7 @@ impl RateLimiter {
         let mut sent = self.sent.lock().await;
         loop {
             let now = Instant::now();
-            while sent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= self.window)
-            {
+            while sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
                 sent.pop_front();
             }
             if sent.len() < self.per_sec {
@@ -64,14 +61,8 @@ mod tests {
             times.push(start.elapsed());
         }
         for (i, t) in times.iter().enumerate() {
-            let in_window = times
-                .iter()
-                .filter(|u| **u >= *t && **u < *t + Duration::from_secs(1))
-                .count();
-            assert!(
-                in_window <= 5,
-                "request {i} at {t:?} has {in_window} in its second"
-            );
+            let in_window = times.iter().filter(|u| **u >= *t && **u < *t + Duration::from_secs(1)).count();
+            assert!(in_window <= 5, "request {i} at {t:?} has {in_window} in its second");
         }
         assert!(times[11] >= Duration::from_secs(2));
     }

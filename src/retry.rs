@@ -59,10 +59,9 @@ where
                 match fut.await {
                     Ok(v) => Ok(v),
                     Err(e) => match e.retry_hint() {
-                        Some(after) if attempt < policy.retries => Err(backoff::Error::Transient {
-                            err: e,
-                            retry_after: after,
-                        }),
+                        Some(after) if attempt < policy.retries => {
+                            Err(backoff::Error::Transient { err: e, retry_after: after })
+                        }
                         _ => Err(backoff::Error::Permanent(e)),
                     },
                 }
@@ -102,11 +101,7 @@ mod tests {
     }
 
     fn fast(retries: u32) -> RetryPolicy {
-        RetryPolicy {
-            retries,
-            initial: Duration::from_millis(1),
-            max: Duration::from_millis(5),
-        }
+        RetryPolicy { retries, initial: Duration::from_millis(1), max: Duration::from_millis(5) }
     }
 
     #[tokio::test]

@@ -29,14 +29,8 @@ pub struct Runtime {
 impl Runtime {
     /// Builds connectors for every shop of `config`, reusing `previous`'s rate limiters.
     pub fn new(config: Config, previous: Option<&Runtime>) -> Result<Runtime, String> {
-        let old: HashMap<&str, &Arc<RateLimiter>> = previous
-            .map(|p| {
-                p.shops
-                    .iter()
-                    .map(|s| (s.config.id.as_str(), &s.limiter))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let old: HashMap<&str, &Arc<RateLimiter>> =
+            previous.map(|p| p.shops.iter().map(|s| (s.config.id.as_str(), &s.limiter)).collect()).unwrap_or_default();
         let mut shops = Vec::new();
         for shop in &config.shops {
             let limiter = match old.get(shop.id.as_str()) {
@@ -45,11 +39,7 @@ impl Runtime {
             };
             let connector = platforms::connect(shop, &config.http, Arc::clone(&limiter))
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;
-            shops.push(Arc::new(Shop {
-                config: shop.clone(),
-                connector,
-                limiter,
-            }));
+            shops.push(Arc::new(Shop { config: shop.clone(), connector, limiter }));
         }
         Ok(Runtime { config, shops })
     }

@@ -39,20 +39,13 @@ pub struct Scheduler {
 
 /// The current UTC offset of `tz`, in seconds.
 pub fn zone_offset(tz: Tz) -> i32 {
-    tz.offset_from_utc_datetime(&Utc::now().naive_utc())
-        .fix()
-        .local_minus_utc()
+    tz.offset_from_utc_datetime(&Utc::now().naive_utc()).fix().local_minus_utc()
 }
 
 impl Scheduler {
     /// Starts the scheduler with the jobs of `rt`. `cancel` stops new runs when cancelled.
-    pub async fn start(
-        rt: Arc<Runtime>,
-        cancel: CancellationToken,
-    ) -> Result<Scheduler, SchedulerError> {
-        let sched = JobScheduler::new()
-            .await
-            .map_err(|e| SchedulerError(e.to_string()))?;
+    pub async fn start(rt: Arc<Runtime>, cancel: CancellationToken) -> Result<Scheduler, SchedulerError> {
+        let sched = JobScheduler::new().await.map_err(|e| SchedulerError(e.to_string()))?;
         let mut s = Scheduler {
             sched,
             jobs: Vec::new(),
@@ -62,10 +55,7 @@ impl Scheduler {
             offset_secs: zone_offset(rt.config.daemon.timezone),
         };
         s.install(rt).await?;
-        s.sched
-            .start()
-            .await
-            .map_err(|e| SchedulerError(e.to_string()))?;
+        s.sched.start().await.map_err(|e| SchedulerError(e.to_string()))?;
         Ok(s)
     }
 
@@ -79,10 +69,7 @@ impl Scheduler {
             return Err(e);
         }
         for id in old {
-            self.sched
-                .remove(&id)
-                .await
-                .map_err(|e| SchedulerError(e.to_string()))?;
+            self.sched.remove(&id).await.map_err(|e| SchedulerError(e.to_string()))?;
         }
         Ok(())
     }
@@ -105,30 +92,17 @@ impl Scheduler {
                 let key = format!("{}/{}", shop.config.id, stream);
                 let work = Work {
                     rt: Arc::clone(&rt),
-                    target: Target::Sync {
-                        shop: shop.config.id.clone(),
-                        stream: *stream,
-                    },
+                    target: Target::Sync { shop: shop.config.id.clone(), stream: *stream },
                 };
                 self.add(&key, &schedule.cron, tz, work).await?;
             }
         }
-        let work = Work {
-            rt: Arc::clone(&rt),
-            target: Target::Flush,
-        };
-        self.add("outbox", &rt.config.push.schedule.cron, tz, work)
-            .await?;
+        let work = Work { rt: Arc::clone(&rt), target: Target::Flush };
+        self.add("outbox", &rt.config.push.schedule.cron, tz, work).await?;
         Ok(())
     }
 
-    async fn add(
-        &mut self,
-        key: &str,
-        cron: &str,
-        tz: Tz,
-        work: Work,
-    ) -> Result<(), SchedulerError> {
+    async fn add(&mut self, key: &str, cron: &str, tz: Tz, work: Work) -> Result<(), SchedulerError> {
         let busy = Arc::clone(
             self.busy
                 .lock()
@@ -141,13 +115,8 @@ impl Scheduler {
         let key_owned = key.to_string();
         let work = Arc::new(work);
         let job = Job::new_async_tz(cron, tz, move |_, _| {
-            let (busy, tracker, cancel, key, work) = (
-                Arc::clone(&busy),
-                tracker.clone(),
-                cancel.clone(),
-                key_owned.clone(),
-                Arc::clone(&work),
-            );
+            let (busy, tracker, cancel, key, work) =
+                (Arc::clone(&busy), tracker.clone(), cancel.clone(), key_owned.clone(), Arc::clone(&work));
             Box::pin(async move {
                 if cancel.is_cancelled() {
                     return;
@@ -163,11 +132,7 @@ impl Scheduler {
             })
         })
         .map_err(|e| SchedulerError(format!("job `{key}`: cron line `{cron}`: {e}")))?;
-        let id = self
-            .sched
-            .add(job)
-            .await
-            .map_err(|e| SchedulerError(e.to_string()))?;
+        let id = self.sched.add(job).await.map_err(|e| SchedulerError(e.to_string()))?;
         self.jobs.push(id);
         Ok(())
     }
@@ -177,9 +142,7 @@ impl Scheduler {
         self.cancel.cancel();
         let _ = self.sched.shutdown().await;
         self.tracker.close();
-        tokio::time::timeout(drain, self.tracker.wait())
-            .await
-            .is_ok()
+        tokio::time::timeout(drain, self.tracker.wait()).await.is_ok()
     }
 }
 
@@ -249,9 +212,5 @@ pub fn next_ticks(
         .map_err(|e| e.to_string())?;
     // Cron ticks fall on whole seconds; croner would otherwise carry `after`'s fraction along.
     let after = chrono::Timelike::with_nanosecond(&after, 0).unwrap_or(after);
-    Ok(parsed
-        .iter_after(after.with_timezone(&tz))
-        .take(n)
-        .map(|t| t.with_timezone(&Utc))
-        .collect())
+    Ok(parsed.iter_after(after.with_timezone(&tz)).take(n).map(|t| t.with_timezone(&Utc)).collect())
 }

@@ -41,13 +41,7 @@ struct StoreSink<'a> {
 
 impl Sink for StoreSink<'_> {
     fn commit(&mut self, batch: Batch) -> Result<(), SyncError> {
-        let c = self.store.commit_batch(
-            self.shop_id,
-            self.platform,
-            self.stream,
-            &batch,
-            Utc::now(),
-        )?;
+        let c = self.store.commit_batch(self.shop_id, self.platform, self.stream, &batch, Utc::now())?;
         self.counts.add(c);
         Ok(())
     }
@@ -56,8 +50,8 @@ impl Sink for StoreSink<'_> {
         Ok(self.store.stored_orders(self.shop_id, order_nos)?)
     }
 
-    fn orders_without_shipments(&mut self) -> Result<Vec<StoredOrder>, SyncError> {
-        Ok(self.store.orders_without_shipments(self.shop_id)?)
+    fn shipment_candidates(&mut self) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
+        Ok(self.store.shipment_candidates(self.shop_id)?)
     }
 }
 
@@ -68,30 +62,18 @@ pub async fn run_pass(
     stream: Stream,
     cancel: &CancellationToken,
 ) -> Result<PassReport, PassError> {
-    let fail = |source: SyncError, counts| PassError {
-        shop: shop.config.id.clone(),
-        stream,
-        source,
-        counts,
-    };
+    let fail = |source: SyncError, counts| PassError { shop: shop.config.id.clone(), stream, source, counts };
     let shop_id = shop.config.id.as_str();
-    let mut store = Store::open(&rt.config.daemon.database)
-        .map_err(|e| fail(e.into(), BatchCounts::default()))?;
+    let mut store = Store::open(&rt.config.daemon.database).map_err(|e| fail(e.into(), BatchCounts::default()))?;
     let now = Utc::now();
-    let run = store
-        .run_started(shop_id, stream, now)
-        .map_err(|e| fail(e.into(), BatchCounts::default()))?;
+    let run = store.run_started(shop_id, stream, now).map_err(|e| fail(e.into(), BatchCounts::default()))?;
     let req = SyncRequest {
         stream,
-        cursor: store
-            .cursor(shop_id, stream)
-            .map_err(|e| fail(e.into(), BatchCounts::default()))?,
+        cursor: store.cursor(shop_id, stream).map_err(|e| fail(e.into(), BatchCounts::default()))?,
         now,
         backfill_days: shop.config.backfill_days,
         lookback_days: shop.config.lookback_days,
-        open_orders: store
-            .open_orders(shop_id)
-            .map_err(|e| fail(e.into(), BatchCounts::default()))?,
+        open_orders: store.open_orders(shop_id).map_err(|e| fail(e.into(), BatchCounts::default()))?,
     };
     let mut sink = StoreSink {
         store: &mut store,
@@ -100,16 +82,7 @@ pub async fn run_pass(
         stream,
         counts: BatchCounts::default(),
     };
-    let result = shop
-        .connector
-        .sync(
-            &req,
-            &mut Interruptible {
-                inner: &mut sink,
-                cancel: cancel.clone(),
-            },
-        )
-        .await;
+    let result = shop.connector.sync(&req, &mut Interruptible { inner: &mut sink, cancel: cancel.clone() }).await;
     let counts = sink.counts;
     let error = result.as_ref().err().map(|e| e.to_string());
     if let Err(e) = store.run_finished(run, shop_id, stream, Utc::now(), counts, error.as_deref()) {

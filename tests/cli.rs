@@ -9,12 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn ordersync(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ordersync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_ordersync")).arg("--config").arg(config).args(args).output().expect("binary runs")
 }
 
 fn check_file(text: &str) -> (i32, String) {
@@ -22,10 +17,7 @@ fn check_file(text: &str) -> (i32, String) {
     let path = dir.path().join("ordersync.toml");
     std::fs::write(&path, text).unwrap();
     let out = ordersync(&path, &["check"]);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 const GOOD_SHOP: &str = r#"
@@ -47,29 +39,14 @@ fn check_names_the_key_of_each_problem() {
     assert_eq!(code, 0, "{err}");
 
     let cases = [
+        (GOOD_SHOP.replace("\"ymcart\"", "\"amazon\""), "shops[0].platform"),
+        (GOOD_SHOP.replace("0 */5 * * * *", "0 */5 * * * * * *"), "shops[0].schedule.orders"),
+        (GOOD_SHOP.replace("ORDERSYNC_CLI_TEST_TOKEN", "ORDERSYNC_CLI_TEST_UNSET"), "shops[0].token"),
         (
-            GOOD_SHOP.replace("\"ymcart\"", "\"amazon\""),
-            "shops[0].platform",
-        ),
-        (
-            GOOD_SHOP.replace("0 */5 * * * *", "0 */5 * * * * * *"),
-            "shops[0].schedule.orders",
-        ),
-        (
-            GOOD_SHOP.replace("ORDERSYNC_CLI_TEST_TOKEN", "ORDERSYNC_CLI_TEST_UNSET"),
-            "shops[0].token",
-        ),
-        (
-            GOOD_SHOP.replace(
-                "id = \"ym-main\"",
-                "id = \"ym-main\"\nrate_limit_per_sec = \"five\"",
-            ),
+            GOOD_SHOP.replace("id = \"ym-main\"", "id = \"ym-main\"\nrate_limit_per_sec = \"five\""),
             "shops[0].rate_limit_per_sec",
         ),
-        (
-            GOOD_SHOP.replace("orders = ", "refunds = "),
-            "shops[0].schedule.refunds",
-        ),
+        (GOOD_SHOP.replace("orders = ", "refunds = "), "shops[0].schedule.refunds"),
     ];
     for (text, key) in cases {
         let (code, err) = check_file(&text);
@@ -91,12 +68,7 @@ fn spawn_daemon(config: &Path) -> Child {
 }
 
 fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -{sig} {}", child.id()))
-        .status()
-        .unwrap()
-        .success();
+    let ok = Command::new("sh").arg("-c").arg(format!("kill -{sig} {}", child.id())).status().unwrap().success();
     assert!(ok);
 }
 
@@ -112,38 +84,21 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 async fn a_broken_reload_keeps_the_old_schedule_and_sigterm_exits_zero() {
     let env = spawn_ymcart(50, 5, 2).await;
     let mut child = spawn_daemon(&env.config_path);
-    let runs =
-        |env: &common::TestEnv| count(&env.store(), "SELECT COUNT(*) FROM sync_runs WHERE ok = 1");
-    wait_until("first passes", Duration::from_secs(30), || {
-        env.dir.join("ordersync.db").exists() && runs(&env) >= 2
-    });
+    let runs = |env: &common::TestEnv| count(&env.store(), "SELECT COUNT(*) FROM sync_runs WHERE ok = 1");
+    wait_until("first passes", Duration::from_secs(30), || env.dir.join("ordersync.db").exists() && runs(&env) >= 2);
 
-    std::fs::write(
-        &env.config_path,
-        "[daemon]\ndatabase = 5\n[[shops]]\nplatform = \"nope\"\n",
-    )
-    .unwrap();
+    std::fs::write(&env.config_path, "[daemon]\ndatabase = 5\n[[shops]]\nplatform = \"nope\"\n").unwrap();
     signal(&child, "HUP");
     let before = runs(&env);
-    wait_until(
-        "passes after the refused reload",
-        Duration::from_secs(30),
-        || runs(&env) >= before + 2,
-    );
+    wait_until("passes after the refused reload", Duration::from_secs(30), || runs(&env) >= before + 2);
     assert!(child.try_wait().unwrap().is_none(), "daemon still running");
 
     signal(&child, "TERM");
     let status = child.wait().unwrap();
     let mut log = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
-    assert!(
-        log.contains("configuration refused"),
-        "the refusal is logged: {log}"
-    );
-    assert!(
-        log.contains("daemon.database"),
-        "the refusal names the key: {log}"
-    );
+    assert!(log.contains("configuration refused"), "the refusal is logged: {log}");
+    assert!(log.contains("daemon.database"), "the refusal names the key: {log}");
     assert_eq!(status.code(), Some(0), "SIGTERM drains and exits 0");
 }
 
@@ -151,70 +106,26 @@ async fn a_broken_reload_keeps_the_old_schedule_and_sigterm_exits_zero() {
 async fn push_refuses_what_the_platform_cannot_take_and_dedupes() {
     let env = spawn_ymcart(20, 5, 6).await;
     let cfg = &env.config_path;
-    let out = ordersync(
-        cfg,
-        &[
-            "push",
-            "status",
-            "--shop",
-            common::SHOP,
-            "--order",
-            "SY1",
-            "--status",
-            "shipped",
-        ],
-    );
+    let out = ordersync(cfg, &["push", "status", "--shop", common::SHOP, "--order", "SY1", "--status", "shipped"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot be moved to `shipped`"), "{err}");
 
-    let out = ordersync(
-        cfg,
-        &[
-            "push",
-            "ship",
-            "--shop",
-            "nope",
-            "--order",
-            "SY1",
-            "--carrier",
-            "SF",
-            "--tracking",
-            "1",
-        ],
-    );
+    let out =
+        ordersync(cfg, &["push", "ship", "--shop", "nope", "--order", "SY1", "--carrier", "SF", "--tracking", "1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no shop `nope`"));
 
-    let args = [
-        "push",
-        "ship",
-        "--shop",
-        common::SHOP,
-        "--order",
-        "SY1",
-        "--carrier",
-        "SF",
-        "--tracking",
-        "T1",
-    ];
-    assert!(
-        String::from_utf8_lossy(&ordersync(cfg, &args).stdout).contains("enqueued as outbox #1")
-    );
-    assert!(String::from_utf8_lossy(&ordersync(cfg, &args).stdout)
-        .contains("already enqueued as outbox #1"));
+    let args = ["push", "ship", "--shop", common::SHOP, "--order", "SY1", "--carrier", "SF", "--tracking", "T1"];
+    assert!(String::from_utf8_lossy(&ordersync(cfg, &args).stdout).contains("enqueued as outbox #1"));
+    assert!(String::from_utf8_lossy(&ordersync(cfg, &args).stdout).contains("already enqueued as outbox #1"));
 
     // The order does not exist at the platform: the flush leaves a dead letter, which --check reports.
     let out = ordersync(cfg, &["flush"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = ordersync(cfg, &["status", "--json", "--check"]);
     assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
     assert_eq!(report["dead_letters"], 1);
     let out = ordersync(cfg, &["outbox", "list", "--state", "failed"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("order_404"));
@@ -234,25 +145,11 @@ async fn a_wrong_token_fails_one_shop_clearly_while_the_other_syncs() {
     let out = ordersync(&env.config_path, &["sync", "--stream", "orders"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("shop `ym-bad`") && err.contains("credentials refused"),
-        "{err}"
-    );
+    assert!(err.contains("shop `ym-bad`") && err.contains("credentials refused"), "{err}");
     assert!(!err.contains("wrong"), "the token never prints: {err}");
-    assert_eq!(
-        count(
-            &env.store(),
-            "SELECT COUNT(*) FROM orders WHERE shop_id = 'ym-test'"
-        ),
-        120
-    );
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders WHERE shop_id = 'ym-test'"), 120);
     // One request for the bad shop: a refused token is not retried.
-    let bad = env
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r.shop == "wrong")
-        .count();
+    let bad = env.sim.requests().iter().filter(|r| r.shop == "wrong").count();
     assert_eq!(bad, 1);
     let out = ordersync(&env.config_path, &["status"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("credentials refused"));
@@ -260,14 +157,8 @@ async fn a_wrong_token_fails_one_shop_clearly_while_the_other_syncs() {
 
 #[test]
 fn capabilities_lists_each_platform_and_its_gaps() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ordersync"))
-        .arg("capabilities")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ordersync")).arg("capabilities").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(
-        text.contains("ymcart") && text.contains("no refunds: YMCart has no refund list"),
-        "{text}"
-    );
+    assert!(text.contains("ymcart") && text.contains("no refunds: YMCart has no refund list"), "{text}");
 }

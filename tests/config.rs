@@ -16,22 +16,12 @@ fn rules(shop: &ShopConfig, prefix: &str) -> Vec<Problem> {
         "ymcart" => (&["token"], false),
         "guanmai" => (&["access_id", "secret"], false),
         "liangben" | "shopsuite" => (&["token"], true),
-        other => {
-            return vec![Problem::new(
-                format!("{prefix}.platform"),
-                format!("unknown platform `{other}`"),
-            )]
-        }
+        other => return vec![Problem::new(format!("{prefix}.platform"), format!("unknown platform `{other}`"))],
     };
     let mut problems: Vec<Problem> = needs
         .iter()
         .filter(|key| !shop.credentials.contains_key(**key))
-        .map(|key| {
-            Problem::new(
-                format!("{prefix}.{key}"),
-                format!("{} needs `{key}`", shop.platform),
-            )
-        })
+        .map(|key| Problem::new(format!("{prefix}.{key}"), format!("{} needs `{key}`", shop.platform)))
         .collect();
     if !refunds && shop.schedule.contains_key(&Stream::Refunds) {
         let message = format!("{} cannot sync refunds", shop.platform);
@@ -108,10 +98,7 @@ secret = "${OS_IT_EXAMPLE_SECRET}"
 "#;
     let config = parse(text).expect("the example is valid");
     assert_eq!(config.path, PathBuf::from(FILE));
-    assert_eq!(
-        config.daemon.database,
-        PathBuf::from("/var/lib/ordersync/ordersync.db")
-    );
+    assert_eq!(config.daemon.database, PathBuf::from("/var/lib/ordersync/ordersync.db"));
     assert_eq!(config.daemon.timezone, chrono_tz::Asia::Shanghai);
     assert_eq!(config.daemon.drain_timeout, Duration::from_secs(30));
     assert_eq!(config.push.schedule.cron, "*/30 * * * * *");
@@ -123,23 +110,12 @@ secret = "${OS_IT_EXAMPLE_SECRET}"
     assert_eq!(ym.credentials["token"].expose(), "ym-token-1");
     assert_eq!(ym.schedule[&Stream::Orders].cron, "0 */5 * * * *");
     let shipments = &ym.schedule[&Stream::Shipments];
-    assert_eq!(
-        (shipments.text.as_str(), shipments.cron.as_str()),
-        ("*/10 * * * *", "0 */10 * * * *")
-    );
+    assert_eq!((shipments.text.as_str(), shipments.cron.as_str()), ("*/10 * * * *", "0 */10 * * * *"));
     assert!(!ym.schedule.contains_key(&Stream::Refunds));
     assert_eq!(ym.options["page_size"], "50");
 
     let gm = &config.shops[1];
-    assert_eq!(
-        (
-            gm.id.as_str(),
-            gm.rate_limit_per_sec,
-            gm.backfill_days,
-            gm.lookback_days
-        ),
-        ("gm.north_1", 5, 30, 3)
-    );
+    assert_eq!((gm.id.as_str(), gm.rate_limit_per_sec, gm.backfill_days, gm.lookback_days), ("gm.north_1", 5, 30, 3));
     assert_eq!(gm.credentials["secret"].expose(), "gm-secret");
     assert!(gm.schedule.is_empty());
 }
@@ -153,86 +129,52 @@ fn zero_shops_are_allowed() {
 #[test]
 fn an_unknown_platform_is_reported_by_the_rules() {
     let text = one_shop("OS_IT_PLATFORM_TOKEN", "").replace("\"ymcart\"", "\"ymkart\"");
-    assert_eq!(
-        only_problem(&text, "shops[0].platform"),
-        "unknown platform `ymkart`"
-    );
+    assert_eq!(only_problem(&text, "shops[0].platform"), "unknown platform `ymkart`");
 }
 
 #[test]
 fn a_stream_the_platform_cannot_sync_is_reported_even_with_a_bad_line() {
-    let text = one_shop(
-        "OS_IT_STREAM_TOKEN",
-        "[shops.schedule]\nrefunds = \"0 0 * * * * * *\"\n",
-    );
+    let text = one_shop("OS_IT_STREAM_TOKEN", "[shops.schedule]\nrefunds = \"0 0 * * * * * *\"\n");
     let problems = problems(parse(&text));
     let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        ["shops[0].schedule.refunds", "shops[0].schedule.refunds"]
-    );
-    assert!(problems[0]
-        .message
-        .starts_with("bad cron line `0 0 * * * * * *`"));
+    assert_eq!(keys, ["shops[0].schedule.refunds", "shops[0].schedule.refunds"]);
+    assert!(problems[0].message.starts_with("bad cron line `0 0 * * * * * *`"));
     assert_eq!(problems[1].message, "ymcart cannot sync refunds");
 }
 
 #[test]
 fn a_bad_cron_line_names_the_stream_and_the_reason() {
-    let text = one_shop(
-        "OS_IT_CRON_TOKEN",
-        "[shops.schedule]\norders = \"0 61 * * * *\"\n",
-    );
+    let text = one_shop("OS_IT_CRON_TOKEN", "[shops.schedule]\norders = \"0 61 * * * *\"\n");
     let message = only_problem(&text, "shops[0].schedule.orders");
-    assert!(
-        message.starts_with("bad cron line `0 61 * * * *`: "),
-        "{message}"
-    );
+    assert!(message.starts_with("bad cron line `0 61 * * * *`: "), "{message}");
     assert!(message.contains("out of bounds"), "{message}");
-    let text = one_shop(
-        "OS_IT_CRON_TOKEN",
-        "[shops.schedule]\nweekly = \"0 0 * * 1\"\n",
-    );
+    let text = one_shop("OS_IT_CRON_TOKEN", "[shops.schedule]\nweekly = \"0 0 * * 1\"\n");
     assert!(only_problem(&text, "shops[0].schedule.weekly").contains("orders, shipments, refunds"));
 }
 
 #[test]
 fn a_missing_environment_secret_names_the_variable_only() {
-    let text =
-        one_shop("OS_IT_UNUSED_TOKEN", "").replace("OS_IT_UNUSED_TOKEN", "OS_IT_NEVER_SET_TOKEN");
+    let text = one_shop("OS_IT_UNUSED_TOKEN", "").replace("OS_IT_UNUSED_TOKEN", "OS_IT_NEVER_SET_TOKEN");
     let message = only_problem(&text, "shops[0].token");
-    assert_eq!(
-        message,
-        "environment variable OS_IT_NEVER_SET_TOKEN is not set"
-    );
+    assert_eq!(message, "environment variable OS_IT_NEVER_SET_TOKEN is not set");
 }
 
 #[test]
 fn an_inline_secret_is_refused_without_quoting_it() {
-    let text =
-        one_shop("OS_IT_INLINE_TOKEN", "").replace("${OS_IT_INLINE_TOKEN}", "plain-inline-secret");
+    let text = one_shop("OS_IT_INLINE_TOKEN", "").replace("${OS_IT_INLINE_TOKEN}", "plain-inline-secret");
     let err = parse(&text).expect_err("inline secret");
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("plain-inline-secret"), "{shown}");
     let message = only_problem(&text, "shops[0].token");
-    assert_eq!(
-        message,
-        "secret written inline; use \"${ENV_VAR}\" or token_file = \"/path\""
-    );
+    assert_eq!(message, "secret written inline; use \"${ENV_VAR}\" or token_file = \"/path\"");
 }
 
 #[test]
 fn a_wrong_type_says_what_was_expected_and_found() {
     let text = one_shop("OS_IT_TYPE_TOKEN", "rate_limit_per_sec = \"five\"\n");
-    assert_eq!(
-        only_problem(&text, "shops[0].rate_limit_per_sec"),
-        "expected an integer, found string \"five\""
-    );
+    assert_eq!(only_problem(&text, "shops[0].rate_limit_per_sec"), "expected an integer, found string \"five\"");
     let text = one_shop("OS_IT_TYPE_TOKEN", "rate_limit_per_sec = 0\n");
-    assert_eq!(
-        only_problem(&text, "shops[0].rate_limit_per_sec"),
-        "must be at least 1, found 0"
-    );
+    assert_eq!(only_problem(&text, "shops[0].rate_limit_per_sec"), "must be at least 1, found 0");
 }
 
 #[test]
@@ -247,17 +189,10 @@ fn an_unknown_key_is_named_with_a_hint() {
 #[test]
 fn a_duplicate_shop_id_names_both_entries() {
     let shop = one_shop("OS_IT_DUP_TOKEN", "");
-    let second = shop
-        .split_once("[[shops]]")
-        .map(|(_, s)| s)
-        .unwrap_or_default()
-        .to_string();
+    let second = shop.split_once("[[shops]]").map(|(_, s)| s).unwrap_or_default().to_string();
     let text = format!("{shop}[[shops]]{second}");
     let message = only_problem(&text, "shops[1].id");
-    assert_eq!(
-        message,
-        "duplicate shop id `ym-main`, already used by shops[0]"
-    );
+    assert_eq!(message, "duplicate shop id `ym-main`, already used by shops[0]");
 }
 
 #[test]
@@ -282,9 +217,7 @@ platform = "nowhere"
 base_url = "https://x.example?q=1"
 "#;
     let err = parse(text).expect_err("broken");
-    let ConfigError::Invalid { problems, .. } = &err else {
-        panic!("{err}")
-    };
+    let ConfigError::Invalid { problems, .. } = &err else { panic!("{err}") };
     let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
     let expected = [
         "daemon.database",
@@ -302,14 +235,8 @@ base_url = "https://x.example?q=1"
     let shown = err.to_string();
     assert_eq!(shown.lines().count(), expected.len());
     assert!(shown.lines().all(|line| line.starts_with(FILE)), "{shown}");
-    assert!(
-        shown.contains(&format!("{FILE}: daemon.database: missing required key")),
-        "{shown}"
-    );
-    assert!(
-        shown.contains("both `token` and `token_file` are set"),
-        "{shown}"
-    );
+    assert!(shown.contains(&format!("{FILE}: daemon.database: missing required key")), "{shown}");
+    assert!(shown.contains("both `token` and `token_file` are set"), "{shown}");
 }
 
 #[test]
@@ -321,34 +248,20 @@ fn the_environment_overrides_the_database() {
     std::env::set_var("ORDERSYNC__DAEMON__DATABASE", "/from/the/environment.db");
     let config = load(&path, &rules);
     std::env::remove_var("ORDERSYNC__DAEMON__DATABASE");
-    assert_eq!(
-        config.expect("valid").daemon.database,
-        PathBuf::from("/from/the/environment.db")
-    );
+    assert_eq!(config.expect("valid").daemon.database, PathBuf::from("/from/the/environment.db"));
 }
 
 #[test]
 fn a_missing_file_is_a_read_error_naming_it() {
     let err = load(Path::new("/nonexistent/ordersync.toml"), &rules).expect_err("missing");
     assert!(matches!(err, ConfigError::Read { .. }));
-    assert!(
-        err.to_string()
-            .starts_with("/nonexistent/ordersync.toml: cannot read"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("/nonexistent/ordersync.toml: cannot read"), "{err}");
 }
 
 #[test]
 fn a_relative_database_is_relative_to_the_file() {
-    let config = parse_str(
-        "[daemon]\ndatabase = \"data/o.db\"\n",
-        Path::new("/etc/ordersync/o.toml"),
-        &rules,
-    );
-    assert_eq!(
-        config.expect("valid").daemon.database,
-        PathBuf::from("/etc/ordersync/data/o.db")
-    );
+    let config = parse_str("[daemon]\ndatabase = \"data/o.db\"\n", Path::new("/etc/ordersync/o.toml"), &rules);
+    assert_eq!(config.expect("valid").daemon.database, PathBuf::from("/etc/ordersync/data/o.db"));
 }
 
 #[test]
@@ -357,10 +270,7 @@ fn debug_output_never_shows_a_secret() {
     let shown = format!("{config:?} {config:#?}");
     assert!(!shown.contains("tok-secret-value"), "{shown}");
     assert!(shown.contains("[redacted]"));
-    assert_eq!(
-        config.shops[0].credentials["token"].expose(),
-        "tok-secret-value"
-    );
+    assert_eq!(config.shops[0].credentials["token"].expose(), "tok-secret-value");
 }
 
 #[test]
@@ -383,19 +293,10 @@ fn secrets_can_come_from_files() {
     assert_eq!(shop.credentials["secret"].expose(), "gm-file-secret");
     assert_eq!(config.daemon.database, dir.path().join("o.db"));
 
-    let broken = text
-        .replace("\"id\"", "\"missing\"")
-        .replace(&format!("{:?}", secret_path.display()), "\"empty\"");
+    let broken = text.replace("\"id\"", "\"missing\"").replace(&format!("{:?}", secret_path.display()), "\"empty\"");
     let problems = problems(parse_str(&broken, &file, &rules));
     let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        ["shops[0].access_id_file", "shops[0].secret_file"],
-        "{problems:#?}"
-    );
-    assert!(
-        problems[0].message.starts_with("cannot read secret file")
-            && problems[0].message.contains("missing")
-    );
+    assert_eq!(keys, ["shops[0].access_id_file", "shops[0].secret_file"], "{problems:#?}");
+    assert!(problems[0].message.starts_with("cannot read secret file") && problems[0].message.contains("missing"));
     assert!(problems[1].message.ends_with("is empty"));
 }

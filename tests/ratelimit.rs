@@ -20,19 +20,8 @@ async fn five_per_second_is_never_exceeded_by_streams_and_pushes_together() {
     let mut store = env.store();
     // Distinct orders in separate kinds make several push requests.
     for (i, order) in paid.iter().take(60).enumerate() {
-        let payload = PushPayload::Remark {
-            text: format!("note {i}"),
-        };
-        store
-            .enqueue(
-                &NewEntry {
-                    shop_id: SHOP.into(),
-                    order_no: order.clone(),
-                    payload,
-                },
-                Utc::now(),
-            )
-            .unwrap();
+        let payload = PushPayload::Remark { text: format!("note {i}") };
+        store.enqueue(&NewEntry { shop_id: SHOP.into(), order_no: order.clone(), payload }, Utc::now()).unwrap();
     }
     let rt = env.runtime();
     let shop = rt.shop(SHOP).unwrap().clone();
@@ -47,17 +36,10 @@ async fn five_per_second_is_never_exceeded_by_streams_and_pushes_together() {
     c.unwrap();
 
     let times: Vec<_> = env.sim.requests().iter().map(|r| r.at).collect();
-    assert!(
-        times.len() >= 15,
-        "enough requests to test the limit ({})",
-        times.len()
-    );
+    assert!(times.len() >= 15, "enough requests to test the limit ({})", times.len());
     let mut worst = 0;
     for t in &times {
-        let in_second = times
-            .iter()
-            .filter(|u| **u >= *t && u.duration_since(*t) < Duration::from_secs(1))
-            .count();
+        let in_second = times.iter().filter(|u| **u >= *t && u.duration_since(*t) < Duration::from_secs(1)).count();
         worst = worst.max(in_second);
     }
     assert!(worst <= 5, "{worst} requests within one second");

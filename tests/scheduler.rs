@@ -42,15 +42,8 @@ async fn the_scheduler_library_agrees_on_the_first_tick_in_shanghai() {
     let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
     let mut sched = JobScheduler::new().await.unwrap();
     let cron = "0 0 8 * * *";
-    let id = sched
-        .add(Job::new_async_tz(cron, tz, |_, _| Box::pin(async {})).unwrap())
-        .await
-        .unwrap();
-    let lib = sched
-        .next_tick_for_job(id)
-        .await
-        .unwrap()
-        .expect("a next tick");
+    let id = sched.add(Job::new_async_tz(cron, tz, |_, _| Box::pin(async {})).unwrap()).await.unwrap();
+    let lib = sched.next_tick_for_job(id).await.unwrap().expect("a next tick");
     let ours = next_ticks(cron, tz, Utc::now(), 1).unwrap()[0];
     assert_eq!(lib, ours);
 }

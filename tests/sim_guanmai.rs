@@ -30,12 +30,8 @@ async fn start(seed: u64, orders: usize, days: u32) -> (GmSim, SimHandle) {
 
 /// GETs `path` with `query` and returns (HTTP status, body text).
 async fn get_raw(h: &SimHandle, path: &str, query: &[(&str, &str)]) -> (u16, String) {
-    let resp = reqwest::Client::new()
-        .get(format!("{}{path}", h.base_url()))
-        .query(query)
-        .send()
-        .await
-        .expect("request");
+    let resp =
+        reqwest::Client::new().get(format!("{}{path}", h.base_url())).query(query).send().await.expect("request");
     let status = resp.status().as_u16();
     (status, resp.text().await.expect("body"))
 }
@@ -47,18 +43,10 @@ fn parse(status: u16, text: &str) -> Value {
 
 /// A fresh access token for the shop.
 async fn token(h: &SimHandle) -> String {
-    let (status, text) = get_raw(
-        h,
-        TOKEN_PATH,
-        &[("access_id", ACCESS_ID), ("secret", SECRET)],
-    )
-    .await;
+    let (status, text) = get_raw(h, TOKEN_PATH, &[("access_id", ACCESS_ID), ("secret", SECRET)]).await;
     let body = parse(status, &text);
     assert_eq!(body["code"], 0, "{body}");
-    body["data"]["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
+    body["data"]["access_token"].as_str().expect("access_token").to_string()
 }
 
 /// GETs `path` with the token added and parses the JSON answer.
@@ -92,33 +80,18 @@ fn cst() -> FixedOffset {
 }
 
 fn cst_date(unix: i64) -> NaiveDate {
-    DateTime::from_timestamp(unix, 0)
-        .expect("time")
-        .with_timezone(&cst())
-        .date_naive()
+    DateTime::from_timestamp(unix, 0).expect("time").with_timezone(&cst()).date_naive()
 }
 
 /// Today in UTC+8 and the day `back` days earlier, as `YYYY-MM-DD`.
 fn window(back: u64) -> (String, String) {
     let today = cst_date(Utc::now().timestamp());
-    (
-        (today - chrono::Days::new(back)).to_string(),
-        today.to_string(),
-    )
+    ((today - chrono::Days::new(back)).to_string(), today.to_string())
 }
 
 /// The list query for `start..=end` (by order date, ascending), `extra` added or replacing.
-fn list_query<'a>(
-    start: &'a str,
-    end: &'a str,
-    extra: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
-    let mut q = vec![
-        ("query_type", "1"),
-        ("start_date", start),
-        ("end_date", end),
-        ("sort_type", "date_asc"),
-    ];
+fn list_query<'a>(start: &'a str, end: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut q = vec![("query_type", "1"), ("start_date", start), ("end_date", end), ("sort_type", "date_asc")];
     q.retain(|(k, _)| extra.iter().all(|(e, _)| e != k));
     q.extend_from_slice(extra);
     q
@@ -130,9 +103,7 @@ fn rows(body: &Value) -> Vec<Value> {
 }
 
 fn str_of<'a>(row: &'a Value, key: &str) -> &'a str {
-    row[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} is not a string in {row}"))
+    row[key].as_str().unwrap_or_else(|| panic!("{key} is not a string in {row}"))
 }
 
 /// A 2-decimal yuan string → fen, integers only.
@@ -162,38 +133,19 @@ async fn token_flow_and_code_10_after_n_calls() {
     let (from, to) = window(2);
     let list = list_query(&from, &to, &[]);
 
-    let (s, t) = get_raw(
-        &h,
-        TOKEN_PATH,
-        &[("access_id", ACCESS_ID), ("secret", "wrong")],
-    )
-    .await;
-    assert_eq!(
-        parse(s, &t),
-        json!({"code": 2, "msg": "access_id or secret invalid"})
-    );
+    let (s, t) = get_raw(&h, TOKEN_PATH, &[("access_id", ACCESS_ID), ("secret", "wrong")]).await;
+    assert_eq!(parse(s, &t), json!({"code": 2, "msg": "access_id or secret invalid"}));
     let (s, t) = get_raw(&h, TOKEN_PATH, &[("access_id", ACCESS_ID)]).await;
     let body = parse(s, &t);
-    assert_eq!(
-        (body["code"].clone(), msg_of(&body)),
-        (json!(1), "secret is required")
-    );
+    assert_eq!((body["code"].clone(), msg_of(&body)), (json!(1), "secret is required"));
 
-    let (s, t) = get_raw(
-        &h,
-        TOKEN_PATH,
-        &[("access_id", ACCESS_ID), ("secret", SECRET)],
-    )
-    .await;
+    let (s, t) = get_raw(&h, TOKEN_PATH, &[("access_id", ACCESS_ID), ("secret", SECRET)]).await;
     let body = parse(s, &t);
     assert_eq!((&body["code"], &body["msg"]), (&json!(0), &json!("ok")));
     let first = str_of(&body["data"], "access_token").to_string();
     assert_eq!(first.len(), 32);
     let expires = cst_unix(str_of(&body["data"], "expire_time"), "%Y-%m-%d %H:%M:%S");
-    assert!(
-        (expires - Utc::now().timestamp() - 3_600).abs() <= 5,
-        "one hour ahead"
-    );
+    assert!((expires - Utc::now().timestamp() - 3_600).abs() <= 5, "one hour ahead");
 
     // A token good for three calls answers code 10 on the fourth; a fresh one works again.
     sim.set_token_lifetime_calls(Some(3));
@@ -205,11 +157,7 @@ async fn token_flow_and_code_10_after_n_calls() {
     let second = token(&h).await;
     assert_ne!(second, first);
     assert_eq!(call(&h, &second, ORDERS, &list).await["code"], 0);
-    assert_eq!(
-        sim.token_requests(ACCESS_ID),
-        3,
-        "wrong secret + two tokens"
-    );
+    assert_eq!(sim.token_requests(ACCESS_ID), 3, "wrong secret + two tokens");
     assert_eq!(sim.token_requests("someone-else"), 0);
     sim.set_token_lifetime_calls(None);
     assert_eq!(call(&h, &first, ORDERS, &list).await["code"], 0);
@@ -220,22 +168,14 @@ async fn token_flow_and_code_10_after_n_calls() {
     assert_eq!(parse(s, &t), invalid);
     let resp = reqwest::Client::new()
         .post(format!("{}/openapi/order/update", h.base_url()))
-        .form(&[
-            ("access_token", second.as_str()),
-            ("order_id", "PL1"),
-            ("status", "5"),
-        ])
+        .form(&[("access_token", second.as_str()), ("order_id", "PL1"), ("status", "5")])
         .send()
         .await
         .expect("request");
     assert_eq!(parse(200, &resp.text().await.expect("body")), invalid);
 
     // The log names the shop behind each token; unknown tokens have none.
-    let shops: Vec<(String, String)> = sim
-        .requests()
-        .iter()
-        .map(|r| (r.endpoint.clone(), r.shop.clone()))
-        .collect();
+    let shops: Vec<(String, String)> = sim.requests().iter().map(|r| (r.endpoint.clone(), r.shop.clone())).collect();
     assert_eq!(shops[0], (TOKEN_PATH.to_string(), ACCESS_ID.to_string()));
     assert_eq!(shops[4], (ORDERS.to_string(), ACCESS_ID.to_string()));
     assert!(shops.iter().rev().take(3).all(|(_, shop)| shop.is_empty()));
@@ -251,33 +191,21 @@ async fn list_parameters_are_checked() {
     let (_sim, h) = start(2, 10, 3).await;
     let tok = token(&h).await;
     let (d1, d7, d8) = ("2024-01-01", "2024-01-07", "2024-01-08");
-    assert_eq!(
-        call(&h, &tok, ORDERS, &list_query(d1, d7, &[])).await["code"],
-        0
-    );
+    assert_eq!(call(&h, &tok, ORDERS, &list_query(d1, d7, &[])).await["code"], 0);
     assert_eq!(
         call(&h, &tok, ORDERS, &list_query(d1, d8, &[])).await,
         json!({"code": 1, "msg": "date range exceeds 7 days"})
     );
     let limit = call(&h, &tok, ORDERS, &list_query(d1, d7, &[("limit", "101")])).await;
-    assert_eq!(
-        limit,
-        json!({"code": 1, "msg": "limit must be between 1 and 100"})
-    );
-    assert_eq!(
-        call(&h, &tok, ORDERS, &list_query(d1, d7, &[("limit", "100")])).await["code"],
-        0
-    );
+    assert_eq!(limit, json!({"code": 1, "msg": "limit must be between 1 and 100"}));
+    assert_eq!(call(&h, &tok, ORDERS, &list_query(d1, d7, &[("limit", "100")])).await["code"], 0);
 
     // Each bad input answers code 1 naming its field.
     let body = call(&h, &tok, ORDERS, &[("start_date", d1), ("end_date", d7)]).await;
     assert_eq!(body, json!({"code": 1, "msg": "query_type is required"}));
     let two = [("query_type", "2"), ("start_date", d1), ("end_date", d7)];
     let body = call(&h, &tok, ORDERS, &two).await;
-    assert!(
-        body["code"] == 1 && msg_of(&body).contains("query_type"),
-        "{body}"
-    );
+    assert!(body["code"] == 1 && msg_of(&body).contains("query_type"), "{body}");
     #[rustfmt::skip]
     let cases: [(&str, &str, Query, &str); 8] = [
         ("2024-13-01", d7, &[], "start_date"),
@@ -304,17 +232,8 @@ async fn offset_paging_ends_on_a_short_page() {
     let (mut seen, mut offset) = (Vec::new(), 0);
     loop {
         let off = offset.to_string();
-        let body = call(
-            &h,
-            &tok,
-            ORDERS,
-            &list_query(&from, &to, &[("offset", &off), ("limit", "7")]),
-        )
-        .await;
-        assert_eq!(
-            body["data"]["pagination"],
-            json!({"limit": 7, "offset": offset})
-        );
+        let body = call(&h, &tok, ORDERS, &list_query(&from, &to, &[("offset", &off), ("limit", "7")])).await;
+        assert_eq!(body["data"]["pagination"], json!({"limit": 7, "offset": offset}));
         assert!(body["data"].get("total").is_none());
         let page = rows(&body);
         seen.extend(page.iter().map(|r| str_of(r, "id").to_string()));
@@ -330,23 +249,13 @@ async fn offset_paging_ends_on_a_short_page() {
     assert!(ids.iter().all(|id| id.starts_with("PL")));
 
     // The vendor's default order is newest first; the status filter keeps one status.
-    let base = [
-        ("query_type", "1"),
-        ("start_date", from.as_str()),
-        ("end_date", to.as_str()),
-        ("limit", "100"),
-    ];
+    let base = [("query_type", "1"), ("start_date", from.as_str()), ("end_date", to.as_str()), ("limit", "100")];
     let newest = rows(&call(&h, &tok, ORDERS, &base).await);
-    assert_eq!(
-        newest.first().map(|r| str_of(r, "id")),
-        ids.last().map(String::as_str)
-    );
+    assert_eq!(newest.first().map(|r| str_of(r, "id")), ids.last().map(String::as_str));
     let mut filtered = base.to_vec();
     filtered.push(("status", "5"));
-    let got: BTreeSet<String> = rows(&call(&h, &tok, ORDERS, &filtered).await)
-        .iter()
-        .map(|r| str_of(r, "id").to_string())
-        .collect();
+    let got: BTreeSet<String> =
+        rows(&call(&h, &tok, ORDERS, &filtered).await).iter().map(|r| str_of(r, "id").to_string()).collect();
     let want: BTreeSet<String> = sim.order_ids_in_status(ACCESS_ID, 5).into_iter().collect();
     assert!(!want.is_empty());
     assert_eq!(got, want);
@@ -357,15 +266,7 @@ async fn list_and_detail_amounts_agree() {
     let (sim, h) = start(4, 90, 6).await;
     let tok = token(&h).await;
     let (from, to) = window(6);
-    let list = rows(
-        &call(
-            &h,
-            &tok,
-            ORDERS,
-            &list_query(&from, &to, &[("limit", "100")]),
-        )
-        .await,
-    );
+    let list = rows(&call(&h, &tok, ORDERS, &list_query(&from, &to, &[("limit", "100")])).await);
     let truth = sim.truth_orders(ACCESS_ID);
     assert_eq!(list.len(), truth.len());
     let statuses: BTreeSet<i32> = truth.iter().map(|t| t.status).collect();
@@ -375,15 +276,9 @@ async fn list_and_detail_amounts_agree() {
         assert_eq!(str_of(row, "id"), t.order_id);
         assert_eq!(row["status"], t.status);
         assert_eq!(str_of(row, "resname"), t.resname);
-        assert_eq!(
-            cst_unix(str_of(row, "date_time_str"), "%Y-%m-%d %H:%M:%S"),
-            t.order_date
-        );
+        assert_eq!(cst_unix(str_of(row, "date_time_str"), "%Y-%m-%d %H:%M:%S"), t.order_date);
         assert_eq!(fen(str_of(row, "total_price")), t.list_total_price_fen);
-        assert_eq!(
-            fen(str_of(row, "origin_total_price")),
-            t.list_origin_total_price_fen
-        );
+        assert_eq!(fen(str_of(row, "origin_total_price")), t.list_origin_total_price_fen);
         assert_eq!(fen(str_of(row, "freight")), t.list_freight_fen);
 
         let body = call(&h, &tok, DETAIL, &[("order_id", &t.order_id)]).await;
@@ -403,32 +298,21 @@ async fn list_and_detail_amounts_agree() {
         assert_eq!(str_of(c, "receiver_name"), t.receiver_name);
         assert_eq!(str_of(c, "receiver_phone"), t.receiver_phone);
         assert_eq!(str_of(c, "address"), t.address);
-        assert_eq!(
-            cst_unix(str_of(d, "date_time"), "%Y-%m-%dT%H:%M:%S%.3f"),
-            t.order_date
-        );
+        assert_eq!(cst_unix(str_of(d, "date_time"), "%Y-%m-%dT%H:%M:%S%.3f"), t.order_date);
         let details = d["details"].as_array().expect("details[]");
         assert!((1..=5).contains(&details.len()));
         assert_eq!(details.len(), t.lines.len());
         let mut sum = 0;
         for (l, tl) in details.iter().zip(&t.lines) {
             let unit = fen(str_of(l, "sale_price"));
-            assert_eq!(
-                (str_of(l, "id"), str_of(l, "name")),
-                (tl.sku_id.as_str(), tl.name.as_str())
-            );
-            assert_eq!(
-                (l["quantity"].as_i64(), unit),
-                (Some(tl.quantity), tl.sale_price_fen)
-            );
+            assert_eq!((str_of(l, "id"), str_of(l, "name")), (tl.sku_id.as_str(), tl.name.as_str()));
+            assert_eq!((l["quantity"].as_i64(), unit), (Some(tl.quantity), tl.sale_price_fen));
             assert_eq!(l["real_item_price"], tl.quantity * unit);
             sum += tl.quantity * unit;
         }
         assert_eq!(sum, t.real_price_fen);
     }
-    assert!(truth
-        .iter()
-        .any(|t| t.list_origin_total_price_fen > t.list_total_price_fen));
+    assert!(truth.iter().any(|t| t.list_origin_total_price_fen > t.list_total_price_fen));
     assert!(truth.iter().any(|t| t.freight_fen > 0) && truth.iter().any(|t| t.freight_fen == 0));
 
     let body = call(&h, &tok, DETAIL, &[("order_id", "PL1")]).await;
@@ -436,11 +320,7 @@ async fn list_and_detail_amounts_agree() {
     let body = call(&h, &tok, DETAIL, &[]).await;
     assert_eq!(body, json!({"code": 1, "msg": "order_id is required"}));
     // Detail calls per shop are visible in the request log.
-    let details = sim
-        .requests()
-        .iter()
-        .filter(|r| r.endpoint == DETAIL && r.shop == ACCESS_ID)
-        .count();
+    let details = sim.requests().iter().filter(|r| r.endpoint == DETAIL && r.shop == ACCESS_ID).count();
     assert_eq!(details, truth.len() + 2);
 }
 
@@ -459,28 +339,21 @@ async fn update_moves_allowed_and_refused() {
     assert_eq!(update(&h, &tok, &sorting[0], "10").await, ok);
     assert_eq!(sim.requests().last().map(|r| r.items), Some(1));
 
-    let refused = |from: i32, to: i32| json!({"code": 1, "msg": format!("status transition not allowed: {from} -> {to}")});
+    let refused =
+        |from: i32, to: i32| json!({"code": 1, "msg": format!("status transition not allowed: {from} -> {to}")});
     assert_eq!(update(&h, &tok, &delivering[0], "5").await, refused(10, 5));
     assert_eq!(update(&h, &tok, &signed[0], "10").await, refused(15, 10));
     assert_eq!(update(&h, &tok, &waiting[2], "15").await, refused(1, 15));
     assert_eq!(update(&h, &tok, &waiting[0], "10").await, refused(10, 10));
-    assert_eq!(
-        update(&h, &tok, "PL1", "5").await,
-        json!({"code": 1, "msg": "order not found: PL1"})
-    );
+    assert_eq!(update(&h, &tok, "PL1", "5").await, json!({"code": 1, "msg": "order not found: PL1"}));
     let body = update(&h, &tok, &waiting[2], "five").await;
     assert_eq!(body, json!({"code": 1, "msg": "status must be an integer"}));
     let (s, t) = update_raw(&h, &tok, &[("status", "5")]).await;
-    assert_eq!(
-        parse(s, &t),
-        json!({"code": 1, "msg": "order_id is required"})
-    );
+    assert_eq!(parse(s, &t), json!({"code": 1, "msg": "order_id is required"}));
 
     let pushes = sim.applied_pushes();
-    let applied: Vec<(&str, &str, &str)> = pushes
-        .iter()
-        .map(|p| (p.shop.as_str(), p.kind, p.order_no.as_str()))
-        .collect();
+    let applied: Vec<(&str, &str, &str)> =
+        pushes.iter().map(|p| (p.shop.as_str(), p.kind, p.order_no.as_str())).collect();
     let id = ACCESS_ID;
     assert_eq!(
         applied,
@@ -491,31 +364,14 @@ async fn update_moves_allowed_and_refused() {
             (id, "status", &*sorting[0])
         ]
     );
-    assert_eq!(
-        pushes[0].entry,
-        json!({"order_id": waiting[0], "status": "5"})
-    );
+    assert_eq!(pushes[0].entry, json!({"order_id": waiting[0], "status": "5"}));
 
     // A client re-reading the list and the detail sees the move.
     let (from, to) = window(6);
-    let list = rows(
-        &call(
-            &h,
-            &tok,
-            ORDERS,
-            &list_query(&from, &to, &[("limit", "100")]),
-        )
-        .await,
-    );
-    let row = list
-        .iter()
-        .find(|r| r["id"] == waiting[1].as_str())
-        .expect("row");
+    let list = rows(&call(&h, &tok, ORDERS, &list_query(&from, &to, &[("limit", "100")])).await);
+    let row = list.iter().find(|r| r["id"] == waiting[1].as_str()).expect("row");
     assert_eq!(row["status"], 10);
-    assert!(
-        row["sort_id"].is_i64(),
-        "a sorted order has a sorting number"
-    );
+    assert!(row["sort_id"].is_i64(), "a sorted order has a sorting number");
     let detail = call(&h, &tok, DETAIL, &[("order_id", &waiting[0])]).await;
     assert_eq!(detail["data"]["status"], 10);
     assert!(sim.order_ids_in_status(ACCESS_ID, 10).contains(&sorting[0]));
@@ -527,41 +383,19 @@ async fn faults_are_seeded_and_behave_as_documented() {
     let tok = token(&h).await;
     let waiting = sim.order_ids_in_status(ACCESS_ID, 1);
 
-    sim.set_faults(Faults {
-        http_500: 1.0,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { http_500: 1.0, ..Faults::default() });
     let (status, _) = update_raw(&h, &tok, &[("order_id", &waiting[0]), ("status", "5")]).await;
     assert_eq!(status, 500);
-    let (status, _) = get_raw(
-        &h,
-        TOKEN_PATH,
-        &[("access_id", ACCESS_ID), ("secret", SECRET)],
-    )
-    .await;
+    let (status, _) = get_raw(&h, TOKEN_PATH, &[("access_id", ACCESS_ID), ("secret", SECRET)]).await;
     assert_eq!(status, 500);
-    assert_eq!(
-        sim.token_requests(ACCESS_ID),
-        1,
-        "a 500 never reached the handler"
-    );
+    assert_eq!(sim.token_requests(ACCESS_ID), 1, "a 500 never reached the handler");
     assert!(sim.applied_pushes().is_empty());
-    assert_eq!(
-        sim.requests().last().and_then(|r| r.fault),
-        Some("http_500")
-    );
+    assert_eq!(sim.requests().last().and_then(|r| r.fault), Some("http_500"));
 
-    sim.set_faults(Faults {
-        http_429: 1.0,
-        retry_after_secs: 7,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { http_429: 1.0, retry_after_secs: 7, ..Faults::default() });
     let resp = reqwest::Client::new()
         .get(format!("{}{DETAIL}", h.base_url()))
-        .query(&[
-            ("access_token", tok.as_str()),
-            ("order_id", waiting[0].as_str()),
-        ])
+        .query(&[("access_token", tok.as_str()), ("order_id", waiting[0].as_str())])
         .send()
         .await
         .expect("request");
@@ -569,31 +403,16 @@ async fn faults_are_seeded_and_behave_as_documented() {
     assert_eq!(resp.headers()["retry-after"], "7");
 
     // A cut body is ambiguous: the move was applied although the answer is not JSON.
-    sim.set_faults(Faults {
-        cut_body: 1.0,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { cut_body: 1.0, ..Faults::default() });
     let (status, text) = update_raw(&h, &tok, &[("order_id", &waiting[0]), ("status", "5")]).await;
     assert_eq!(status, 200);
-    assert!(
-        serde_json::from_str::<Value>(&text).is_err(),
-        "cut body parsed: {text}"
-    );
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "cut body parsed: {text}");
     assert_eq!(sim.applied_pushes().len(), 1);
     assert!(sim.order_ids_in_status(ACCESS_ID, 5).contains(&waiting[0]));
 
-    sim.set_faults(Faults {
-        slow: 1.0,
-        slow_ms: 150,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { slow: 1.0, slow_ms: 150, ..Faults::default() });
     let started = std::time::Instant::now();
-    let (status, _) = get_raw(
-        &h,
-        DETAIL,
-        &[("access_token", &tok), ("order_id", &waiting[0])],
-    )
-    .await;
+    let (status, _) = get_raw(&h, DETAIL, &[("access_token", &tok), ("order_id", &waiting[0])]).await;
     assert_eq!(status, 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
     assert_eq!(sim.requests().last().and_then(|r| r.fault), Some("slow"));
@@ -603,13 +422,7 @@ async fn faults_are_seeded_and_behave_as_documented() {
     for _ in 0..2 {
         let (sim, h) = start(42, 5, 1).await;
         let tok = token(&h).await;
-        sim.set_faults(Faults {
-            http_500: 0.3,
-            http_429: 0.3,
-            slow: 0.2,
-            slow_ms: 1,
-            ..Faults::default()
-        });
+        sim.set_faults(Faults { http_500: 0.3, http_429: 0.3, slow: 0.2, slow_ms: 1, ..Faults::default() });
         let (from, to) = window(0);
         let mut query = vec![("access_token", tok.as_str())];
         query.extend(list_query(&from, &to, &[]));
@@ -631,10 +444,7 @@ async fn station_hooks_and_activity() {
     assert_eq!(new.len(), 3);
     assert!(sim.add_orders("unknown", 2).is_empty());
     let truth = sim.truth_orders(ACCESS_ID);
-    assert!(truth
-        .iter()
-        .filter(|t| new.contains(&t.order_id))
-        .all(|t| t.status == 1));
+    assert!(truth.iter().filter(|t| new.contains(&t.order_id)).all(|t| t.status == 1));
     assert!(sim.set_status(ACCESS_ID, &new[0], 100));
     assert!(!sim.set_status(ACCESS_ID, "PL1", 100));
     assert!(sim.order_ids_in_status(ACCESS_ID, 100).contains(&new[0]));
@@ -642,18 +452,8 @@ async fn station_hooks_and_activity() {
     // New orders are dated today and listed.
     let tok = token(&h).await;
     let (from, to) = window(0);
-    let listed: Vec<Value> = rows(
-        &call(
-            &h,
-            &tok,
-            ORDERS,
-            &list_query(&from, &to, &[("limit", "100")]),
-        )
-        .await,
-    );
-    assert!(new
-        .iter()
-        .all(|id| listed.iter().any(|r| r["id"] == id.as_str())));
+    let listed: Vec<Value> = rows(&call(&h, &tok, ORDERS, &list_query(&from, &to, &[("limit", "100")])).await);
+    assert!(new.iter().all(|id| listed.iter().any(|r| r["id"] == id.as_str())));
 
     let activity = sim.spawn_activity(ACCESS_ID, Duration::from_millis(10));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -663,9 +463,6 @@ async fn station_hooks_and_activity() {
 
     let base = h.base_url();
     h.shutdown().await;
-    let gone = reqwest::Client::new()
-        .get(format!("{base}{ORDERS}"))
-        .send()
-        .await;
+    let gone = reqwest::Client::new().get(format!("{base}{ORDERS}")).send().await;
     assert!(gone.is_err(), "server still answers after shutdown");
 }

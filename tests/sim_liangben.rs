@@ -42,12 +42,7 @@ async fn start(seed: u64, orders: usize, days: u32) -> (LbSim, SimHandle) {
 }
 
 /// POSTs a form to `/api/liangben/v1/order/<name>` with an optional bearer token.
-async fn post_raw(
-    h: &SimHandle,
-    name: &str,
-    token: Option<&str>,
-    form: &[(&str, &str)],
-) -> (u16, String) {
+async fn post_raw(h: &SimHandle, name: &str, token: Option<&str>, form: &[(&str, &str)]) -> (u16, String) {
     let url = format!("{}/api/liangben/v1/order/{name}", h.base_url());
     let mut req = reqwest::Client::new().post(url).form(form);
     if let Some(t) = token {
@@ -68,11 +63,7 @@ async fn call(h: &SimHandle, name: &str, form: &[(&str, &str)]) -> Value {
 /// Calls and expects `code` 0; returns `data`.
 async fn data(h: &SimHandle, name: &str, form: &[(&str, &str)]) -> Value {
     let body = call(h, name, form).await;
-    assert_eq!(
-        (&body["code"], &body["msg"]),
-        (&json!(0), &json!("ok")),
-        "{body}"
-    );
+    assert_eq!((&body["code"], &body["msg"]), (&json!(0), &json!("ok")), "{body}");
     body["data"].clone()
 }
 
@@ -88,40 +79,29 @@ fn list(data: &Value) -> &Vec<Value> {
 }
 
 fn text<'a>(row: &'a Value, key: &str) -> &'a str {
-    row[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} is not a string in {row}"))
+    row[key].as_str().unwrap_or_else(|| panic!("{key} is not a string in {row}"))
 }
 
 fn int(row: &Value, key: &str) -> i64 {
-    row[key]
-        .as_i64()
-        .unwrap_or_else(|| panic!("{key} is not an integer in {row}"))
+    row[key].as_i64().unwrap_or_else(|| panic!("{key} is not an integer in {row}"))
 }
 
 /// Non-negative yuan string with up to 4 decimals → fen, half away from zero, integers only.
 fn fen(yuan: &str) -> i64 {
     let (whole, frac) = yuan.split_once('.').unwrap_or((yuan, "0"));
     assert!(frac.len() <= 4, "too many decimals: {yuan}");
-    let units = whole.parse::<i64>().expect("yuan") * 10_000
-        + format!("{frac:0<4}").parse::<i64>().expect("fraction");
+    let units = whole.parse::<i64>().expect("yuan") * 10_000 + format!("{frac:0<4}").parse::<i64>().expect("fraction");
     (units + 50) / 100
 }
 
 /// A unix time as the vendor writes it: `yyyy-MM-dd HH:mm:ss` in UTC+8.
 fn cst(unix: i64) -> String {
     let offset = FixedOffset::east_opt(8 * 3600).expect("offset");
-    DateTime::from_timestamp(unix, 0)
-        .expect("time")
-        .with_timezone(&offset)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
+    DateTime::from_timestamp(unix, 0).expect("time").with_timezone(&offset).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 fn sns(rows: &[Value]) -> Vec<String> {
-    rows.iter()
-        .map(|r| text(r, "order_sn").to_string())
-        .collect()
+    rows.iter().map(|r| text(r, "order_sn").to_string()).collect()
 }
 
 /// Every order of the shop through `use_has_next` paging with pages of `size`.
@@ -153,42 +133,16 @@ fn assert_row_is_truth(row: &Value, t: &LbTruthOrder) {
     assert_eq!(keys, want, "row fields");
     assert_eq!(text(row, "order_sn"), t.order_sn);
     let ext = text(row, "external_order_sn");
-    assert_eq!(
-        (!ext.is_empty()).then_some(ext),
-        t.external_order_sn.as_deref()
-    );
-    let statuses = [
-        int(row, "order_status"),
-        int(row, "pay_status"),
-        int(row, "shipment_status"),
-    ];
+    assert_eq!((!ext.is_empty()).then_some(ext), t.external_order_sn.as_deref());
+    let statuses = [int(row, "order_status"), int(row, "pay_status"), int(row, "shipment_status")];
     let want = [t.order_status, t.pay_status, t.shipment_status].map(i64::from);
     assert_eq!(statuses, want);
     assert_eq!(fen(text(row, "order_amount")), t.amount_fen);
     assert_eq!(fen(text(row, "freight")), t.freight_fen);
     assert_eq!(text(row, "create_time"), cst(t.create_time));
     assert_eq!(text(row, "update_time"), cst(t.update_time));
-    let place = [
-        "consignee",
-        "mobile",
-        "province",
-        "city",
-        "district",
-        "address",
-    ]
-    .map(|k| text(row, k));
-    assert_eq!(
-        place,
-        [
-            &t.consignee,
-            &t.mobile,
-            &t.province,
-            &t.city,
-            &t.district,
-            &t.address
-        ]
-        .map(|s| s.as_str())
-    );
+    let place = ["consignee", "mobile", "province", "city", "district", "address"].map(|k| text(row, k));
+    assert_eq!(place, [&t.consignee, &t.mobile, &t.province, &t.city, &t.district, &t.address].map(|s| s.as_str()));
     let products = row["products"].as_array().expect("products[]");
     assert_eq!(products.len(), t.lines.len());
     for (p, l) in products.iter().zip(&t.lines) {
@@ -203,13 +157,7 @@ fn assert_row_is_truth(row: &Value, t: &LbTruthOrder) {
 #[tokio::test]
 async fn bad_or_missing_token_is_http_401() {
     let (sim, h) = start(1, 5, 3).await;
-    for name in [
-        "get_order_list",
-        "out_info",
-        "refund_list",
-        "cancel",
-        "receipt",
-    ] {
+    for name in ["get_order_list", "out_info", "refund_list", "cancel", "receipt"] {
         for token in [None, Some("nope"), Some("")] {
             let (status, text) = post_raw(&h, name, token, &[("page", "1")]).await;
             assert_eq!(status, 401, "{name} {token:?}");
@@ -219,10 +167,7 @@ async fn bad_or_missing_token_is_http_401() {
     }
     // A token under another scheme is no bearer token.
     let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/api/liangben/v1/order/get_order_list",
-            h.base_url()
-        ))
+        .post(format!("{}/api/liangben/v1/order/get_order_list", h.base_url()))
         .header("Authorization", format!("Basic {TOKEN}"))
         .form(&[("page", "1")])
         .send()
@@ -242,38 +187,20 @@ async fn rows_match_the_truth_in_creation_order() {
     assert!(d.get("has_next").is_none());
     let truth = sim.truth_orders(TOKEN);
     let rows = list(&d);
-    assert_eq!(
-        sns(rows),
-        truth.iter().map(|t| t.order_sn.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(sns(rows), truth.iter().map(|t| t.order_sn.clone()).collect::<Vec<_>>());
     for (row, t) in rows.iter().zip(&truth) {
         assert_row_is_truth(row, t);
     }
-    let keys: Vec<(i64, &str)> = truth
-        .iter()
-        .map(|t| (t.create_time, &*t.order_sn))
-        .collect();
-    assert!(
-        keys.windows(2).all(|w| w[0] <= w[1]),
-        "sorted by create_time, order_sn"
-    );
+    let keys: Vec<(i64, &str)> = truth.iter().map(|t| (t.create_time, &*t.order_sn)).collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "sorted by create_time, order_sn");
     // Some amounts carry 3–4 decimals so clients exercise rounding half away from zero.
     let amounts = rows.iter().flat_map(|r| {
-        let prices = r["products"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| text(p, "price"));
+        let prices = r["products"].as_array().into_iter().flatten().map(|p| text(p, "price"));
         prices.chain([text(r, "order_amount"), text(r, "freight")])
     });
-    let odd = amounts
-        .filter(|a| a.split_once('.').is_some_and(|(_, f)| f.len() > 2))
-        .count();
+    let odd = amounts.filter(|a| a.split_once('.').is_some_and(|(_, f)| f.len() > 2)).count();
     assert!(odd > 0, "no amount with 3–4 decimals");
-    let statuses: BTreeSet<(u8, u8)> = truth
-        .iter()
-        .map(|t| (t.order_status, t.shipment_status))
-        .collect();
+    let statuses: BTreeSet<(u8, u8)> = truth.iter().map(|t| (t.order_status, t.shipment_status)).collect();
     for pair in [(1, 1), (4, 1), (4, 2), (5, 3), (6, 3), (7, 1)] {
         assert!(statuses.contains(&pair), "no order in {pair:?}");
     }
@@ -282,27 +209,15 @@ async fn rows_match_the_truth_in_creation_order() {
 #[tokio::test]
 async fn has_next_paging_and_page_size_limit() {
     let (sim, h) = start(3, 30, 5).await;
-    let truth: Vec<String> = sim
-        .truth_orders(TOKEN)
-        .into_iter()
-        .map(|t| t.order_sn)
-        .collect();
+    let truth: Vec<String> = sim.truth_orders(TOKEN).into_iter().map(|t| t.order_sn).collect();
     assert_eq!(sns(&all_orders(&h, 7, &[]).await), truth);
-    assert_eq!(
-        sns(&all_orders(&h, 10, &[]).await),
-        truth,
-        "a last page that is full"
-    );
+    assert_eq!(sns(&all_orders(&h, 10, &[]).await), truth, "a last page that is full");
     let d = data(&h, "get_order_list", &[("page", "9"), ("page_size", "7")]).await;
     assert_eq!((list(&d).len(), int(&d, "total")), (0, 30));
 
     let msg = refusal(&h, "get_order_list", &[("page_size", "101")]).await;
     assert!(msg.contains("page_size") && msg.contains("100"), "{msg}");
-    for bad in [
-        ("page_size", "ten"),
-        ("page", "0"),
-        ("use_has_next", "maybe"),
-    ] {
+    for bad in [("page_size", "ten"), ("page", "0"), ("use_has_next", "maybe")] {
         let msg = refusal(&h, "get_order_list", &[bad]).await;
         assert!(msg.contains(bad.0), "{msg}");
     }
@@ -313,11 +228,7 @@ async fn has_next_paging_and_page_size_limit() {
 #[tokio::test]
 async fn more_order_sn_takes_at_most_20() {
     let (sim, h) = start(4, 40, 5).await;
-    let truth: Vec<String> = sim
-        .truth_orders(TOKEN)
-        .into_iter()
-        .map(|t| t.order_sn)
-        .collect();
+    let truth: Vec<String> = sim.truth_orders(TOKEN).into_iter().map(|t| t.order_sn).collect();
     let many = truth[..21].join(",");
     sim.clear_requests();
     let msg = refusal(&h, "get_order_list", &[("more_order_sn", &many)]).await;
@@ -327,17 +238,9 @@ async fn more_order_sn_takes_at_most_20() {
     // Twenty numbers, in any order and with spaces, come back in list order.
     let mut some: Vec<&str> = truth[10..30].iter().map(|s| s.as_str()).collect();
     some.reverse();
-    let d = data(
-        &h,
-        "get_order_list",
-        &[("more_order_sn", &some.join(", ")), ("page_size", "100")],
-    )
-    .await;
+    let d = data(&h, "get_order_list", &[("more_order_sn", &some.join(", ")), ("page_size", "100")]).await;
     assert_eq!(sns(list(&d)), truth[10..30]);
-    assert_eq!(
-        sim.requests().last().map(|r| (r.items, r.shop.clone())),
-        Some((20, TOKEN.into()))
-    );
+    assert_eq!(sim.requests().last().map(|r| (r.items, r.shop.clone())), Some((20, TOKEN.into())));
 }
 
 #[tokio::test]
@@ -346,9 +249,7 @@ async fn creation_time_window_is_inclusive_in_utc8() {
     let truth = sim.truth_orders(TOKEN);
     let (t1, t2) = (truth[40].create_time, truth[90].create_time);
     let inside = |from: i64, to: i64| -> Vec<String> {
-        let rows = truth
-            .iter()
-            .filter(|t| (from..=to).contains(&t.create_time));
+        let rows = truth.iter().filter(|t| (from..=to).contains(&t.create_time));
         rows.map(|t| t.order_sn.clone()).collect()
     };
     let (from, to) = (cst(t1), cst(t2));
@@ -364,22 +265,12 @@ async fn creation_time_window_is_inclusive_in_utc8() {
     assert!(!got.contains(&truth[40].order_sn) && !got.contains(&truth[90].order_sn));
 
     // Status filters combine with the window.
-    let filters = [
-        ("order_status", "4"),
-        ("shipment_status", "2"),
-        ("pay_status", "1"),
-    ];
+    let filters = [("order_status", "4"), ("shipment_status", "2"), ("pay_status", "1")];
     let got = sns(&all_orders(&h, 100, &filters).await);
-    let want = truth
-        .iter()
-        .filter(|t| (t.order_status, t.shipment_status, t.pay_status) == (4, 2, 1));
+    let want = truth.iter().filter(|t| (t.order_status, t.shipment_status, t.pay_status) == (4, 2, 1));
     assert_eq!(got, want.map(|t| t.order_sn.clone()).collect::<Vec<_>>());
 
-    for bad in [
-        ("start_time", "2024-03-05"),
-        ("end_time", "2024-03-05T10:00:00"),
-        ("order_status", "3"),
-    ] {
+    for bad in [("start_time", "2024-03-05"), ("end_time", "2024-03-05T10:00:00"), ("order_status", "3")] {
         let msg = refusal(&h, "get_order_list", &[bad]).await;
         assert!(msg.contains(bad.0), "{msg}");
     }
@@ -394,50 +285,27 @@ async fn out_info_lists_outbound_records() {
     for t in &truth {
         let d = data(&h, "out_info", &[("order_sn", &t.order_sn)]).await;
         let records = list(&d);
-        let mine: Vec<_> = outbound
-            .iter()
-            .filter(|b| b.order_sn == t.order_sn)
-            .collect();
+        let mine: Vec<_> = outbound.iter().filter(|b| b.order_sn == t.order_sn).collect();
         assert_eq!(records.len(), mine.len());
         seen += records.len();
         let mut shipped: BTreeMap<String, i64> = BTreeMap::new();
         for (r, b) in records.iter().zip(&mine) {
-            let keys: BTreeSet<&str> = r
-                .as_object()
-                .expect("record")
-                .keys()
-                .map(|k| &**k)
-                .collect();
-            let want = [
-                "purchase_sn",
-                "express_company",
-                "express_sn",
-                "out_time",
-                "products",
-            ];
+            let keys: BTreeSet<&str> = r.as_object().expect("record").keys().map(|k| &**k).collect();
+            let want = ["purchase_sn", "express_company", "express_sn", "out_time", "products"];
             assert_eq!(keys, BTreeSet::from(want));
             assert_eq!(
-                [
-                    text(r, "purchase_sn"),
-                    text(r, "express_company"),
-                    text(r, "express_sn")
-                ],
+                [text(r, "purchase_sn"), text(r, "express_company"), text(r, "express_sn")],
                 [&b.purchase_sn, &b.express_company, &b.express_sn].map(|s| s.as_str())
             );
             assert_eq!(text(r, "out_time"), cst(b.out_time));
             assert!(b.out_time >= t.create_time);
             for p in r["products"].as_array().expect("products[]") {
-                let line = t
-                    .lines
-                    .iter()
-                    .find(|l| l.sku_id == text(p, "sku_id"))
-                    .expect("a line");
+                let line = t.lines.iter().find(|l| l.sku_id == text(p, "sku_id")).expect("a line");
                 assert_eq!(text(p, "product_name"), line.name);
                 *shipped.entry(line.sku_id.clone()).or_default() += int(p, "num");
             }
         }
-        let ordered: BTreeMap<String, i64> =
-            t.lines.iter().map(|l| (l.sku_id.clone(), l.num)).collect();
+        let ordered: BTreeMap<String, i64> = t.lines.iter().map(|l| (l.sku_id.clone(), l.num)).collect();
         match t.shipment_status {
             1 => assert!(records.is_empty()),
             2 => {
@@ -455,32 +323,18 @@ async fn out_info_lists_outbound_records() {
     assert!(seen > 10);
     // purchase_sn narrows the answer to one record.
     let b = &outbound[0];
-    let d = data(
-        &h,
-        "out_info",
-        &[("order_sn", &b.order_sn), ("purchase_sn", &b.purchase_sn)],
-    )
-    .await;
+    let d = data(&h, "out_info", &[("order_sn", &b.order_sn), ("purchase_sn", &b.purchase_sn)]).await;
     assert_eq!(list(&d).len(), 1);
     assert!(refusal(&h, "out_info", &[]).await.contains("order_sn"));
-    assert!(refusal(&h, "out_info", &[("order_sn", "0000")])
-        .await
-        .contains("0000"));
+    assert!(refusal(&h, "out_info", &[("order_sn", "0000")]).await.contains("0000"));
 }
 
 #[tokio::test]
 async fn refund_list_has_every_status_pair() {
     let (sim, h) = start(7, 200, 20).await;
     let truth = sim.truth_refunds(TOKEN);
-    assert!(
-        (18..=22).contains(&truth.len()),
-        "about 10% of orders: {}",
-        truth.len()
-    );
-    let pairs: BTreeSet<(u8, u8)> = truth
-        .iter()
-        .map(|r| (r.refund_status, r.examine_status))
-        .collect();
+    assert!((18..=22).contains(&truth.len()), "about 10% of orders: {}", truth.len());
+    let pairs: BTreeSet<(u8, u8)> = truth.iter().map(|r| (r.refund_status, r.examine_status)).collect();
     assert_eq!(pairs.len(), 12, "every refund_status × examine_status");
 
     let mut rows = Vec::new();
@@ -493,44 +347,22 @@ async fn refund_list_has_every_status_pair() {
     assert_eq!(rows.len(), truth.len());
     for (r, t) in rows.iter().zip(&truth) {
         assert_eq!(r.as_object().map(|o| o.len()), Some(8), "{r}");
-        assert_eq!(
-            (text(r, "refund_sn"), text(r, "order_sn")),
-            (&*t.refund_sn, &*t.order_sn)
-        );
+        assert_eq!((text(r, "refund_sn"), text(r, "order_sn")), (&*t.refund_sn, &*t.order_sn));
         assert_eq!(
             (int(r, "refund_status"), int(r, "examine_status")),
             (i64::from(t.refund_status), i64::from(t.examine_status))
         );
         assert_eq!(fen(text(r, "refund_amount")), t.amount_fen);
         assert_eq!(text(r, "reason"), t.reason);
-        assert_eq!(
-            (text(r, "create_time"), text(r, "update_time")),
-            (&*cst(t.create_time), &*cst(t.update_time))
-        );
+        assert_eq!((text(r, "create_time"), text(r, "update_time")), (&*cst(t.create_time), &*cst(t.update_time)));
     }
-    let d = data(
-        &h,
-        "refund_list",
-        &[
-            ("refund_status", "2"),
-            ("examine_status", "1"),
-            ("page_size", "100"),
-        ],
-    )
-    .await;
-    let want = truth
-        .iter()
-        .filter(|t| (t.refund_status, t.examine_status) == (2, 1))
-        .count();
+    let d = data(&h, "refund_list", &[("refund_status", "2"), ("examine_status", "1"), ("page_size", "100")]).await;
+    let want = truth.iter().filter(|t| (t.refund_status, t.examine_status) == (2, 1)).count();
     assert_eq!(int(&d, "total") as usize, want);
     let d = data(&h, "refund_list", &[("order_sn", &truth[3].order_sn)]).await;
-    assert!(list(&d)
-        .iter()
-        .all(|r| text(r, "order_sn") == truth[3].order_sn));
+    assert!(list(&d).iter().all(|r| text(r, "order_sn") == truth[3].order_sn));
     assert!(!list(&d).is_empty());
-    assert!(refusal(&h, "refund_list", &[("examine_status", "3")])
-        .await
-        .contains("examine_status"));
+    assert!(refusal(&h, "refund_list", &[("examine_status", "3")]).await.contains("examine_status"));
 }
 
 #[tokio::test]
@@ -541,44 +373,25 @@ async fn cancel_refuses_shipped_orders_and_applies_once() {
     let done = sim.order_sns_where(TOKEN, 6, None);
     let pending = sim.order_sns_where(TOKEN, 1, None);
     for sn in [&shipped[0], &partial[0]] {
-        assert_eq!(
-            refusal(&h, "cancel", &[("order_sn", sn)]).await,
-            "订单已发货，无法取消"
-        );
+        assert_eq!(refusal(&h, "cancel", &[("order_sn", sn)]).await, "订单已发货，无法取消");
     }
-    assert!(refusal(&h, "cancel", &[("order_sn", &done[0])])
-        .await
-        .contains("已完成"));
-    assert!(refusal(&h, "cancel", &[("order_sn", "nope")])
-        .await
-        .contains("nope"));
+    assert!(refusal(&h, "cancel", &[("order_sn", &done[0])]).await.contains("已完成"));
+    assert!(refusal(&h, "cancel", &[("order_sn", "nope")]).await.contains("nope"));
     assert!(refusal(&h, "cancel", &[]).await.contains("order_sn"));
-    assert!(
-        sim.applied_pushes().is_empty(),
-        "nothing refused is applied"
-    );
+    assert!(sim.applied_pushes().is_empty(), "nothing refused is applied");
 
     let asked = chrono::Utc::now().timestamp();
     let d = data(&h, "cancel", &[("order_sn", &pending[0])]).await;
     assert_eq!(d["order_status"], 7);
-    let after = sim
-        .truth_orders(TOKEN)
-        .into_iter()
-        .find(|t| t.order_sn == pending[0])
-        .expect("order");
+    let after = sim.truth_orders(TOKEN).into_iter().find(|t| t.order_sn == pending[0]).expect("order");
     assert_eq!(after.order_status, 7);
     assert!(after.update_time >= asked, "cancel bumps update_time");
     assert_eq!(sim.requests().last().map(|r| r.items), Some(1));
     let pushes = sim.applied_pushes();
     assert_eq!(pushes.len(), 1);
-    assert_eq!(
-        (pushes[0].kind, &*pushes[0].order_no, &*pushes[0].shop),
-        ("status", &*pending[0], TOKEN)
-    );
+    assert_eq!((pushes[0].kind, &*pushes[0].order_no, &*pushes[0].shop), ("status", &*pending[0], TOKEN));
     assert_eq!(pushes[0].entry, json!({"order_sn": pending[0]}));
-    assert!(refusal(&h, "cancel", &[("order_sn", &pending[0])])
-        .await
-        .contains("已取消"));
+    assert!(refusal(&h, "cancel", &[("order_sn", &pending[0])]).await.contains("已取消"));
     assert_eq!(sim.applied_pushes().len(), 1);
 }
 
@@ -587,38 +400,17 @@ async fn receipt_completes_orders_awaiting_receipt() {
     let (sim, h) = start(9, 100, 10).await;
     let waiting = sim.order_sns_where(TOKEN, 5, None);
     let unshipped = sim.order_sns_where(TOKEN, 4, Some(1));
-    let record = sim
-        .truth_outbound(TOKEN)
-        .into_iter()
-        .find(|b| b.order_sn == waiting[0])
-        .expect("outbound");
-    let form = [
-        ("order_sn", waiting[0].as_str()),
-        ("purchase_sn", &record.purchase_sn),
-        ("remarks", "已收到"),
-    ];
+    let record = sim.truth_outbound(TOKEN).into_iter().find(|b| b.order_sn == waiting[0]).expect("outbound");
+    let form = [("order_sn", waiting[0].as_str()), ("purchase_sn", &record.purchase_sn), ("remarks", "已收到")];
     let d = data(&h, "receipt", &form).await;
     assert_eq!(d["order_status"], 6);
-    assert_eq!(
-        sim.order_sns_where(TOKEN, 6, None)
-            .iter()
-            .filter(|s| **s == waiting[0])
-            .count(),
-        1
-    );
+    assert_eq!(sim.order_sns_where(TOKEN, 6, None).iter().filter(|s| **s == waiting[0]).count(), 1);
     let pushes = sim.applied_pushes();
-    assert_eq!(
-        (pushes.len(), pushes[0].kind, &*pushes[0].order_no),
-        (1, "status", &*waiting[0])
-    );
+    assert_eq!((pushes.len(), pushes[0].kind, &*pushes[0].order_no), (1, "status", &*waiting[0]));
     assert_eq!(pushes[0].entry["remarks"], "已收到");
 
-    assert!(refusal(&h, "receipt", &[("order_sn", &waiting[0])])
-        .await
-        .contains("待收货"));
-    assert!(refusal(&h, "receipt", &[("order_sn", &unshipped[0])])
-        .await
-        .contains("待收货"));
+    assert!(refusal(&h, "receipt", &[("order_sn", &waiting[0])]).await.contains("待收货"));
+    assert!(refusal(&h, "receipt", &[("order_sn", &unshipped[0])]).await.contains("待收货"));
     let wrong = [("order_sn", waiting[1].as_str()), ("purchase_sn", "CK0")];
     assert!(refusal(&h, "receipt", &wrong).await.contains("purchase_sn"));
     // Without purchase_sn the receipt covers the whole order.
@@ -632,27 +424,14 @@ async fn faults_are_seeded_and_behave_as_documented() {
     let pending = sim.order_sns_where(TOKEN, 1, None);
     let cancel = [("order_sn", pending[0].as_str())];
 
-    sim.set_faults(Faults {
-        http_500: 1.0,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { http_500: 1.0, ..Faults::default() });
     assert_eq!(post_raw(&h, "cancel", Some(TOKEN), &cancel).await.0, 500);
     assert!(sim.applied_pushes().is_empty());
-    assert_eq!(
-        sim.requests().last().and_then(|r| r.fault),
-        Some("http_500")
-    );
+    assert_eq!(sim.requests().last().and_then(|r| r.fault), Some("http_500"));
 
-    sim.set_faults(Faults {
-        http_429: 1.0,
-        retry_after_secs: 7,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { http_429: 1.0, retry_after_secs: 7, ..Faults::default() });
     let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/api/liangben/v1/order/get_order_list",
-            h.base_url()
-        ))
+        .post(format!("{}/api/liangben/v1/order/get_order_list", h.base_url()))
         .bearer_auth(TOKEN)
         .form(&[("page", "1")])
         .send()
@@ -662,24 +441,14 @@ async fn faults_are_seeded_and_behave_as_documented() {
     assert_eq!(resp.headers()["retry-after"], "7");
 
     // A cut body is ambiguous: the cancel was applied although the answer is not JSON.
-    sim.set_faults(Faults {
-        cut_body: 1.0,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { cut_body: 1.0, ..Faults::default() });
     let (status, body) = post_raw(&h, "cancel", Some(TOKEN), &cancel).await;
     assert_eq!(status, 200);
-    assert!(
-        serde_json::from_str::<Value>(&body).is_err(),
-        "cut body parsed: {body}"
-    );
+    assert!(serde_json::from_str::<Value>(&body).is_err(), "cut body parsed: {body}");
     assert_eq!(sim.applied_pushes().len(), 1);
     assert!(sim.order_sns_where(TOKEN, 7, None).contains(&pending[0]));
 
-    sim.set_faults(Faults {
-        slow: 1.0,
-        slow_ms: 150,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { slow: 1.0, slow_ms: 150, ..Faults::default() });
     let started = std::time::Instant::now();
     assert_eq!(post_raw(&h, "refund_list", Some(TOKEN), &[]).await.0, 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
@@ -689,13 +458,7 @@ async fn faults_are_seeded_and_behave_as_documented() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let (sim, h) = start(42, 5, 1).await;
-        sim.set_faults(Faults {
-            http_500: 0.3,
-            http_429: 0.3,
-            slow: 0.2,
-            slow_ms: 1,
-            ..Faults::default()
-        });
+        sim.set_faults(Faults { http_500: 0.3, http_429: 0.3, slow: 0.2, slow_ms: 1, ..Faults::default() });
         let mut statuses = Vec::new();
         for _ in 0..30 {
             statuses.push(post_raw(&h, "get_order_list", Some(TOKEN), &[]).await.0);
@@ -713,15 +476,8 @@ async fn supplier_hooks_and_activity() {
     // Same seed, same data.
     let twin = LbSim::new(11);
     twin.add_shop(TOKEN, 40, 5);
-    let strip = |v: Vec<LbTruthOrder>| {
-        v.into_iter()
-            .map(|t| (t.order_sn, t.amount_fen, t.lines))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        strip(sim.truth_orders(TOKEN)),
-        strip(twin.truth_orders(TOKEN))
-    );
+    let strip = |v: Vec<LbTruthOrder>| v.into_iter().map(|t| (t.order_sn, t.amount_fen, t.lines)).collect::<Vec<_>>();
+    assert_eq!(strip(sim.truth_orders(TOKEN)), strip(twin.truth_orders(TOKEN)));
 
     let new = sim.add_orders(TOKEN, 3);
     assert_eq!(new.len(), 3);
@@ -733,20 +489,10 @@ async fn supplier_hooks_and_activity() {
     assert!(sim.add_orders("nope", 2).is_empty());
 
     // Supplier ships part of an order, then the rest: outbound records follow.
-    let sn = truth
-        .iter()
-        .find(|t| t.order_status == 4 && t.shipment_status == 1 && t.lines.len() >= 2);
-    let sn = sn
-        .expect("an unshipped order with two lines")
-        .order_sn
-        .clone();
+    let sn = truth.iter().find(|t| t.order_status == 4 && t.shipment_status == 1 && t.lines.len() >= 2);
+    let sn = sn.expect("an unshipped order with two lines").order_sn.clone();
     assert!(sim.set_order_status(TOKEN, &sn, 4, 2));
-    let records = |sim: &LbSim| {
-        sim.truth_outbound(TOKEN)
-            .into_iter()
-            .filter(|b| b.order_sn == sn)
-            .count()
-    };
+    let records = |sim: &LbSim| sim.truth_outbound(TOKEN).into_iter().filter(|b| b.order_sn == sn).count();
     assert_eq!(records(&sim), 1);
     assert!(sim.set_order_status(TOKEN, &sn, 5, 3));
     assert_eq!(records(&sim), 2);
@@ -756,34 +502,17 @@ async fn supplier_hooks_and_activity() {
         .flat_map(|r| r["products"].as_array().cloned().unwrap_or_default())
         .map(|p| int(&p, "num"))
         .sum();
-    let t = sim
-        .truth_orders(TOKEN)
-        .into_iter()
-        .find(|t| t.order_sn == sn)
-        .expect("order");
+    let t = sim.truth_orders(TOKEN).into_iter().find(|t| t.order_sn == sn).expect("order");
     assert_eq!(shipped, t.lines.iter().map(|l| l.num).sum::<i64>());
     assert!(!sim.set_order_status(TOKEN, "nope", 5, 3));
     assert!(sim.order_sns_where(TOKEN, 5, Some(3)).contains(&sn));
 
     let refund_sn = sim.add_refund(TOKEN, &sn);
-    let r = sim
-        .truth_refunds(TOKEN)
-        .into_iter()
-        .find(|r| r.refund_sn == refund_sn)
-        .expect("refund");
-    assert_eq!(
-        (r.refund_status, r.examine_status, &*r.order_sn),
-        (0, 0, &*sn)
-    );
+    let r = sim.truth_refunds(TOKEN).into_iter().find(|r| r.refund_sn == refund_sn).expect("refund");
+    assert_eq!((r.refund_status, r.examine_status, &*r.order_sn), (0, 0, &*sn));
     assert!(sim.set_refund(TOKEN, &refund_sn, 1, 1));
     let d = data(&h, "refund_list", &[("order_sn", &sn)]).await;
-    assert_eq!(
-        (
-            int(&list(&d)[0], "refund_status"),
-            int(&list(&d)[0], "examine_status")
-        ),
-        (1, 1)
-    );
+    assert_eq!((int(&list(&d)[0], "refund_status"), int(&list(&d)[0], "examine_status")), (1, 1));
     assert_eq!(sim.add_refund(TOKEN, "nope"), "");
     assert!(!sim.set_refund(TOKEN, "nope", 1, 1));
 
@@ -796,9 +525,6 @@ async fn supplier_hooks_and_activity() {
 
     let base = h.base_url();
     h.shutdown().await;
-    let gone = reqwest::Client::new()
-        .post(format!("{base}/api/liangben/v1/order/get_order_list"))
-        .send()
-        .await;
+    let gone = reqwest::Client::new().post(format!("{base}/api/liangben/v1/order/get_order_list")).send().await;
     assert!(gone.is_err(), "server still answers after shutdown");
 }

@@ -37,12 +37,7 @@ fn request(h: &SimHandle, path: &str) -> reqwest::RequestBuilder {
 }
 
 /// Sends GET (lists, detail) or POST (pushes) with `query` in the URL; (HTTP status, body text).
-async fn send(
-    h: &SimHandle,
-    path: &str,
-    auth: Option<&str>,
-    query: &[(&str, &str)],
-) -> (u16, String) {
+async fn send(h: &SimHandle, path: &str, auth: Option<&str>, query: &[(&str, &str)]) -> (u16, String) {
     let mut req = request(h, path).query(query);
     if let Some(token) = auth {
         req = req.bearer_auth(token);
@@ -61,11 +56,7 @@ async fn call(h: &SimHandle, path: &str, query: &[(&str, &str)]) -> Value {
 
 /// The `data` of a successful answer.
 fn data(body: &Value) -> &Value {
-    assert_eq!(
-        (&body["code"], &body["status"]),
-        (&0.into(), &200.into()),
-        "{body}"
-    );
+    assert_eq!((&body["code"], &body["status"]), (&0.into(), &200.into()), "{body}");
     assert_eq!((&body["msg"], &body["error"]), (&"".into(), &"".into()));
     &body["data"]
 }
@@ -81,9 +72,7 @@ fn items(data: &Value) -> &Vec<Value> {
 }
 
 fn str_of<'a>(row: &'a Value, key: &str) -> &'a str {
-    row[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} is not a string in {row}"))
+    row[key].as_str().unwrap_or_else(|| panic!("{key} is not a string in {row}"))
 }
 
 /// A yuan JSON number → exact 1/10000 units, read from its text (never through f64 arithmetic).
@@ -130,11 +119,7 @@ async fn missing_or_bad_token_is_401() {
 #[tokio::test]
 async fn pages_report_records_and_total() {
     let (sim, h) = start(2, 23, 5).await;
-    let truth: Vec<String> = sim
-        .truth_orders(TOKEN)
-        .into_iter()
-        .map(|t| t.order_id)
-        .collect();
+    let truth: Vec<String> = sim.truth_orders(TOKEN).into_iter().map(|t| t.order_id).collect();
     let mut seen = Vec::new();
     for page in 1..=4 {
         let p = page.to_string();
@@ -150,21 +135,13 @@ async fn pages_report_records_and_total() {
     assert_eq!(seen, truth);
     // Without sort=asc the mall answers newest first, 10 to a page.
     let body = call(&h, ORDERS, &[]).await;
-    let newest: Vec<&str> = items(data(&body))
-        .iter()
-        .map(|r| str_of(r, "order_id"))
-        .collect();
+    let newest: Vec<&str> = items(data(&body)).iter().map(|r| str_of(r, "order_id")).collect();
     let want: Vec<&str> = truth.iter().rev().take(10).map(String::as_str).collect();
     assert_eq!(newest, want);
 
     let body = call(&h, ORDERS, &[("size", "100")]).await;
     assert_eq!(items(data(&body)).len(), 23);
-    for bad in [
-        [("size", "101")],
-        [("size", "0")],
-        [("size", "ten")],
-        [("page", "0")],
-    ] {
+    for bad in [[("size", "101")], [("size", "0")], [("size", "ten")], [("page", "0")]] {
         let body = call(&h, ORDERS, &bad).await;
         assert!(refusal(&body).contains(bad[0].0), "{body}");
         assert_eq!(body["status"], 250);
@@ -181,25 +158,14 @@ async fn create_time_filter_is_milliseconds_inclusive() {
     let truth = sim.truth_orders(TOKEN);
     let (a, b) = (truth[50].order_time_ms, truth[120].order_time_ms);
     let ids = |body: &Value| -> BTreeSet<String> {
-        items(data(body))
-            .iter()
-            .map(|r| str_of(r, "order_id").to_string())
-            .collect()
+        items(data(body)).iter().map(|r| str_of(r, "order_id").to_string()).collect()
     };
     let want = |lo: i64, hi: i64| -> BTreeSet<String> {
-        truth
-            .iter()
-            .filter(|t| (lo..=hi).contains(&t.order_time_ms))
-            .map(|t| t.order_id.clone())
-            .collect()
+        truth.iter().filter(|t| (lo..=hi).contains(&t.order_time_ms)).map(|t| t.order_id.clone()).collect()
     };
     for (lo, hi) in [(a, b), (a + 1, b), (a, b - 1)] {
         let (lo_s, hi_s) = (lo.to_string(), hi.to_string());
-        let query = [
-            ("createTimeStart", lo_s.as_str()),
-            ("createTimeEnd", hi_s.as_str()),
-            ("size", "100"),
-        ];
+        let query = [("createTimeStart", lo_s.as_str()), ("createTimeEnd", hi_s.as_str()), ("size", "100")];
         let body = call(&h, ORDERS, &query).await;
         assert_eq!(ids(&body), want(lo, hi));
         assert_eq!(data(&body)["records"], want(lo, hi).len());
@@ -208,47 +174,28 @@ async fn create_time_filter_is_milliseconds_inclusive() {
     let a_s = a.to_string();
     let query = [("createTimeStart", a_s.as_str()), ("sort", "asc")];
     let body = call(&h, ORDERS, &query).await;
-    assert_eq!(
-        items(data(&body))[0]["order_id"],
-        truth[50].order_id.as_str()
-    );
+    assert_eq!(items(data(&body))[0]["order_id"], truth[50].order_id.as_str());
     let body = call(&h, ORDERS, &[("createTimeStart", "2024-01-01")]).await;
     assert!(refusal(&body).contains("createTimeStart"));
 
     let shipped = truth.iter().filter(|t| t.state == 2040).count();
     let body = call(&h, ORDERS, &[("orderStateId", "2040"), ("size", "100")]).await;
     assert_eq!(data(&body)["records"], shipped);
-    assert!(items(data(&body))
-        .iter()
-        .all(|r| r["order_state_id"] == 2040));
+    assert!(items(data(&body)).iter().all(|r| r["order_state_id"] == 2040));
 }
 
 #[tokio::test]
 async fn amounts_are_json_floats_with_the_intended_decimals() {
     let (sim, h) = start(4, 100, 10).await;
-    let (status, raw) = send(
-        &h,
-        ORDERS,
-        Some(TOKEN),
-        &[("size", "100"), ("sidx", "order_time"), ("sort", "asc")],
-    )
-    .await;
+    let (status, raw) =
+        send(&h, ORDERS, Some(TOKEN), &[("size", "100"), ("sidx", "order_time"), ("sort", "asc")]).await;
     assert_eq!(status, 200);
-    assert!(
-        raw.contains("\"item_unit_price\":2.675"),
-        "no 2.675 in the body"
-    );
-    assert!(
-        raw.contains("\"order_shipping_fee\":1.005"),
-        "no 1.005 in the body"
-    );
+    assert!(raw.contains("\"item_unit_price\":2.675"), "no 2.675 in the body");
+    assert!(raw.contains("\"order_shipping_fee\":1.005"), "no 1.005 in the body");
     let body: Value = serde_json::from_str(&raw).expect("JSON");
     let rows = items(data(&body));
     let truth = sim.truth_orders(TOKEN);
-    assert_eq!(
-        (truth[0].lines[0].price_fen, truth[1].shipping_fen),
-        (268, 101)
-    );
+    assert_eq!((truth[0].lines[0].price_fen, truth[1].shipping_fen), (268, 101));
     assert_eq!(rows.len(), truth.len());
     let mut three_decimals = 0;
     for (row, t) in rows.iter().zip(&truth) {
@@ -284,10 +231,7 @@ async fn amounts_are_json_floats_with_the_intended_decimals() {
         }
         let logistics = row["logistics"].as_array().expect("logistics[]");
         assert_eq!(logistics.len(), t.logistics.len());
-        assert_eq!(
-            matches!(t.state, 2040 | 2060),
-            (1..=2).contains(&logistics.len())
-        );
+        assert_eq!(matches!(t.state, 2040 | 2060), (1..=2).contains(&logistics.len()));
         for (l, tl) in logistics.iter().zip(&t.logistics) {
             assert_eq!(l["order_logistics_id"], tl.id);
             assert_eq!(str_of(l, "order_tracking_number"), tl.tracking);
@@ -309,12 +253,7 @@ async fn detail_is_the_order_object() {
     }
     let body = call(&h, DETAIL, &[("order_id", "DD-20000101-1")]).await;
     assert_eq!(refusal(&body), "订单不存在");
-    let body = call(
-        &h,
-        DETAIL,
-        &[("orderId", &sim.truth_orders(TOKEN)[0].order_id)],
-    )
-    .await;
+    let body = call(&h, DETAIL, &[("orderId", &sim.truth_orders(TOKEN)[0].order_id)]).await;
     assert!(refusal(&body).contains("order_id"));
 }
 
@@ -324,16 +263,9 @@ async fn returns_list_matches_the_truth() {
     let truth = sim.truth_returns(TOKEN);
     assert!((10..=20).contains(&truth.len()), "{} returns", truth.len());
     for state in [3100, 3105, 3110, 3115, 3120, 3125] {
-        assert!(
-            truth.iter().any(|r| r.state == state),
-            "no return in {state}"
-        );
+        assert!(truth.iter().any(|r| r.state == state), "no return in {state}");
     }
-    let orders: BTreeSet<String> = sim
-        .truth_orders(TOKEN)
-        .into_iter()
-        .map(|t| t.order_id)
-        .collect();
+    let orders: BTreeSet<String> = sim.truth_orders(TOKEN).into_iter().map(|t| t.order_id).collect();
     let body = call(&h, RETURNS, &[("size", "100"), ("sort", "asc")]).await;
     let rows = items(data(&body));
     assert_eq!(data(&body)["records"], truth.len());
@@ -353,14 +285,8 @@ async fn returns_list_matches_the_truth() {
     assert!(done.iter().all(|r| r["return_finish_time"].is_i64()));
     // Newest first by default.
     let body = call(&h, RETURNS, &[("size", "1")]).await;
-    let newest = truth
-        .iter()
-        .max_by_key(|r| r.add_time_ms)
-        .expect("a return");
-    assert_eq!(
-        str_of(&items(data(&body))[0], "return_id"),
-        newest.return_id
-    );
+    let newest = truth.iter().max_by_key(|r| r.add_time_ms).expect("a return");
+    assert_eq!(str_of(&items(data(&body))[0], "return_id"), newest.return_id);
 }
 
 #[tokio::test]
@@ -370,10 +296,7 @@ async fn cancel_and_receive_follow_the_rules() {
     let (waiting, fresh) = (first_in(2030), first_in(2011));
     let (shipped, received) = (first_in(2040), first_in(2060));
 
-    let query = [
-        ("orderId", waiting.as_str()),
-        ("orderCancelReason", "买错了"),
-    ];
+    let query = [("orderId", waiting.as_str()), ("orderCancelReason", "买错了")];
     let body = call(&h, CANCEL, &query).await;
     assert_eq!(data(&body)["orderId"][0], waiting.as_str());
     assert!(data(&call(&h, CANCEL, &[("orderId", &fresh)]).await).is_object());
@@ -431,28 +354,18 @@ async fn cancel_and_receive_follow_the_rules() {
     assert_eq!(get_cancel.status().as_u16(), 405);
 
     let pushes = sim.applied_pushes();
-    let applied: Vec<(&str, &str, &str)> = pushes
-        .iter()
-        .map(|p| (p.shop.as_str(), p.kind, p.order_no.as_str()))
-        .collect();
+    let applied: Vec<(&str, &str, &str)> =
+        pushes.iter().map(|p| (p.shop.as_str(), p.kind, p.order_no.as_str())).collect();
     assert_eq!(
         applied,
-        [
-            (TOKEN, "status", waiting.as_str()),
-            (TOKEN, "status", fresh.as_str()),
-            (TOKEN, "status", shipped.as_str()),
-        ]
+        [(TOKEN, "status", waiting.as_str()), (TOKEN, "status", fresh.as_str()), (TOKEN, "status", shipped.as_str()),]
     );
     assert_eq!(pushes[0].entry["orderCancelReason"], "买错了");
     let states: Vec<u16> = [&waiting, &fresh, &shipped]
         .iter()
         .map(|id| {
             let truth = sim.truth_orders(TOKEN);
-            truth
-                .iter()
-                .find(|t| &&t.order_id == id)
-                .expect("order")
-                .state
+            truth.iter().find(|t| &&t.order_id == id).expect("order").state
         })
         .collect();
     assert_eq!(states, [2070, 2070, 2060]);
@@ -464,25 +377,15 @@ async fn faults_are_seeded_and_behave_as_documented() {
     let shipped = sim.order_ids_in_state(TOKEN, 2040);
     let receive = [("orderId", shipped[0].as_str())];
 
-    sim.set_faults(Faults {
-        http_500: 1.0,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { http_500: 1.0, ..Faults::default() });
     let (status, _) = send(&h, RECEIVE, Some(TOKEN), &receive).await;
     assert_eq!(status, 500);
     assert!(sim.applied_pushes().is_empty());
     let last = sim.requests().pop().expect("logged");
-    assert_eq!(
-        (last.fault, last.endpoint.as_str()),
-        (Some("http_500"), RECEIVE)
-    );
+    assert_eq!((last.fault, last.endpoint.as_str()), (Some("http_500"), RECEIVE));
     assert_eq!((last.shop.as_str(), last.items), (TOKEN, 1));
 
-    sim.set_faults(Faults {
-        http_429: 1.0,
-        retry_after_secs: 7,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { http_429: 1.0, retry_after_secs: 7, ..Faults::default() });
     let resp = reqwest::Client::new()
         .get(format!("{}{ORDERS}", h.base_url()))
         .bearer_auth(TOKEN)
@@ -493,21 +396,14 @@ async fn faults_are_seeded_and_behave_as_documented() {
     assert_eq!(resp.headers()["retry-after"], "7");
 
     // A cut body is ambiguous: the push was applied although the answer is not JSON.
-    sim.set_faults(Faults {
-        cut_body: 1.0,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { cut_body: 1.0, ..Faults::default() });
     let (status, text) = send(&h, RECEIVE, Some(TOKEN), &receive).await;
     assert_eq!(status, 200);
     assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
     assert_eq!(sim.applied_pushes().len(), 1);
     assert!(sim.order_ids_in_state(TOKEN, 2060).contains(&shipped[0]));
 
-    sim.set_faults(Faults {
-        slow: 1.0,
-        slow_ms: 150,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { slow: 1.0, slow_ms: 150, ..Faults::default() });
     let started = std::time::Instant::now();
     let (status, _) = send(&h, ORDERS, Some(TOKEN), &[]).await;
     assert_eq!(status, 200);
@@ -518,13 +414,7 @@ async fn faults_are_seeded_and_behave_as_documented() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let (sim, h) = start(42, 5, 1).await;
-        sim.set_faults(Faults {
-            http_500: 0.3,
-            http_429: 0.3,
-            slow: 0.2,
-            slow_ms: 1,
-            ..Faults::default()
-        });
+        sim.set_faults(Faults { http_500: 0.3, http_429: 0.3, slow: 0.2, slow_ms: 1, ..Faults::default() });
         let mut statuses = Vec::new();
         for _ in 0..30 {
             statuses.push(send(&h, ORDERS, Some(TOKEN), &[]).await.0);
@@ -551,27 +441,18 @@ async fn mall_hooks_and_activity() {
     assert!(rid.starts_with("TD-"), "{rid}");
     assert_eq!(sim.add_return(TOKEN, "nope"), "");
     let body = call(&h, RETURNS, &[("returnStateId", "3100"), ("size", "100")]).await;
-    assert!(items(data(&body))
-        .iter()
-        .any(|r| r["return_id"] == rid.as_str()));
+    assert!(items(data(&body)).iter().any(|r| r["return_id"] == rid.as_str()));
     let detail = call(&h, DETAIL, &[("order_id", &waiting[0])]).await;
     assert_eq!(data(&detail)["order_lock_status"], true);
     assert!(sim.set_return_state(TOKEN, &rid, 3125));
     assert!(!sim.set_return_state(TOKEN, "nope", 3125));
-    let r = sim
-        .truth_returns(TOKEN)
-        .into_iter()
-        .find(|r| r.return_id == rid)
-        .expect("return");
+    let r = sim.truth_returns(TOKEN).into_iter().find(|r| r.return_id == rid).expect("return");
     assert_eq!(r.state, 3125);
     assert!(r.store_time_ms.is_some() && r.finish_time_ms.is_some());
 
     let new = sim.add_orders(TOKEN, 3);
     assert_eq!(new.len(), 3);
-    let open: Vec<String> = [2011, 2013, 2020]
-        .iter()
-        .flat_map(|&s| sim.order_ids_in_state(TOKEN, s))
-        .collect();
+    let open: Vec<String> = [2011, 2013, 2020].iter().flat_map(|&s| sim.order_ids_in_state(TOKEN, s)).collect();
     assert!(new.iter().all(|id| open.contains(id)));
     assert!(sim.add_orders("nope", 2).is_empty());
 
@@ -579,10 +460,7 @@ async fn mall_hooks_and_activity() {
     call(&h, ORDERS, &[]).await;
     let log = sim.requests();
     assert_eq!(log.len(), 1);
-    assert_eq!(
-        (log[0].shop.as_str(), log[0].endpoint.as_str()),
-        (TOKEN, ORDERS)
-    );
+    assert_eq!((log[0].shop.as_str(), log[0].endpoint.as_str()), (TOKEN, ORDERS));
 
     let before = sim.truth_orders(TOKEN).len();
     let activity = sim.spawn_activity(TOKEN, Duration::from_millis(10));
@@ -593,9 +471,6 @@ async fn mall_hooks_and_activity() {
 
     let base = h.base_url();
     h.shutdown().await;
-    let gone = reqwest::Client::new()
-        .get(format!("{base}{ORDERS}"))
-        .send()
-        .await;
+    let gone = reqwest::Client::new().get(format!("{base}{ORDERS}")).send().await;
     assert!(gone.is_err(), "server still answers after shutdown");
 }

@@ -24,12 +24,7 @@ async fn start(seed: u64, orders: usize, days: u32) -> (YmSim, SimHandle) {
 /// POSTs a form and returns (HTTP status, body text).
 async fn post_raw(h: &SimHandle, name: &str, form: &[(&str, &str)]) -> (u16, String) {
     let url = format!("{}/api-erp-{name}.html", h.base_url());
-    let resp = reqwest::Client::new()
-        .post(url)
-        .form(form)
-        .send()
-        .await
-        .expect("request");
+    let resp = reqwest::Client::new().post(url).form(form).send().await.expect("request");
     let status = resp.status().as_u16();
     (status, resp.text().await.expect("body"))
 }
@@ -44,9 +39,7 @@ async fn call(h: &SimHandle, name: &str, form: &[(&str, &str)]) -> Value {
 }
 
 fn str_of<'a>(row: &'a Value, key: &str) -> &'a str {
-    row[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} is not a string in {row}"))
+    row[key].as_str().unwrap_or_else(|| panic!("{key} is not a string in {row}"))
 }
 
 fn int_of(row: &Value, key: &str) -> i64 {
@@ -65,11 +58,7 @@ fn assert_php_row(row: &Value) {
             other => panic!("{k} is {other}, not a string or null"),
         }
         if k.parse::<usize>().is_ok() {
-            assert!(
-                map.iter()
-                    .any(|(name, w)| name.parse::<usize>().is_err() && w == v),
-                "{k}"
-            );
+            assert!(map.iter().any(|(name, w)| name.parse::<usize>().is_err() && w == v), "{k}");
         }
     }
     assert_eq!(map["0"], map["id"]);
@@ -110,36 +99,16 @@ async fn rows_are_php_style_and_match_the_truth() {
         assert_eq!(str_of(row, "currency_code"), "CNY");
         let items = row["item"].as_array().expect("item[]");
         assert_eq!(items.len(), t.lines.len());
-        let product: i64 = items
-            .iter()
-            .map(|i| int_of(i, "buy_num") * units(str_of(i, "price")))
-            .sum();
+        let product: i64 = items.iter().map(|i| int_of(i, "buy_num") * units(str_of(i, "price"))).sum();
         assert_eq!(product, units(str_of(row, "cost_product")));
-        let ship = row["address"]
-            .as_array()
-            .expect("address[]")
-            .iter()
-            .find(|a| a["address_type"] == "0");
-        assert_eq!(
-            ship.map(|a| str_of(a, "mobilephone")),
-            t.ship_phone.as_deref()
-        );
+        let ship = row["address"].as_array().expect("address[]").iter().find(|a| a["address_type"] == "0");
+        assert_eq!(ship.map(|a| str_of(a, "mobilephone")), t.ship_phone.as_deref());
         let shipped = matches!(t.order_status, 301 | 700);
-        assert_eq!(
-            row["delivery"].is_array(),
-            shipped,
-            "delivery of {}",
-            t.itemno
-        );
+        assert_eq!(row["delivery"].is_array(), shipped, "delivery of {}", t.itemno);
     }
     let ids: Vec<i64> = truth.iter().map(|t| t.id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids ascend");
-    assert!(
-        truth
-            .windows(2)
-            .all(|w| w[0].create_time <= w[1].create_time),
-        "ids follow creation"
-    );
+    assert!(truth.windows(2).all(|w| w[0].create_time <= w[1].create_time), "ids follow creation");
     // Some amounts must have 3–4 decimals so clients exercise rounding.
     let odd = rows
         .iter()
@@ -151,13 +120,7 @@ async fn rows_are_php_style_and_match_the_truth() {
 #[tokio::test]
 async fn unknown_or_missing_token_is_40001() {
     let (_sim, h) = start(2, 5, 3).await;
-    for name in [
-        "orderList",
-        "deliveryList",
-        "orderShip",
-        "orderStatus",
-        "orderRemark",
-    ] {
+    for name in ["orderList", "deliveryList", "orderShip", "orderStatus", "orderRemark"] {
         for form in [vec![("token", "nope")], vec![("page_no", "1")]] {
             let (status, text) = post_raw(&h, name, &form).await;
             assert_eq!(status, 200);
@@ -172,16 +135,8 @@ async fn paging_walks_every_order_once() {
     let (sim, h) = start(3, 30, 5).await;
     let mut seen = Vec::new();
     for page in 1..=6 {
-        let body = call(
-            &h,
-            "orderList",
-            &[
-                ("page_no", &page.to_string()),
-                ("page_size", "7"),
-                ("order_by", "0"),
-            ],
-        )
-        .await;
+        let body =
+            call(&h, "orderList", &[("page_no", &page.to_string()), ("page_size", "7"), ("order_by", "0")]).await;
         assert_eq!(body["count"], "30");
         let rows = body["data"].as_array().expect("data");
         assert_eq!(rows.len(), [7, 7, 7, 7, 2, 0][page - 1]);
@@ -193,18 +148,12 @@ async fn paging_walks_every_order_once() {
     assert_eq!(body, json!({"code": 1, "msg": "page_size too large"}));
     let body = call(&h, "orderList", &[("page_size", "ten")]).await;
     assert_eq!(body["code"], 1);
-    assert!(body["msg"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("page_size"));
+    assert!(body["msg"].as_str().unwrap_or_default().contains("page_size"));
 }
 
 fn cst_date(unix: i64) -> NaiveDate {
     let cst = FixedOffset::east_opt(8 * 3600).expect("offset");
-    DateTime::from_timestamp(unix, 0)
-        .expect("time")
-        .with_timezone(&cst)
-        .date_naive()
+    DateTime::from_timestamp(unix, 0).expect("time").with_timezone(&cst).date_naive()
 }
 
 #[tokio::test]
@@ -214,37 +163,19 @@ async fn date_filters_are_whole_days_in_utc8_inclusive() {
     let first = cst_date(truth[truth.len() / 3].create_time);
     let last = first + chrono::Days::new(2);
     // Non-padded and padded forms are both accepted.
-    let (start_s, end_s) = (
-        first.format("%Y-%-m-%-d").to_string(),
-        last.format("%Y-%m-%d").to_string(),
-    );
-    let form = [
-        ("page_size", "100"),
-        ("start_time", start_s.as_str()),
-        ("end_time", end_s.as_str()),
-    ];
+    let (start_s, end_s) = (first.format("%Y-%-m-%-d").to_string(), last.format("%Y-%m-%d").to_string());
+    let form = [("page_size", "100"), ("start_time", start_s.as_str()), ("end_time", end_s.as_str())];
     let body = call(&h, "orderList", &form).await;
-    let got: BTreeSet<i64> = body["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|r| int_of(r, "id"))
-        .collect();
-    let want: BTreeSet<i64> = truth
-        .iter()
-        .filter(|t| (first..=last).contains(&cst_date(t.create_time)))
-        .map(|t| t.id)
-        .collect();
+    let got: BTreeSet<i64> = body["data"].as_array().expect("data").iter().map(|r| int_of(r, "id")).collect();
+    let want: BTreeSet<i64> =
+        truth.iter().filter(|t| (first..=last).contains(&cst_date(t.create_time))).map(|t| t.id).collect();
     assert!(!want.is_empty());
     assert_eq!(got, want);
     assert_eq!(body["count"], want.len().to_string());
 
     let body = call(&h, "orderList", &[("start_time", "2024-13-01")]).await;
     assert_eq!(body["code"], 1);
-    assert!(body["msg"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("start_time"));
+    assert!(body["msg"].as_str().unwrap_or_default().contains("start_time"));
 }
 
 #[tokio::test]
@@ -252,31 +183,17 @@ async fn act_time_filter_skips_untouched_orders() {
     let (sim, h) = start(5, 90, 5).await;
     let truth = sim.truth_orders(TOKEN);
     let untouched = truth.iter().filter(|t| t.act_time == 0).count();
-    assert!(
-        untouched > 10 && untouched < 60,
-        "about a third untouched: {untouched}"
-    );
+    assert!(untouched > 10 && untouched < 60, "about a third untouched: {untouched}");
     let today = cst_date(chrono::Utc::now().timestamp());
-    let (from, to) = (
-        (today - chrono::Days::new(30)).to_string(),
-        today.to_string(),
-    );
-    let window = [
-        ("page_size", "100"),
-        ("start_time", from.as_str()),
-        ("end_time", to.as_str()),
-    ];
+    let (from, to) = ((today - chrono::Days::new(30)).to_string(), today.to_string());
+    let window = [("page_size", "100"), ("start_time", from.as_str()), ("end_time", to.as_str())];
     let by_create = call(&h, "orderList", &window).await;
     assert_eq!(by_create["count"], "90");
     let mut by_act = window.to_vec();
     by_act.push(("time_type", "2"));
     let body = call(&h, "orderList", &by_act).await;
     assert_eq!(body["count"], (90 - untouched).to_string());
-    assert!(body["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .all(|r| r["act_time"] != "0"));
+    assert!(body["data"].as_array().expect("data").iter().all(|r| r["act_time"] != "0"));
 }
 
 #[tokio::test]
@@ -287,15 +204,8 @@ async fn ship_push_reports_each_entry_and_applies_once() {
     let before = sim.truth_deliveries(TOKEN);
     let max_id = before.last().map_or(0, |d| d.id).to_string();
 
-    let too_many: Vec<Value> = (0..21)
-        .map(|i| ship_entry(&paid[0], &format!("T{i}")))
-        .collect();
-    let body = call(
-        &h,
-        "orderShip",
-        &[("shipno_res", &Value::from(too_many).to_string())],
-    )
-    .await;
+    let too_many: Vec<Value> = (0..21).map(|i| ship_entry(&paid[0], &format!("T{i}"))).collect();
+    let body = call(&h, "orderShip", &[("shipno_res", &Value::from(too_many).to_string())]).await;
     assert_eq!(body, json!({"code": 1, "msg": "too many entries"}));
     assert!(sim.applied_pushes().is_empty());
     assert_eq!(sim.requests().last().map(|r| r.items), Some(21));
@@ -309,46 +219,22 @@ async fn ship_push_reports_each_entry_and_applies_once() {
         ship_entry(&paid[1], ""),
     ]);
     let body = call(&h, "orderShip", &[("shipno_res", &entries.to_string())]).await;
-    let msgs: Vec<&str> = body["msg"]
-        .as_array()
-        .expect("msg[]")
-        .iter()
-        .map(|m| str_of(m, "msg"))
-        .collect();
-    assert_eq!(
-        msgs,
-        [
-            "success",
-            "order_404",
-            "order_status_limit",
-            "delivery_no_empty"
-        ]
-    );
+    let msgs: Vec<&str> = body["msg"].as_array().expect("msg[]").iter().map(|m| str_of(m, "msg")).collect();
+    assert_eq!(msgs, ["success", "order_404", "order_status_limit", "delivery_no_empty"]);
     assert_eq!(body["msg"][0]["itemno"], paid[0].as_str());
 
     let pushes = sim.applied_pushes();
     assert_eq!(pushes.len(), 1);
     assert_eq!(pushes[0].shop, TOKEN);
     assert_eq!(pushes[0].entry, entries[0]);
-    assert_eq!(
-        (pushes[0].kind, pushes[0].order_no.as_str()),
-        ("ship", paid[0].as_str())
-    );
+    assert_eq!((pushes[0].kind, pushes[0].order_no.as_str()), ("ship", paid[0].as_str()));
     let row = &call(&h, "orderList", &[("itemno", &paid[0])]).await["data"][0];
-    assert_eq!(
-        (str_of(row, "order_status"), str_of(row, "shipping_status")),
-        ("301", "301")
-    );
+    assert_eq!((str_of(row, "order_status"), str_of(row, "shipping_status")), ("301", "301"));
     assert_eq!(row["delivery"][0]["delivery_no"], "SF123");
     assert_ne!(row["act_time"], "0");
 
     // The deliveryList cursor returns just the new shipment, keyed by the order's numeric id.
-    let body = call(
-        &h,
-        "deliveryList",
-        &[("max_id", &max_id), ("page_size", "100")],
-    )
-    .await;
+    let body = call(&h, "deliveryList", &[("max_id", &max_id), ("page_size", "100")]).await;
     assert_eq!(body["count"], "1");
     assert_eq!(body["data"][0]["order_id"], row["id"]);
     assert_php_row(&body["data"][0]);
@@ -366,26 +252,11 @@ async fn status_and_remark_pushes() {
         {"itemno": "nope", "status": 200},
     ]);
     let body = call(&h, "orderStatus", &[("status_res", &entries.to_string())]).await;
-    let msgs: Vec<&str> = body["msg"]
-        .as_array()
-        .expect("msg[]")
-        .iter()
-        .map(|m| str_of(m, "msg"))
-        .collect();
-    assert_eq!(
-        msgs,
-        ["success", "order_status_limit", "status_error", "order_404"]
-    );
-    assert_eq!(
-        sim.order_nos_in_status(TOKEN, 700)
-            .iter()
-            .filter(|n| **n == paid[0])
-            .count(),
-        1
-    );
+    let msgs: Vec<&str> = body["msg"].as_array().expect("msg[]").iter().map(|m| str_of(m, "msg")).collect();
+    assert_eq!(msgs, ["success", "order_status_limit", "status_error", "order_404"]);
+    assert_eq!(sim.order_nos_in_status(TOKEN, 700).iter().filter(|n| **n == paid[0]).count(), 1);
 
-    let entries =
-        json!([{"itemno": paid[1], "remark": "call first"}, {"itemno": paid[1], "remark": " "}]);
+    let entries = json!([{"itemno": paid[1], "remark": "call first"}, {"itemno": paid[1], "remark": " "}]);
     let body = call(&h, "orderRemark", &[("remark_res", &entries.to_string())]).await;
     assert_eq!(body["msg"][1]["msg"], "remark_empty");
     let row = &call(&h, "orderList", &[("itemno", &paid[1])]).await["data"][0];
@@ -401,12 +272,7 @@ async fn deliveries_page_by_max_id_cursor() {
     assert!(truth.len() > 10);
     let (mut cursor, mut seen) = (0i64, Vec::new());
     loop {
-        let body = call(
-            &h,
-            "deliveryList",
-            &[("max_id", &cursor.to_string()), ("page_size", "7")],
-        )
-        .await;
+        let body = call(&h, "deliveryList", &[("max_id", &cursor.to_string()), ("page_size", "7")]).await;
         let rows = body["data"].as_array().expect("data").clone();
         assert_eq!(body["count"], (truth.len() - seen.len()).to_string());
         let Some(last) = rows.last() else { break };
@@ -422,59 +288,27 @@ async fn faults_are_seeded_and_behave_as_documented() {
     let paid = sim.order_nos_in_status(TOKEN, 200);
     let push = json!([ship_entry(&paid[0], "CUT1")]).to_string();
 
-    sim.set_faults(Faults {
-        http_500: 1.0,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { http_500: 1.0, ..Faults::default() });
     let (status, _) = post_raw(&h, "orderShip", &[("token", TOKEN), ("shipno_res", &push)]).await;
     assert_eq!(status, 500);
     assert!(sim.applied_pushes().is_empty());
-    assert_eq!(
-        sim.requests().last().and_then(|r| r.fault),
-        Some("http_500")
-    );
+    assert_eq!(sim.requests().last().and_then(|r| r.fault), Some("http_500"));
 
-    sim.set_faults(Faults {
-        http_429: 1.0,
-        retry_after_secs: 7,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { http_429: 1.0, retry_after_secs: 7, ..Faults::default() });
     let url = format!("{}/api-erp-orderList.html", h.base_url());
-    let resp = reqwest::Client::new()
-        .post(url)
-        .form(&[("token", TOKEN)])
-        .send()
-        .await
-        .expect("request");
+    let resp = reqwest::Client::new().post(url).form(&[("token", TOKEN)]).send().await.expect("request");
     assert_eq!(resp.status().as_u16(), 429);
     assert_eq!(resp.headers()["retry-after"], "7");
 
     // A cut body is ambiguous: the push was applied although the answer is not JSON.
-    sim.set_faults(Faults {
-        cut_body: 1.0,
-        ..Faults::default()
-    });
-    let (status, text) =
-        post_raw(&h, "orderShip", &[("token", TOKEN), ("shipno_res", &push)]).await;
+    sim.set_faults(Faults { cut_body: 1.0, ..Faults::default() });
+    let (status, text) = post_raw(&h, "orderShip", &[("token", TOKEN), ("shipno_res", &push)]).await;
     assert_eq!(status, 200);
-    assert!(
-        serde_json::from_str::<Value>(&text).is_err(),
-        "cut body parsed: {text}"
-    );
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "cut body parsed: {text}");
     assert_eq!(sim.applied_pushes().len(), 1);
-    assert_eq!(
-        sim.order_nos_in_status(TOKEN, 301)
-            .iter()
-            .filter(|n| **n == paid[0])
-            .count(),
-        1
-    );
+    assert_eq!(sim.order_nos_in_status(TOKEN, 301).iter().filter(|n| **n == paid[0]).count(), 1);
 
-    sim.set_faults(Faults {
-        slow: 1.0,
-        slow_ms: 150,
-        ..Faults::default()
-    });
+    sim.set_faults(Faults { slow: 1.0, slow_ms: 150, ..Faults::default() });
     let started = std::time::Instant::now();
     let (status, _) = post_raw(&h, "orderList", &[("token", TOKEN)]).await;
     assert_eq!(status, 200);
@@ -485,13 +319,7 @@ async fn faults_are_seeded_and_behave_as_documented() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let (sim, h) = start(42, 5, 1).await;
-        sim.set_faults(Faults {
-            http_500: 0.3,
-            http_429: 0.3,
-            slow: 0.2,
-            slow_ms: 1,
-            ..Faults::default()
-        });
+        sim.set_faults(Faults { http_500: 0.3, http_429: 0.3, slow: 0.2, slow_ms: 1, ..Faults::default() });
         let mut statuses = Vec::new();
         for _ in 0..30 {
             statuses.push(post_raw(&h, "orderList", &[("token", TOKEN)]).await.0);
@@ -509,19 +337,13 @@ async fn merchant_hooks_and_activity() {
     let new = sim.add_orders(TOKEN, 3);
     assert_eq!(new.len(), 3);
     let truth = sim.truth_orders(TOKEN);
-    assert!(truth
-        .iter()
-        .filter(|t| new.contains(&t.itemno))
-        .all(|t| t.act_time == 0));
+    assert!(truth.iter().filter(|t| new.contains(&t.itemno)).all(|t| t.act_time == 0));
     let paid = sim.order_nos_in_status(TOKEN, 200);
     let deliveries = sim.truth_deliveries(TOKEN).len();
     assert!(sim.touch_order(TOKEN, &paid[0], 301));
     assert!(!sim.touch_order(TOKEN, "nope", 301));
     assert_eq!(sim.truth_deliveries(TOKEN).len(), deliveries + 1);
-    assert!(sim
-        .unpaid_order_nos(TOKEN)
-        .iter()
-        .all(|n| !paid.contains(n)));
+    assert!(sim.unpaid_order_nos(TOKEN).iter().all(|n| !paid.contains(n)));
 
     let activity = sim.spawn_activity(TOKEN, Duration::from_millis(10));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -531,9 +353,6 @@ async fn merchant_hooks_and_activity() {
 
     let base = h.base_url();
     h.shutdown().await;
-    let gone = reqwest::Client::new()
-        .post(format!("{base}/api-erp-orderList.html"))
-        .send()
-        .await;
+    let gone = reqwest::Client::new().post(format!("{base}/api-erp-orderList.html")).send().await;
     assert!(gone.is_err(), "server still answers after shutdown");
 }

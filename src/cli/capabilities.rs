@@ -15,18 +15,9 @@ pub fn run() -> ExitCode {
             }
         };
         println!("{}", c.platform);
-        println!(
-            "  streams:        {}",
-            list(c.streams.iter().map(|s| s.to_string()).collect())
-        );
-        println!(
-            "  pushes:         {}",
-            list(c.pushes.iter().map(|k| k.to_string()).collect())
-        );
-        println!(
-            "  push statuses:  {}",
-            list(c.push_statuses.iter().map(|s| s.to_string()).collect())
-        );
+        println!("  streams:        {}", list(c.streams.iter().map(|s| s.to_string()).collect()));
+        println!("  pushes:         {}", list(c.pushes.iter().map(|k| k.to_string()).collect()));
+        println!("  push statuses:  {}", list(c.push_statuses.iter().map(|s| s.to_string()).collect()));
         println!("  batch size:     {}", c.max_batch);
         println!(
             "  read-back:      {} (exactly-once resend after a crash)",

@@ -10,12 +10,7 @@ pub fn run(path: &Path) -> ExitCode {
     match runtime::load_config(path) {
         Ok(config) => {
             let streams: usize = config.shops.iter().map(|s| s.schedule.len()).sum();
-            println!(
-                "{}: ok ({} shops, {} scheduled streams)",
-                path.display(),
-                config.shops.len(),
-                streams
-            );
+            println!("{}: ok ({} shops, {} scheduled streams)", path.display(), config.shops.len(), streams);
             ExitCode::SUCCESS
         }
         Err(ConfigError::Invalid { problems, .. }) => {

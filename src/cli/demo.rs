@@ -37,17 +37,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let ym = YmSim::new(2026);
     ym.add_shop(YM_TOKEN, args.orders, 30);
-    let ym_server = ym
-        .serve()
-        .await
-        .context("cannot start the YMCart simulator")?;
+    let ym_server = ym.serve().await.context("cannot start the YMCart simulator")?;
     let activity = ym.spawn_activity(YM_TOKEN, Duration::from_secs(2));
     let config_path = write_config(&dir, &ym_server.base_url())?;
-    println!(
-        "ordersync demo: YMCart simulator on {}, config {}",
-        ym_server.base_url(),
-        config_path.display()
-    );
+    println!("ordersync demo: YMCart simulator on {}, config {}", ym_server.base_url(), config_path.display());
     println!("  (Ctrl-C to stop; the daemon logs go to stderr)");
 
     let stop = CancellationToken::new();
@@ -84,7 +77,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("summary after {}s", started.elapsed().as_secs());
     println!("  ymcart  {YM_SHOP}: {orders} orders in the database (simulator has {truth}), {shipments} shipments, {changes} status transitions");
     for o in store.outbox_depths()? {
-        println!("  outbox  {}: {} pushes enqueued, {} done, {} failed, {} waiting; simulator applied {applied}", o.shop_id, pushed, o.done, o.failed, o.pending + o.in_flight);
+        println!(
+            "  outbox  {}: {} pushes enqueued, {} done, {} failed, {} waiting; simulator applied {applied}",
+            o.shop_id,
+            pushed,
+            o.done,
+            o.failed,
+            o.pending + o.in_flight
+        );
     }
     println!("  database: {}", rt.config.daemon.database.display());
     Ok(ExitCode::SUCCESS)
@@ -129,45 +129,19 @@ fn enqueue_warehouse_pushes(rt: &Runtime, store: &mut Store) -> anyhow::Result<u
         let id = &shop.config.id;
         let mut wanted: Vec<(String, PushPayload)> = Vec::new();
         for order in store.orders_in_status(id, OrderStatus::AwaitingFulfillment, 7)? {
-            let tracking = format!(
-                "DEMO{}",
-                order
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .collect::<String>()
-            );
-            wanted.push((
-                order,
-                PushPayload::Ship {
-                    carrier: "SF Express".into(),
-                    tracking,
-                },
-            ));
+            let tracking = format!("DEMO{}", order.chars().filter(char::is_ascii_digit).collect::<String>());
+            wanted.push((order, PushPayload::Ship { carrier: "SF Express".into(), tracking }));
         }
         for order in store.orders_in_status(id, OrderStatus::Shipped, 3)? {
-            wanted.push((
-                order,
-                PushPayload::Status {
-                    status: OrderStatus::Completed,
-                },
-            ));
+            wanted.push((order, PushPayload::Status { status: OrderStatus::Completed }));
         }
         for (order_no, payload) in wanted {
             let current = store.order_status(id, &order_no)?;
             let caps = shop.connector.capabilities();
-            if caps.check(&payload).is_err()
-                || shop.connector.check_move(&payload, current).is_err()
-            {
+            if caps.check(&payload).is_err() || shop.connector.check_move(&payload, current).is_err() {
                 continue;
             }
-            let e = store.enqueue(
-                &NewEntry {
-                    shop_id: id.clone(),
-                    order_no,
-                    payload,
-                },
-                Utc::now(),
-            )?;
+            let e = store.enqueue(&NewEntry { shop_id: id.clone(), order_no, payload }, Utc::now())?;
             n += usize::from(e.created);
         }
     }
@@ -181,11 +155,7 @@ fn progress(store: &Store, elapsed: Duration) -> anyhow::Result<()> {
         if s.stream != "orders" {
             continue;
         }
-        let o = outbox
-            .iter()
-            .find(|o| o.shop_id == s.shop_id)
-            .cloned()
-            .unwrap_or_default();
+        let o = outbox.iter().find(|o| o.shop_id == s.shop_id).cloned().unwrap_or_default();
         println!(
             "[{:>4}s] {:<10} {orders} orders, {shipments} shipments, {refunds} refunds, {changes} transitions | outbox {} done, {} failed, {} waiting",
             elapsed.as_secs(),

@@ -12,9 +12,5 @@ pub async fn run(rt: &Runtime) -> anyhow::Result<ExitCode> {
         "{} requests: {} done, {} found applied on read-back, {} failed, {} to retry",
         r.requests, r.done, r.read_back, r.failed, r.retried
     );
-    Ok(if r.retried == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if r.retried == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

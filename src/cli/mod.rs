@@ -23,12 +23,7 @@ use std::process::ExitCode;
 #[command(name = "ordersync", version, about)]
 pub struct Cli {
     /// The configuration file.
-    #[arg(
-        long,
-        global = true,
-        env = "ORDERSYNC_CONFIG",
-        default_value = "/etc/ordersync/ordersync.toml"
-    )]
+    #[arg(long, global = true, env = "ORDERSYNC_CONFIG", default_value = "/etc/ordersync/ordersync.toml")]
     pub config: PathBuf,
     /// Log more (debug level).
     #[arg(long, short, global = true)]
@@ -78,10 +73,7 @@ impl Cli {
 
 /// Runs the parsed command line and maps the outcome to an exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ordersync: cannot start the async runtime: {e}");
@@ -100,9 +92,9 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.config;
     match cli.command {
-        Command::Run => crate::daemon::run(&path, tokio_util::sync::CancellationToken::new())
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Run => {
+            crate::daemon::run(&path, tokio_util::sync::CancellationToken::new()).await.map(|()| ExitCode::SUCCESS)
+        }
         Command::Sync(args) => sync::run(&load(&path)?, args).await,
         Command::Push(cmd) => push::run(&load(&path)?, cmd),
         Command::Flush => flush::run(&load(&path)?).await,

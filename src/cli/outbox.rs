@@ -51,9 +51,7 @@ pub fn run(rt: &Runtime, cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
                         row.state,
                         row.attempts,
                         row.payload,
-                        row.last_error
-                            .map(|e| format!("  error: {e}"))
-                            .unwrap_or_default()
+                        row.last_error.map(|e| format!("  error: {e}")).unwrap_or_default()
                     );
                 }
             }
@@ -64,10 +62,7 @@ pub fn run(rt: &Runtime, cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
             }
             let n = store.outbox_retry(id, Utc::now())?;
             if n == 0 && id.is_some() {
-                bail!(
-                    "entry #{} is not failed (or does not exist)",
-                    id.unwrap_or_default()
-                );
+                bail!("entry #{} is not failed (or does not exist)", id.unwrap_or_default());
             }
             println!("{n} entr{} queued again", if n == 1 { "y" } else { "ies" });
         }

@@ -55,63 +55,35 @@ pub enum PushCommand {
 /// Enqueues the push, or refuses it at once naming why.
 pub fn run(rt: &Runtime, cmd: PushCommand) -> anyhow::Result<ExitCode> {
     let (shop_id, order_no, payload) = match cmd {
-        PushCommand::Ship {
-            shop,
-            order,
-            carrier,
-            tracking,
-        } => {
+        PushCommand::Ship { shop, order, carrier, tracking } => {
             ensure!(
                 !carrier.trim().is_empty() && !tracking.trim().is_empty(),
                 "--carrier and --tracking must not be empty"
             );
-            (
-                shop,
-                order,
-                PushPayload::Ship {
-                    carrier: carrier.trim().into(),
-                    tracking: tracking.trim().into(),
-                },
-            )
+            (shop, order, PushPayload::Ship { carrier: carrier.trim().into(), tracking: tracking.trim().into() })
         }
-        PushCommand::Status {
-            shop,
-            order,
-            status,
-        } => (shop, order, PushPayload::Status { status }),
+        PushCommand::Status { shop, order, status } => (shop, order, PushPayload::Status { status }),
         PushCommand::Remark { shop, order, text } => {
             ensure!(!text.trim().is_empty(), "--text must not be empty");
             (shop, order, PushPayload::Remark { text })
         }
     };
     ensure!(!order_no.trim().is_empty(), "--order must not be empty");
-    let Some(shop) = rt.shop(&shop_id) else {
-        bail!("no shop `{shop_id}` in {}", rt.config.path.display())
-    };
+    let Some(shop) = rt.shop(&shop_id) else { bail!("no shop `{shop_id}` in {}", rt.config.path.display()) };
     let mut store = Store::open(&rt.config.daemon.database)?;
     let current = store.order_status(&shop_id, &order_no)?;
-    let checked = shop
-        .connector
-        .capabilities()
-        .check(&payload)
-        .and_then(|()| shop.connector.check_move(&payload, current));
+    let checked =
+        shop.connector.capabilities().check(&payload).and_then(|()| shop.connector.check_move(&payload, current));
     if let Err(why) = checked {
         eprintln!("refused: shop `{shop_id}` order `{order_no}`: {why}");
         return Ok(ExitCode::FAILURE);
     }
-    let entry = NewEntry {
-        shop_id,
-        order_no,
-        payload,
-    };
+    let entry = NewEntry { shop_id, order_no, payload };
     let e = store.enqueue(&entry, Utc::now())?;
     if e.created {
         println!("enqueued as outbox #{}", e.id);
     } else {
-        println!(
-            "already enqueued as outbox #{} (same shop, order and content)",
-            e.id
-        );
+        println!("already enqueued as outbox #{} (same shop, order and content)", e.id);
     }
     Ok(ExitCode::SUCCESS)
 }

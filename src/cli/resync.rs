@@ -19,24 +19,17 @@ pub struct Args {
 
 /// Rewinds the cursors of every stream of the shop.
 pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
-    let Some(shop) = rt.shop(&args.shop) else {
-        bail!("no shop `{}` in {}", args.shop, rt.config.path.display())
-    };
+    let Some(shop) = rt.shop(&args.shop) else { bail!("no shop `{}` in {}", args.shop, rt.config.path.display()) };
     let mut store = Store::open(&rt.config.daemon.database)?;
     for stream in shop.connector.capabilities().streams {
-        let cursor = args
-            .since
-            .and_then(|d| shop.connector.resync_cursor(*stream, d));
+        let cursor = args.since.and_then(|d| shop.connector.resync_cursor(*stream, d));
         store.set_cursor(&shop.config.id, *stream, cursor.as_deref())?;
         println!(
             "{} {stream}: the next pass re-reads from {}",
             shop.config.id,
             cursor
                 .as_deref()
-                .map_or("the backfill start".into(), |_| args
-                    .since
-                    .map(|d| d.to_string())
-                    .unwrap_or_default())
+                .map_or("the backfill start".into(), |_| args.since.map(|d| d.to_string()).unwrap_or_default())
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -36,12 +36,7 @@ struct Report {
 }
 
 /// A stream is late when it has not succeeded within two schedule intervals plus a minute.
-fn late(
-    schedule: &str,
-    tz: chrono_tz::Tz,
-    last_success: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> bool {
+fn late(schedule: &str, tz: chrono_tz::Tz, last_success: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     let Some(last) = last_success else {
         return true;
     };
@@ -60,19 +55,18 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for shop in &rt.shops {
         for (stream, schedule) in &shop.config.schedule {
-            let state = states
-                .iter()
-                .find(|s| s.shop_id == shop.config.id && s.stream == stream.as_str())
-                .cloned()
-                .unwrap_or(StreamStatus {
-                    shop_id: shop.config.id.clone(),
-                    stream: stream.to_string(),
-                    cursor: None,
-                    last_started_at: None,
-                    last_finished_at: None,
-                    last_success_at: None,
-                    last_error: None,
-                });
+            let state =
+                states.iter().find(|s| s.shop_id == shop.config.id && s.stream == stream.as_str()).cloned().unwrap_or(
+                    StreamStatus {
+                        shop_id: shop.config.id.clone(),
+                        stream: stream.to_string(),
+                        cursor: None,
+                        last_started_at: None,
+                        last_finished_at: None,
+                        last_success_at: None,
+                        last_error: None,
+                    },
+                );
             let success = state
                 .last_success_at
                 .as_deref()
@@ -99,49 +93,28 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
         print_table(&report);
     }
     let healthy = report.late == 0 && report.dead_letters == 0;
-    Ok(if args.check && !healthy {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if args.check && !healthy { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn print_table(r: &Report) {
-    println!(
-        "{:<16} {:<10} {:<21} {:>8}  {:<5} LAST ERROR",
-        "SHOP", "STREAM", "LAST SUCCESS", "LAG", "LATE"
-    );
+    println!("{:<16} {:<10} {:<21} {:>8}  {:<5} LAST ERROR", "SHOP", "STREAM", "LAST SUCCESS", "LAG", "LATE");
     for row in &r.streams {
         let s = &row.state;
         println!(
             "{:<16} {:<10} {:<21} {:>8}  {:<5} {}",
             s.shop_id,
             s.stream,
-            s.last_success_at
-                .as_deref()
-                .map(|t| t.get(..19).unwrap_or(t))
-                .unwrap_or("never"),
-            row.lag_secs
-                .map(|l| format!("{l}s"))
-                .unwrap_or_else(|| "-".into()),
+            s.last_success_at.as_deref().map(|t| t.get(..19).unwrap_or(t)).unwrap_or("never"),
+            row.lag_secs.map(|l| format!("{l}s")).unwrap_or_else(|| "-".into()),
             if row.late { "yes" } else { "no" },
             s.last_error.as_deref().unwrap_or("")
         );
     }
     println!();
-    println!(
-        "{:<16} {:>8} {:>9} {:>8} {:>13}",
-        "OUTBOX", "PENDING", "IN FLIGHT", "DONE", "DEAD LETTERS"
-    );
+    println!("{:<16} {:>8} {:>9} {:>8} {:>13}", "OUTBOX", "PENDING", "IN FLIGHT", "DONE", "DEAD LETTERS");
     for o in &r.outbox {
-        println!(
-            "{:<16} {:>8} {:>9} {:>8} {:>13}",
-            o.shop_id, o.pending, o.in_flight, o.done, o.failed
-        );
+        println!("{:<16} {:>8} {:>9} {:>8} {:>13}", o.shop_id, o.pending, o.in_flight, o.done, o.failed);
     }
     println!();
-    println!(
-        "{} late stream(s), {} dead letter(s)",
-        r.late, r.dead_letters
-    );
+    println!("{} late stream(s), {} dead letter(s)", r.late, r.dead_letters);
 }

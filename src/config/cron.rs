@@ -16,11 +16,7 @@ pub fn normalize_cron(text: &str) -> Result<String, String> {
     let six = match fields.len() {
         5 => format!("0 {}", fields.join(" ")),
         6 => fields.join(" "),
-        n => {
-            return Err(format!(
-                "expected 5 fields (minute hour day month weekday) or 6 (seconds first), found {n}"
-            ))
-        }
+        n => return Err(format!("expected 5 fields (minute hour day month weekday) or 6 (seconds first), found {n}")),
     };
     // The very parser settings tokio-cron-scheduler 0.15.1 uses (src/job/mod.rs), so that what
     // passes here is what the scheduler will take.
@@ -42,10 +38,7 @@ impl Schedule {
     /// Parses one cron line as written in the file.
     pub fn parse(text: &str) -> Result<Schedule, String> {
         let cron = normalize_cron(text)?;
-        Ok(Schedule {
-            text: text.to_string(),
-            cron,
-        })
+        Ok(Schedule { text: text.to_string(), cron })
     }
 }
 
@@ -55,10 +48,7 @@ pub(super) fn schedule(p: &mut Problems, key: &str, v: &Value) -> Option<Schedul
     let text = string(p, key, v)?;
     Some(Schedule::parse(&text).unwrap_or_else(|reason| {
         p.at(key, v, format!("bad cron line `{text}`: {reason}"));
-        Schedule {
-            text,
-            cron: String::new(),
-        }
+        Schedule { text, cron: String::new() }
     }))
 }
 
@@ -68,18 +58,9 @@ mod tests {
 
     #[test]
     fn five_fields_get_seconds_and_six_stay() {
-        assert_eq!(
-            normalize_cron("*/5 * * * *").as_deref(),
-            Ok("0 */5 * * * *")
-        );
-        assert_eq!(
-            normalize_cron("  0 */5  * * * * ").as_deref(),
-            Ok("0 */5 * * * *")
-        );
-        assert_eq!(
-            normalize_cron("0 0 9 * * MON-FRI").as_deref(),
-            Ok("0 0 9 * * MON-FRI")
-        );
+        assert_eq!(normalize_cron("*/5 * * * *").as_deref(), Ok("0 */5 * * * *"));
+        assert_eq!(normalize_cron("  0 */5  * * * * ").as_deref(), Ok("0 */5 * * * *"));
+        assert_eq!(normalize_cron("0 0 9 * * MON-FRI").as_deref(), Ok("0 0 9 * * MON-FRI"));
     }
 
     #[test]
@@ -87,20 +68,14 @@ mod tests {
         let err = normalize_cron("0 61 * * * *").unwrap_err();
         assert!(err.contains("out of bounds"), "{err}");
         assert!(normalize_cron("* * * *").unwrap_err().contains("found 4"));
-        assert!(normalize_cron("0 0 0 * * * 2030")
-            .unwrap_err()
-            .contains("found 7"));
+        assert!(normalize_cron("0 0 0 * * * 2030").unwrap_err().contains("found 7"));
         assert!(normalize_cron("").unwrap_err().contains("found 0"));
-        assert!(normalize_cron("0 0 0 */0 * *")
-            .unwrap_err()
-            .contains("zero"));
+        assert!(normalize_cron("0 0 0 */0 * *").unwrap_err().contains("zero"));
     }
 
     #[test]
     fn a_line_that_never_fires_is_refused() {
-        assert!(normalize_cron("0 0 0 30 2 *")
-            .unwrap_err()
-            .contains("never fires"));
+        assert!(normalize_cron("0 0 0 30 2 *").unwrap_err().contains("never fires"));
         assert!(normalize_cron("0 0 0 29 2 *").is_ok(), "leap days do come");
     }
 }

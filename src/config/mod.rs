@@ -144,10 +144,7 @@ pub struct Problem {
 impl Problem {
     /// A problem with `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem {
-            key: key.into(),
-            message: message.into(),
-        }
+        Problem { key: key.into(), message: message.into() }
     }
 }
 
@@ -184,10 +181,7 @@ pub enum ConfigError {
 
 /// One `<file>: <key>: <message>` line per problem.
 fn lines(path: &Path, problems: &[Problem]) -> String {
-    let lines: Vec<String> = problems
-        .iter()
-        .map(|p| format!("{}: {p}", path.display()))
-        .collect();
+    let lines: Vec<String> = problems.iter().map(|p| format!("{}: {p}", path.display())).collect();
     lines.join("\n")
 }
 
@@ -196,14 +190,9 @@ fn lines(path: &Path, problems: &[Problem]) -> String {
 /// like `shops[0]`). A credential or schedule entry that is written but broken is already
 /// reported, and reaches `rules` as a placeholder (an empty secret, an empty `cron`) so that
 /// the rules see which keys were given without reporting them again.
-pub fn load(
-    path: &Path,
-    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
-) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+pub fn load(path: &Path, rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>) -> Result<Config, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     parse(&text, path, Some(std::env::vars_os().collect()), rules)
 }
 
@@ -230,9 +219,7 @@ fn parse(
     if let Some(env) = env {
         let overrides = overrides(env, &mut p);
         builder = builder.add_source(
-            Environment::with_prefix(ENV_PREFIX.trim_end_matches('_'))
-                .separator("__")
-                .source(Some(overrides)),
+            Environment::with_prefix(ENV_PREFIX.trim_end_matches('_')).separator("__").source(Some(overrides)),
         );
     }
     let config = match builder.build() {
@@ -244,10 +231,7 @@ fn parse(
     };
     match config {
         Some(config) if p.0.is_empty() => Ok(config),
-        _ => Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            problems: p.0,
-        }),
+        _ => Err(ConfigError::Invalid { path: path.to_path_buf(), problems: p.0 }),
     }
 }
 
@@ -266,12 +250,7 @@ fn overrides(env: Vec<(OsString, OsString)>, p: &mut Problems) -> HashMap<String
         }
         let key = rest.to_lowercase().replace("__", ".");
         if key == "shops" || key.starts_with("shops.") {
-            p.add(
-                "shops",
-                format!(
-                    "{name} cannot override [[shops]]; write \"${{ENV_VAR}}\" in the file instead"
-                ),
-            );
+            p.add("shops", format!("{name} cannot override [[shops]]; write \"${{ENV_VAR}}\" in the file instead"));
         } else if let Ok(value) = value.into_string() {
             out.insert(name.to_string(), value);
         } else {
@@ -285,26 +264,13 @@ fn overrides(env: Vec<(OsString, OsString)>, p: &mut Problems) -> HashMap<String
 /// line, which may hold a secret. What is left reads "TOML parse error at line 2, column 13:
 /// invalid basic string".
 fn without_excerpt(message: &str) -> String {
-    let is_excerpt = |line: &str| {
-        line.trim_start_matches(|c: char| c.is_ascii_digit())
-            .trim_start()
-            .starts_with('|')
-    };
-    let kept: Vec<&str> = message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !is_excerpt(l))
-        .collect();
+    let is_excerpt = |line: &str| line.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start().starts_with('|');
+    let kept: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty() && !is_excerpt(l)).collect();
     kept.join(": ")
 }
 
 /// Walks the whole tree; every problem lands in `p`, and the result is only used when none did.
-fn build(
-    tree: Value,
-    path: &Path,
-    p: &mut Problems,
-    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
-) -> Config {
+fn build(tree: Value, path: &Path, p: &mut Problems, rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>) -> Config {
     let folder = path.parent().unwrap_or(Path::new(""));
     let mut root = table(p, "", tree).unwrap_or_else(|| Section::new("", []));
     let config = Config {
@@ -334,11 +300,7 @@ fn daemon(mut s: Section, p: &mut Problems, folder: &Path) -> DaemonConfig {
         let name = string(p, &key, &v)?;
         let zone = name.parse::<chrono_tz::Tz>().ok();
         if zone.is_none() {
-            p.at(
-                &key,
-                &v,
-                format!("unknown time zone `{name}`; use an IANA name such as Asia/Shanghai"),
-            );
+            p.at(&key, &v, format!("unknown time zone `{name}`; use an IANA name such as Asia/Shanghai"));
         }
         zone
     });
@@ -354,9 +316,7 @@ fn daemon(mut s: Section, p: &mut Problems, folder: &Path) -> DaemonConfig {
 
 /// Reads `[push]`.
 fn push(mut s: Section, p: &mut Problems) -> PushConfig {
-    let schedule = s
-        .take("schedule")
-        .and_then(|(k, v)| cron::schedule(p, &k, &v));
+    let schedule = s.take("schedule").and_then(|(k, v)| cron::schedule(p, &k, &v));
     let push = PushConfig {
         schedule: schedule.unwrap_or_else(|| Schedule {
             text: DEFAULT_PUSH_SCHEDULE.to_string(),
@@ -369,10 +329,7 @@ fn push(mut s: Section, p: &mut Problems) -> PushConfig {
     };
     if push.retry_base > push.retry_max {
         let max = push.retry_max.as_secs();
-        p.add(
-            &s.key("retry_base_ms"),
-            format!("must not exceed retry_max_secs ({max} s)"),
-        );
+        p.add(&s.key("retry_base_ms"), format!("must not exceed retry_max_secs ({max} s)"));
     }
     s.finish(p);
     push
@@ -402,11 +359,7 @@ fn shops(
         return Vec::new();
     };
     let ValueKind::Array(items) = v.kind else {
-        p.at(
-            &key,
-            &v,
-            format!("expected [[shops]] tables, found {}", walk::found(&v)),
-        );
+        p.at(&key, &v, format!("expected [[shops]] tables, found {}", walk::found(&v)));
         return Vec::new();
     };
     let mut shops: Vec<ShopConfig> = Vec::new();
@@ -419,10 +372,7 @@ fn shops(
         let (shop, platform_read) = shop::read(section, p, folder);
         if !shop.id.is_empty() {
             if let Some(first) = first_index.get(&shop.id) {
-                let message = format!(
-                    "duplicate shop id `{}`, already used by {key}[{first}]",
-                    shop.id
-                );
+                let message = format!("duplicate shop id `{}`, already used by {key}[{first}]", shop.id);
                 p.add(&format!("{prefix}.id"), message);
             } else {
                 first_index.insert(shop.id.clone(), i);

@@ -44,19 +44,11 @@ impl fmt::Display for Secret {
 /// Reads credential `name` of a shop, in either of its forms. `None` when it is not written; an
 /// empty placeholder when it is written but could not be resolved (the problem is recorded, and
 /// the rules callback still sees that the key was given, so it does not also call it missing).
-pub(super) fn credential(
-    s: &mut Section,
-    p: &mut Problems,
-    name: &str,
-    folder: &Path,
-) -> Option<Secret> {
+pub(super) fn credential(s: &mut Section, p: &mut Problems, name: &str, folder: &Path) -> Option<Secret> {
     let file_key = format!("{name}_file");
     let (key, resolved) = match (s.take(name), s.take(&file_key)) {
         (None, None) => return None,
-        (Some((key, _)), Some(_)) => (
-            key,
-            Err(format!("both `{name}` and `{file_key}` are set; keep one")),
-        ),
+        (Some((key, _)), Some(_)) => (key, Err(format!("both `{name}` and `{file_key}` are set; keep one"))),
         (Some((key, v)), None) => (key, text(&v).and_then(|text| from_env(&text, &file_key))),
         (None, Some((key, v))) => (key, text(&v).and_then(|path| from_file(&folder.join(path)))),
     };
@@ -76,24 +68,15 @@ fn text(v: &Value) -> Result<String, String> {
 
 /// Resolves `"${ENV_VAR}"`; any other text is an inline secret and refused.
 fn from_env(text: &str, file_key: &str) -> Result<Secret, String> {
-    let var = text
-        .trim()
-        .strip_prefix("${")
-        .and_then(|rest| rest.strip_suffix('}'));
-    let Some(var) =
-        var.filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    else {
-        return Err(format!(
-            "secret written inline; use \"${{ENV_VAR}}\" or {file_key} = \"/path\""
-        ));
+    let var = text.trim().strip_prefix("${").and_then(|rest| rest.strip_suffix('}'));
+    let Some(var) = var.filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) else {
+        return Err(format!("secret written inline; use \"${{ENV_VAR}}\" or {file_key} = \"/path\""));
     };
     match std::env::var(var) {
         Ok(value) if !value.is_empty() => Ok(Secret(value)),
         Ok(_) => Err(format!("environment variable {var} is empty")),
         Err(VarError::NotPresent) => Err(format!("environment variable {var} is not set")),
-        Err(VarError::NotUnicode(_)) => {
-            Err(format!("environment variable {var} is not valid UTF-8"))
-        }
+        Err(VarError::NotUnicode(_)) => Err(format!("environment variable {var} is not valid UTF-8")),
     }
 }
 

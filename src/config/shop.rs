@@ -18,15 +18,8 @@ use std::path::Path;
 /// callback needs to say anything useful.
 pub(super) fn read(mut s: Section, p: &mut Problems, folder: &Path) -> (ShopConfig, bool) {
     let id = s.required_string(p, "id").map(|(key, id)| {
-        if id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            p.add(
-                &key,
-                format!("bad shop id {id:?}: use only letters, digits, `_`, `.` and `-`"),
-            );
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            p.add(&key, format!("bad shop id {id:?}: use only letters, digits, `_`, `.` and `-`"));
         }
         id
     });
@@ -36,9 +29,7 @@ pub(super) fn read(mut s: Section, p: &mut Problems, folder: &Path) -> (ShopConf
         }
         name
     });
-    let base_url = s
-        .required_string(p, "base_url")
-        .map(|(key, url)| base_url(p, &key, url));
+    let base_url = s.required_string(p, "base_url").map(|(key, url)| base_url(p, &key, url));
     let mut credentials = BTreeMap::new();
     for name in CREDENTIAL_KEYS {
         if let Some(secret) = credential(&mut s, p, name, folder) {
@@ -71,15 +62,13 @@ pub(super) fn read(mut s: Section, p: &mut Problems, folder: &Path) -> (ShopConf
 fn base_url(p: &mut Problems, key: &str, text: String) -> String {
     match Url::parse(&text) {
         Err(e) => p.add(key, format!("not a valid URL: {e}")),
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => p.add(
-            key,
-            format!("scheme must be http or https, not `{}`", url.scheme()),
-        ),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            p.add(key, format!("scheme must be http or https, not `{}`", url.scheme()))
+        }
         Ok(url) if !url.has_host() => p.add(key, "URL has no host"),
-        Ok(url) if !url.username().is_empty() || url.password().is_some() => p.add(
-            key,
-            "URL must not carry a user name or password; use the credential keys",
-        ),
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            p.add(key, "URL must not carry a user name or password; use the credential keys")
+        }
         Ok(url) if url.query().is_some() || url.fragment().is_some() => {
             p.add(key, "URL must not have a query (`?…`) or fragment (`#…`)")
         }
@@ -114,11 +103,7 @@ fn options(t: &mut Section, p: &mut Problems) -> BTreeMap<String, String> {
         if let Ok(text) = v.clone().into_string() {
             out.insert(name, text);
         } else {
-            p.at(
-                &key,
-                &v,
-                format!("expected a text value, found {}", found(&v)),
-            );
+            p.at(&key, &v, format!("expected a text value, found {}", found(&v)));
         }
     }
     out

@@ -11,16 +11,8 @@ fn no_rules(_: &ShopConfig, _: &str) -> Vec<Problem> {
 const MINIMAL: &str = "[daemon]\ndatabase = \"/var/lib/ordersync/o.db\"\n";
 
 fn with_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let env = vars
-        .iter()
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-        .collect();
-    parse(
-        text,
-        Path::new("/etc/ordersync/ordersync.toml"),
-        Some(env),
-        &no_rules,
-    )
+    let env = vars.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect();
+    parse(text, Path::new("/etc/ordersync/ordersync.toml"), Some(env), &no_rules)
 }
 
 fn problems(result: Result<Config, ConfigError>) -> Vec<Problem> {
@@ -53,65 +45,32 @@ fn environment_overrides_the_file_and_integers_may_be_strings() {
 
 #[test]
 fn bad_environment_values_name_their_variable() {
-    let message = only(
-        with_env(MINIMAL, &[("ORDERSYNC__HTTP__RETRIES", "many")]),
-        "http.retries",
-    );
-    assert_eq!(
-        message,
-        "expected an integer, found string \"many\" (from ORDERSYNC__HTTP__RETRIES)"
-    );
-    let message = only(
-        with_env(MINIMAL, &[("ORDERSYNC__DAEMON__DATABSE", "/x")]),
-        "daemon.databse",
-    );
-    assert!(
-        message.contains("did you mean `database`")
-            && message.contains("ORDERSYNC__DAEMON__DATABSE")
-    );
+    let message = only(with_env(MINIMAL, &[("ORDERSYNC__HTTP__RETRIES", "many")]), "http.retries");
+    assert_eq!(message, "expected an integer, found string \"many\" (from ORDERSYNC__HTTP__RETRIES)");
+    let message = only(with_env(MINIMAL, &[("ORDERSYNC__DAEMON__DATABSE", "/x")]), "daemon.databse");
+    assert!(message.contains("did you mean `database`") && message.contains("ORDERSYNC__DAEMON__DATABSE"));
 }
 
 #[test]
 fn shops_cannot_be_overridden_from_the_environment() {
-    let text = format!(
-        "{MINIMAL}[[shops]]\nid = \"a\"\nplatform = \"p\"\nbase_url = \"https://a.example\"\n"
-    );
-    let message = only(
-        with_env(&text, &[("ORDERSYNC__SHOPS__0__TOKEN", "hunter2")]),
-        "shops",
-    );
+    let text = format!("{MINIMAL}[[shops]]\nid = \"a\"\nplatform = \"p\"\nbase_url = \"https://a.example\"\n");
+    let message = only(with_env(&text, &[("ORDERSYNC__SHOPS__0__TOKEN", "hunter2")]), "shops");
     assert!(message.contains("ORDERSYNC__SHOPS__0__TOKEN") && !message.contains("hunter2"));
 }
 
 #[test]
 fn integers_refuse_floats_negatives_and_words() {
-    let parse =
-        |extra: &str| parse_str(&format!("{MINIMAL}{extra}"), Path::new("o.toml"), &no_rules);
-    let float = only(
-        parse("drain_timeout_secs = 2.5\n"),
-        "daemon.drain_timeout_secs",
-    );
+    let parse = |extra: &str| parse_str(&format!("{MINIMAL}{extra}"), Path::new("o.toml"), &no_rules);
+    let float = only(parse("drain_timeout_secs = 2.5\n"), "daemon.drain_timeout_secs");
     assert_eq!(float, "expected an integer, found float 2.5");
     let negative = only(parse("retention_days = -1\n"), "daemon.retention_days");
     assert_eq!(negative, "must not be negative, found -1");
-    assert_eq!(
-        only(parse("retention_days = 0\n"), "daemon.retention_days"),
-        "must be at least 1, found 0"
-    );
+    assert_eq!(only(parse("retention_days = 0\n"), "daemon.retention_days"), "must be at least 1, found 0");
     let word = only(parse("[push]\nlease_secs = \"five\"\n"), "push.lease_secs");
     assert_eq!(word, "expected an integer, found string \"five\"");
-    assert_eq!(
-        parse("[push]\nlease_secs = \"7\"\n")
-            .expect("digits")
-            .push
-            .lease,
-        Duration::from_secs(7)
-    );
+    assert_eq!(parse("[push]\nlease_secs = \"7\"\n").expect("digits").push.lease, Duration::from_secs(7));
     let database = parse_str("[daemon]\ndatabase = 5\n", Path::new("o.toml"), &no_rules);
-    assert_eq!(
-        only(database, "daemon.database"),
-        "expected a string, found integer 5"
-    );
+    assert_eq!(only(database, "daemon.database"), "expected a string, found integer 5");
     let flag = only(parse("[http]\nretries = true\n"), "http.retries");
     assert_eq!(flag, "expected an integer, found boolean true");
 }
@@ -123,22 +82,13 @@ fn defaults_fill_every_optional_key() {
     assert_eq!(config.daemon.drain_timeout, Duration::from_secs(30));
     assert_eq!(config.daemon.retention_days, 30);
     assert_eq!(config.push.schedule.cron, "*/30 * * * * *");
-    assert_eq!(
-        (config.push.max_attempts, config.push.lease),
-        (10, Duration::from_secs(120))
-    );
-    assert_eq!(
-        (config.push.retry_base, config.push.retry_max),
-        (Duration::from_secs(30), Duration::from_secs(3600))
-    );
+    assert_eq!((config.push.max_attempts, config.push.lease), (10, Duration::from_secs(120)));
+    assert_eq!((config.push.retry_base, config.push.retry_max), (Duration::from_secs(30), Duration::from_secs(3600)));
     assert_eq!(
         (config.http.connect_timeout, config.http.request_timeout),
         (Duration::from_secs(10), Duration::from_secs(60))
     );
-    assert_eq!(
-        (config.http.max_body_bytes, config.http.retries),
-        (32 << 20, 4)
-    );
+    assert_eq!((config.http.max_body_bytes, config.http.retries), (32 << 20, 4));
     assert_eq!(config.http.retry_initial, Duration::from_millis(500));
     assert!(config.shops.is_empty());
 }
@@ -146,10 +96,7 @@ fn defaults_fill_every_optional_key() {
 #[test]
 fn retry_base_may_not_exceed_retry_max() {
     let text = format!("{MINIMAL}[push]\nretry_max_secs = 10\n");
-    let message = only(
-        parse_str(&text, Path::new("o.toml"), &no_rules),
-        "push.retry_base_ms",
-    );
+    let message = only(parse_str(&text, Path::new("o.toml"), &no_rules), "push.retry_base_ms");
     assert_eq!(message, "must not exceed retry_max_secs (10 s)");
 }
 
@@ -157,10 +104,7 @@ fn retry_base_may_not_exceed_retry_max() {
 fn syntax_errors_keep_the_position_but_not_the_line() {
     let text = "[[shops]]\ntoken = \"hunter2\n";
     let message = only(parse_str(text, Path::new("o.toml"), &no_rules), "");
-    assert!(
-        message.starts_with("TOML parse error at line 2"),
-        "{message}"
-    );
+    assert!(message.starts_with("TOML parse error at line 2"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
 }
 

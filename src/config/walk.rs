@@ -54,12 +54,7 @@ impl Section {
     /// A section at `prefix` (`""` for the root) holding `entries`.
     pub(super) fn new(prefix: &str, entries: impl IntoIterator<Item = (String, Value)>) -> Self {
         let (prefix, entries) = (prefix.to_string(), entries.into_iter().collect());
-        Section {
-            prefix,
-            entries,
-            asked: Vec::new(),
-            real: true,
-        }
+        Section { prefix, entries, asked: Vec::new(), real: true }
     }
 
     /// The full key path of `name` in this section.
@@ -101,59 +96,30 @@ impl Section {
     pub(super) fn section(&mut self, p: &mut Problems, name: &str) -> Section {
         match self.take(name) {
             None => Section::new(&self.key(name), []),
-            Some((key, v)) => table(p, &key, v).unwrap_or_else(|| Section {
-                real: false,
-                ..Section::new(&key, [])
-            }),
+            Some((key, v)) => table(p, &key, v).unwrap_or_else(|| Section { real: false, ..Section::new(&key, []) }),
         }
     }
 
     /// A required string.
-    pub(super) fn required_string(
-        &mut self,
-        p: &mut Problems,
-        name: &str,
-    ) -> Option<(String, String)> {
+    pub(super) fn required_string(&mut self, p: &mut Problems, name: &str) -> Option<(String, String)> {
         let (key, v) = self.required(p, name)?;
         string(p, &key, &v).map(|text| (key, text))
     }
 
     /// An unsigned integer in `min..=max`, `default` when absent or wrong.
-    pub(super) fn uint(
-        &mut self,
-        p: &mut Problems,
-        name: &str,
-        default: u64,
-        min: u64,
-        max: u64,
-    ) -> u64 {
-        let read = self
-            .take(name)
-            .and_then(|(key, v)| uint(p, &key, &v, min, max));
+    pub(super) fn uint(&mut self, p: &mut Problems, name: &str, default: u64, min: u64, max: u64) -> u64 {
+        let read = self.take(name).and_then(|(key, v)| uint(p, &key, &v, min, max));
         read.unwrap_or(default)
     }
 
     /// A `u32` in `min..=max`, `default` when absent or wrong.
-    pub(super) fn u32(
-        &mut self,
-        p: &mut Problems,
-        name: &str,
-        default: u32,
-        min: u32,
-        max: u32,
-    ) -> u32 {
+    pub(super) fn u32(&mut self, p: &mut Problems, name: &str, default: u32, min: u32, max: u32) -> u32 {
         let n = self.uint(p, name, default.into(), min.into(), max.into());
         u32::try_from(n).unwrap_or(default)
     }
 
     /// A duration in whole seconds, at least `min`.
-    pub(super) fn secs(
-        &mut self,
-        p: &mut Problems,
-        name: &str,
-        default: u64,
-        min: u64,
-    ) -> Duration {
+    pub(super) fn secs(&mut self, p: &mut Problems, name: &str, default: u64, min: u64) -> Duration {
         Duration::from_secs(self.uint(p, name, default, min, MAX_SECS))
     }
 
@@ -204,9 +170,7 @@ pub(super) fn uint(p: &mut Problems, key: &str, v: &Value, min: u64, max: u64) -
         ValueKind::U64(n) => (*n).into(),
         ValueKind::I128(n) => *n,
         ValueKind::U128(n) => i128::try_from(*n).unwrap_or(i128::MAX),
-        ValueKind::String(s)
-            if !s.trim().is_empty() && s.trim().bytes().all(|b| b.is_ascii_digit()) =>
-        {
+        ValueKind::String(s) if !s.trim().is_empty() && s.trim().bytes().all(|b| b.is_ascii_digit()) => {
             s.trim().parse().unwrap_or(i128::MAX)
         }
         _ => {
@@ -215,11 +179,7 @@ pub(super) fn uint(p: &mut Problems, key: &str, v: &Value, min: u64, max: u64) -
         }
     };
     if n < min.into() {
-        let what = if n < 0 {
-            "must not be negative".to_string()
-        } else {
-            format!("must be at least {min}")
-        };
+        let what = if n < 0 { "must not be negative".to_string() } else { format!("must be at least {min}") };
         p.at(key, v, format!("{what}, found {n}"));
         None
     } else if n > max.into() {
@@ -235,9 +195,7 @@ pub(super) fn kind(v: &Value) -> &'static str {
     match v.kind {
         ValueKind::Nil => "nothing",
         ValueKind::Boolean(_) => "a boolean",
-        ValueKind::I64(_) | ValueKind::I128(_) | ValueKind::U64(_) | ValueKind::U128(_) => {
-            "an integer"
-        }
+        ValueKind::I64(_) | ValueKind::I128(_) | ValueKind::U64(_) | ValueKind::U128(_) => "an integer",
         ValueKind::Float(_) => "a float",
         ValueKind::String(_) => "a string",
         ValueKind::Table(_) => "a table",
@@ -275,9 +233,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut prev = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
+            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
             prev = row[j + 1];
             row[j + 1] = next;
         }

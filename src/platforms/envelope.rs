@@ -9,20 +9,14 @@ pub fn ok_or_vendor(answer: Value, path: &str) -> Result<Value, SyncError> {
     let code = values::int(&answer, "code").map_err(|e| shape(path, e.to_string()))?;
     match code {
         Some(0) => Ok(answer),
-        Some(code) => Err(SyncError::Vendor {
-            path: path.to_string(),
-            code: code.to_string(),
-            msg: message(&answer),
-        }),
+        Some(code) => Err(SyncError::Vendor { path: path.to_string(), code: code.to_string(), msg: message(&answer) }),
         None => Err(shape(path, "no `code` in the answer".into())),
     }
 }
 
 /// The vendor's explanation: `msg`, else `error`, else empty.
 pub fn message(answer: &Value) -> String {
-    values::non_empty(answer, "msg")
-        .or_else(|| values::non_empty(answer, "error"))
-        .unwrap_or_default()
+    values::non_empty(answer, "msg").or_else(|| values::non_empty(answer, "error")).unwrap_or_default()
 }
 
 /// The array at JSON `pointer` (e.g. `/data/list`); null, missing or `{}` read as empty, since
@@ -41,10 +35,7 @@ pub fn list_at(answer: &Value, pointer: &str, path: &str) -> Result<Vec<Value>, 
 
 /// An answer without the documented shape.
 pub fn shape(path: &str, detail: String) -> SyncError {
-    SyncError::Shape {
-        path: path.to_string(),
-        detail,
-    }
+    SyncError::Shape { path: path.to_string(), detail }
 }
 
 #[cfg(test)]
@@ -55,22 +46,11 @@ mod tests {
     #[test]
     fn codes_and_lists() {
         assert!(ok_or_vendor(json!({"code": "0"}), "/x").is_ok());
-        let err =
-            ok_or_vendor(json!({"code": 10, "msg": "access_token invalid"}), "/x").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "vendor refused `/x`: code 10: access_token invalid"
-        );
+        let err = ok_or_vendor(json!({"code": 10, "msg": "access_token invalid"}), "/x").unwrap_err();
+        assert_eq!(err.to_string(), "vendor refused `/x`: code 10: access_token invalid");
         assert!(ok_or_vendor(json!({"data": 1}), "/x").is_err());
-        assert_eq!(
-            list_at(&json!({"data": {"list": [1, 2]}}), "/data/list", "/x")
-                .unwrap()
-                .len(),
-            2
-        );
-        assert!(list_at(&json!({"data": null}), "/data/list", "/x")
-            .unwrap()
-            .is_empty());
+        assert_eq!(list_at(&json!({"data": {"list": [1, 2]}}), "/data/list", "/x").unwrap().len(), 2);
+        assert!(list_at(&json!({"data": null}), "/data/list", "/x").unwrap().is_empty());
         assert!(list_at(&json!({"data": {"list": "x"}}), "/data/list", "/x").is_err());
     }
 }

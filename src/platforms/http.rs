@@ -83,13 +83,9 @@ impl HttpError {
     /// True when retrying may succeed: transport trouble, 429, 5xx, broken bodies.
     pub fn is_transient(&self) -> bool {
         match self {
-            HttpError::Connect { .. } | HttpError::Timeout { .. } | HttpError::NotJson { .. } => {
-                true
-            }
+            HttpError::Connect { .. } | HttpError::Timeout { .. } | HttpError::NotJson { .. } => true,
             HttpError::Status { status, .. } => *status == 429 || *status >= 500,
-            HttpError::BadUrl { .. } | HttpError::Redirect { .. } | HttpError::TooLarge { .. } => {
-                false
-            }
+            HttpError::BadUrl { .. } | HttpError::Redirect { .. } | HttpError::TooLarge { .. } => false,
         }
     }
 
@@ -97,13 +93,9 @@ impl HttpError {
     /// failed this way is read back before it is sent again.
     pub fn may_have_applied(&self) -> bool {
         match self {
-            HttpError::Timeout { .. } | HttpError::NotJson { .. } | HttpError::TooLarge { .. } => {
-                true
-            }
+            HttpError::Timeout { .. } | HttpError::NotJson { .. } | HttpError::TooLarge { .. } => true,
             HttpError::Status { status, .. } => *status >= 500,
-            HttpError::Connect { .. } | HttpError::BadUrl { .. } | HttpError::Redirect { .. } => {
-                false
-            }
+            HttpError::Connect { .. } | HttpError::BadUrl { .. } | HttpError::Redirect { .. } => false,
         }
     }
 
@@ -153,14 +145,7 @@ pub struct Request {
 impl Request {
     /// A form POST.
     pub fn post_form(path: &str, form: Vec<(String, String)>, idempotency: Idempotency) -> Self {
-        Request {
-            method: Method::POST,
-            path: path.to_string(),
-            query: vec![],
-            form,
-            bearer: None,
-            idempotency,
-        }
+        Request { method: Method::POST, path: path.to_string(), query: vec![], form, bearer: None, idempotency }
     }
 
     /// A GET with query parameters.
@@ -207,15 +192,9 @@ impl Retryable for Attempt {
 
 impl HttpClient {
     /// A client for `base_url` under `limiter`, with the timeouts and caps of `cfg`.
-    pub fn new(
-        base_url: &str,
-        cfg: &HttpConfig,
-        limiter: Arc<RateLimiter>,
-    ) -> Result<Self, HttpError> {
-        let base = Url::parse(base_url).map_err(|e| HttpError::BadUrl {
-            path: base_url.to_string(),
-            detail: e.to_string(),
-        })?;
+    pub fn new(base_url: &str, cfg: &HttpConfig, limiter: Arc<RateLimiter>) -> Result<Self, HttpError> {
+        let base = Url::parse(base_url)
+            .map_err(|e| HttpError::BadUrl { path: base_url.to_string(), detail: e.to_string() })?;
         let inner = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.request_timeout)
@@ -223,32 +202,21 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ordersync/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| HttpError::BadUrl {
-                path: base_url.to_string(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| HttpError::BadUrl { path: base_url.to_string(), detail: e.to_string() })?;
         Ok(HttpClient {
             inner,
             base,
             limiter,
             max_body: cfg.max_body_bytes,
-            policy: RetryPolicy {
-                retries: cfg.retries,
-                initial: cfg.retry_initial,
-                max: Duration::from_secs(60),
-            },
+            policy: RetryPolicy { retries: cfg.retries, initial: cfg.retry_initial, max: Duration::from_secs(60) },
         })
     }
 
     /// Sends `req`, retrying transient failures as its idempotency allows, and parses the JSON body.
     pub async fn send(&self, req: &Request) -> Result<Value, HttpError> {
-        retry::retry(self.policy, || async {
-            self.send_once(req)
-                .await
-                .map_err(|e| Attempt(e, req.idempotency))
-        })
-        .await
-        .map_err(|Attempt(e, _)| e)
+        retry::retry(self.policy, || async { self.send_once(req).await.map_err(|e| Attempt(e, req.idempotency)) })
+            .await
+            .map_err(|Attempt(e, _)| e)
     }
 
     /// One attempt: waits for the rate limiter, sends, reads at most the body cap, parses JSON.
@@ -266,23 +234,12 @@ impl HttpClient {
             builder = builder.bearer_auth(token.expose());
         }
         self.limiter.acquire().await;
-        let mut resp = builder
-            .send()
-            .await
-            .map_err(|e| transport_error(&path, &e))?;
+        let mut resp = builder.send().await.map_err(|e| transport_error(&path, &e))?;
         let status = resp.status();
         if status.is_redirection() {
-            let location = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            return Err(HttpError::Redirect {
-                path,
-                status: status.as_u16(),
-                location,
-            });
+            let location =
+                resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            return Err(HttpError::Redirect { path, status: status.as_u16(), location });
         }
         if !status.is_success() {
             return Err(HttpError::Status {
@@ -292,18 +249,12 @@ impl HttpClient {
             });
         }
         if resp.content_length().is_some_and(|n| n > self.max_body) {
-            return Err(HttpError::TooLarge {
-                path,
-                limit: self.max_body,
-            });
+            return Err(HttpError::TooLarge { path, limit: self.max_body });
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&path, &e))? {
             if body.len() as u64 + chunk.len() as u64 > self.max_body {
-                return Err(HttpError::TooLarge {
-                    path,
-                    limit: self.max_body,
-                });
+                return Err(HttpError::TooLarge { path, limit: self.max_body });
             }
             body.extend_from_slice(&chunk);
         }
@@ -317,10 +268,7 @@ impl HttpClient {
     fn url(&self, path: &str) -> Result<Url, HttpError> {
         // Join by text so a base URL with a path prefix keeps it.
         let joined = format!("{}{}", self.base.as_str().trim_end_matches('/'), path);
-        Url::parse(&joined).map_err(|e| HttpError::BadUrl {
-            path: path.to_string(),
-            detail: e.to_string(),
-        })
+        Url::parse(&joined).map_err(|e| HttpError::BadUrl { path: path.to_string(), detail: e.to_string() })
     }
 }
 
@@ -333,28 +281,15 @@ fn transport_error(path: &str, e: &reqwest::Error) -> HttpError {
         source = s.source();
     }
     if detail.is_empty() {
-        detail = if e.is_body() {
-            "body cut short".into()
-        } else {
-            "transport error".into()
-        };
+        detail = if e.is_body() { "body cut short".into() } else { "transport error".into() };
     }
     if e.is_timeout() {
-        HttpError::Timeout {
-            path: path.to_string(),
-            detail,
-        }
+        HttpError::Timeout { path: path.to_string(), detail }
     } else if e.is_connect() {
-        HttpError::Connect {
-            path: path.to_string(),
-            detail,
-        }
+        HttpError::Connect { path: path.to_string(), detail }
     } else {
         // A reset or truncated body after the request went out: treat like a timeout (ambiguous).
-        HttpError::Timeout {
-            path: path.to_string(),
-            detail,
-        }
+        HttpError::Timeout { path: path.to_string(), detail }
     }
 }
 
@@ -362,13 +297,7 @@ fn retry_after(headers: &HeaderMap, status: StatusCode) -> Option<Duration> {
     if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
         return None;
     }
-    let secs: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let secs: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
     // A hostile or broken header must not park a shop for days.
     Some(Duration::from_secs(secs.min(300)))
 }

@@ -4,9 +4,12 @@
 //! platforms. The core (sync, push, scheduler, store) talks to `dyn Connector` and reads
 //! [`Capabilities`]; it never matches on a platform name.
 
+pub mod bearer;
 pub mod envelope;
 pub mod guanmai;
 pub mod http;
+pub mod liangben;
+pub mod paging;
 pub mod values;
 pub mod window;
 pub mod ymcart;
@@ -88,8 +91,9 @@ pub trait Sink: Send {
     /// The stored orders among `order_nos`, for platforms that re-read only what changed.
     fn stored_orders(&mut self, order_nos: &[String]) -> Result<Vec<StoredOrder>, SyncError>;
 
-    /// Stored orders of the shop that have no shipment rows yet.
-    fn orders_without_shipments(&mut self) -> Result<Vec<StoredOrder>, SyncError>;
+    /// Stored orders whose shipments may still be incomplete — those without any shipment row,
+    /// and every non-terminal one — each with the raw JSON of its stored shipments.
+    fn shipment_candidates(&mut self) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError>;
 }
 
 /// An order as the database holds it, for connectors deciding what to re-read.
@@ -283,11 +287,7 @@ pub trait Connector: Send + Sync {
 
     /// Checks, before enqueueing, that the order can make the move `payload` asks for from its
     /// stored status (`None` when the order is not stored). Most platforms accept any move.
-    fn check_move(
-        &self,
-        _payload: &PushPayload,
-        _current: Option<OrderStatus>,
-    ) -> Result<(), String> {
+    fn check_move(&self, _payload: &PushPayload, _current: Option<OrderStatus>) -> Result<(), String> {
         Ok(())
     }
 }
@@ -297,11 +297,7 @@ impl Capabilities {
     pub fn check(&self, payload: &PushPayload) -> Result<(), String> {
         let kind = payload.kind();
         if !self.pushes.contains(&kind) {
-            return Err(format!(
-                "{} cannot take `{kind}` pushes (it takes: {})",
-                self.platform,
-                join(self.pushes)
-            ));
+            return Err(format!("{} cannot take `{kind}` pushes (it takes: {})", self.platform, join(self.pushes)));
         }
         if let PushPayload::Status { status } = payload {
             if !self.push_statuses.contains(status) {
@@ -317,11 +313,7 @@ impl Capabilities {
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// How a shop's connector is made: the parts every platform's constructor receives.
@@ -342,14 +334,9 @@ pub struct Platform {
 
 /// Every platform the daemon can talk to. Adding one is adding a line here and a folder.
 pub static REGISTRY: &[Platform] = &[
-    Platform {
-        capabilities: &ymcart::CAPABILITIES,
-        build: ymcart::build,
-    },
-    Platform {
-        capabilities: &guanmai::CAPABILITIES,
-        build: guanmai::build,
-    },
+    Platform { capabilities: &ymcart::CAPABILITIES, build: ymcart::build },
+    Platform { capabilities: &guanmai::CAPABILITIES, build: guanmai::build },
+    Platform { capabilities: &liangben::CAPABILITIES, build: liangben::build },
 ];
 
 /// The registry entry for `name`.
@@ -358,13 +345,8 @@ pub fn platform(name: &str) -> Option<&'static Platform> {
 }
 
 /// Builds the connector for `shop`, sharing `limiter` with everything else of that shop.
-pub fn connect(
-    shop: &ShopConfig,
-    http: &HttpConfig,
-    limiter: Arc<RateLimiter>,
-) -> Result<Arc<dyn Connector>, String> {
-    let platform =
-        platform(&shop.platform).ok_or_else(|| format!("unknown platform `{}`", shop.platform))?;
+pub fn connect(shop: &ShopConfig, http: &HttpConfig, limiter: Arc<RateLimiter>) -> Result<Arc<dyn Connector>, String> {
+    let platform = platform(&shop.platform).ok_or_else(|| format!("unknown platform `{}`", shop.platform))?;
     let client = HttpClient::new(&shop.base_url, http, limiter).map_err(|e| e.to_string())?;
     (platform.build)(ConnectorParts { shop, http: client })
 }
@@ -376,11 +358,7 @@ pub fn shop_rules(shop: &ShopConfig, prefix: &str) -> Vec<Problem> {
         let known: Vec<_> = REGISTRY.iter().map(|p| p.capabilities.platform).collect();
         problems.push(Problem {
             key: format!("{prefix}.platform"),
-            message: format!(
-                "unknown platform `{}` (expected one of: {})",
-                shop.platform,
-                known.join(", ")
-            ),
+            message: format!("unknown platform `{}` (expected one of: {})", shop.platform, known.join(", ")),
         });
         return problems;
     };
@@ -389,10 +367,7 @@ pub fn shop_rules(shop: &ShopConfig, prefix: &str) -> Vec<Problem> {
         if !shop.credentials.contains_key(*key) {
             problems.push(Problem {
                 key: format!("{prefix}.{key}"),
-                message: format!(
-                    "{} needs `{key}` (as \"${{ENV_VAR}}\" or {key}_file = \"/path\")",
-                    caps.platform
-                ),
+                message: format!("{} needs `{key}` (as \"${{ENV_VAR}}\" or {key}_file = \"/path\")", caps.platform),
             });
         }
     }
@@ -414,11 +389,7 @@ pub fn shop_rules(shop: &ShopConfig, prefix: &str) -> Vec<Problem> {
                 .unwrap_or_default();
             problems.push(Problem {
                 key: format!("{prefix}.schedule.{stream}"),
-                message: format!(
-                    "{} cannot sync `{stream}`{why} (it syncs: {})",
-                    caps.platform,
-                    join(caps.streams)
-                ),
+                message: format!("{} cannot sync `{stream}`{why} (it syncs: {})", caps.platform, join(caps.streams)),
             });
         }
     }
@@ -446,7 +417,7 @@ impl Sink for Interruptible<'_> {
         self.inner.stored_orders(order_nos)
     }
 
-    fn orders_without_shipments(&mut self) -> Result<Vec<StoredOrder>, SyncError> {
-        self.inner.orders_without_shipments()
+    fn shipment_candidates(&mut self) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
+        self.inner.shipment_candidates()
     }
 }

@@ -17,10 +17,7 @@ pub struct ValueError {
 }
 
 fn bad(field: &str, problem: impl Into<String>) -> ValueError {
-    ValueError {
-        field: field.to_string(),
-        problem: problem.into(),
-    }
+    ValueError { field: field.to_string(), problem: problem.into() }
 }
 
 /// China Standard Time, the zone of every vendor time written without one.
@@ -51,16 +48,11 @@ pub fn required(row: &Value, field: &str) -> Result<String, ValueError> {
 pub fn int(row: &Value, field: &str) -> Result<Option<i64>, ValueError> {
     match row.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| bad(field, format!("`{n}` is not an integer"))),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| bad(field, format!("`{n}` is not an integer"))),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| bad(field, format!("`{s}` is not an integer"))),
+        Some(Value::String(s)) => {
+            s.trim().parse().map(Some).map_err(|_| bad(field, format!("`{s}` is not an integer")))
+        }
         Some(other) => Err(bad(field, format!("expected an integer, found {other}"))),
     }
 }
@@ -69,11 +61,9 @@ pub fn int(row: &Value, field: &str) -> Result<Option<i64>, ValueError> {
 pub fn unix_secs(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
     match int(row, field)? {
         None | Some(0) => Ok(None),
-        Some(secs) => Utc
-            .timestamp_opt(secs, 0)
-            .single()
-            .map(Some)
-            .ok_or_else(|| bad(field, format!("{secs} is out of range"))),
+        Some(secs) => {
+            Utc.timestamp_opt(secs, 0).single().map(Some).ok_or_else(|| bad(field, format!("{secs} is out of range")))
+        }
     }
 }
 
@@ -88,19 +78,11 @@ pub fn cst_datetime(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, V
     // Vendors write the same instant several ways: with a space or a `T`, with or without
     // seconds and a fraction (`%.f` also accepts none).
     let t = s.trim();
-    let naive = [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
-    .or_else(|| {
-        NaiveDate::parse_from_str(t, "%Y-%m-%d")
-            .ok()
-            .map(|d| d.and_time(Default::default()))
-    })
-    .ok_or_else(|| bad(field, format!("`{s}` is not a `YYYY-MM-DD HH:MM:SS` time")))?;
+    let naive = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+        .or_else(|| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().map(|d| d.and_time(Default::default())))
+        .ok_or_else(|| bad(field, format!("`{s}` is not a `YYYY-MM-DD HH:MM:SS` time")))?;
     cst()
         .from_local_datetime(&naive)
         .single()
@@ -135,13 +117,7 @@ pub fn yuan_to_fen(text: &str) -> Result<i64, String> {
     if !well_formed {
         return Err(format!("`{text}` is not a decimal amount"));
     }
-    let whole: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole
-            .parse()
-            .map_err(|_| format!("`{text}` is too large"))?
-    };
+    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| format!("`{text}` is too large"))? };
     let frac = frac.as_bytes();
     let digit = |i: usize| frac.get(i).map_or(0, |b| i64::from(b - b'0'));
     let mut cents = digit(0) * 10 + digit(1);
@@ -149,10 +125,8 @@ pub fn yuan_to_fen(text: &str) -> Result<i64, String> {
     if digit(2) >= 5 {
         cents += 1;
     }
-    let magnitude = whole
-        .checked_mul(100)
-        .and_then(|w| w.checked_add(cents))
-        .ok_or_else(|| format!("`{text}` is too large"))?;
+    let magnitude =
+        whole.checked_mul(100).and_then(|w| w.checked_add(cents)).ok_or_else(|| format!("`{text}` is too large"))?;
     Ok(if negative { -magnitude } else { magnitude })
 }
 
@@ -195,10 +169,7 @@ mod tests {
     fn unset_times_and_lenient_ints() {
         let row = json!({"t0": "0", "t": "1472789032", "n": "400", "m": 7, "x": "4x"});
         assert_eq!(unix_secs(&row, "t0"), Ok(None));
-        assert_eq!(
-            unix_secs(&row, "t").unwrap().unwrap().to_rfc3339(),
-            "2016-09-02T04:03:52+00:00"
-        );
+        assert_eq!(unix_secs(&row, "t").unwrap().unwrap().to_rfc3339(), "2016-09-02T04:03:52+00:00");
         assert_eq!(int(&row, "n"), Ok(Some(400)));
         assert_eq!(int(&row, "m"), Ok(Some(7)));
         assert!(int(&row, "x").unwrap_err().to_string().contains("`x`"));
@@ -207,18 +178,9 @@ mod tests {
     #[test]
     fn cst_times_become_utc() {
         let row = json!({"t": "2024-01-02 08:00:00", "z": "0000-00-00 00:00:00", "iso": "2017-06-21T17:29:38.913", "hm": "2017-06-22 06:00"});
-        assert_eq!(
-            cst_datetime(&row, "iso").unwrap().unwrap().to_rfc3339(),
-            "2017-06-21T09:29:38.913+00:00"
-        );
-        assert_eq!(
-            cst_datetime(&row, "hm").unwrap().unwrap().to_rfc3339(),
-            "2017-06-21T22:00:00+00:00"
-        );
-        assert_eq!(
-            cst_datetime(&row, "t").unwrap().unwrap().to_rfc3339(),
-            "2024-01-02T00:00:00+00:00"
-        );
+        assert_eq!(cst_datetime(&row, "iso").unwrap().unwrap().to_rfc3339(), "2017-06-21T09:29:38.913+00:00");
+        assert_eq!(cst_datetime(&row, "hm").unwrap().unwrap().to_rfc3339(), "2017-06-21T22:00:00+00:00");
+        assert_eq!(cst_datetime(&row, "t").unwrap().unwrap().to_rfc3339(), "2024-01-02T00:00:00+00:00");
         assert_eq!(cst_datetime(&row, "z"), Ok(None));
     }
 }

@@ -26,20 +26,14 @@ pub fn span(
         Some(day) => day - Duration::days(i64::from(overlap_days)),
         None => today - Duration::days(i64::from(backfill_days)),
     };
-    DayWindow {
-        start: start.min(today),
-        end: today,
-    }
+    DayWindow { start: start.min(today), end: today }
 }
 
 impl DayWindow {
     /// Widens the span to start no later than `days` before its end: platforms that filter on
     /// creation date re-read a look-back window on every pass to see changes to older orders.
     pub fn reach_back(self, days: u32) -> DayWindow {
-        DayWindow {
-            start: self.start.min(self.end - Duration::days(i64::from(days))),
-            end: self.end,
-        }
+        DayWindow { start: self.start.min(self.end - Duration::days(i64::from(days))), end: self.end }
     }
 
     /// Splits the span into consecutive windows of at most `max_days` days each, oldest first.

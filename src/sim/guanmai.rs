@@ -45,8 +45,8 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst, cst_day_bounds, lock, now_unix, parse_date, pick, random_phone, yuan4, AppliedPush,
-    Faults, RequestLogEntry, SimCore, SimHandle, FIRST_NAMES, LAST_NAMES, PLACES,
+    cst, cst_day_bounds, lock, now_unix, parse_date, pick, random_phone, yuan4, AppliedPush, Faults, RequestLogEntry,
+    SimCore, SimHandle, FIRST_NAMES, LAST_NAMES, PLACES,
 };
 
 /// Largest `limit` the order list accepts.
@@ -64,13 +64,7 @@ const STATUS_MIX: &[(i32, u32)] = &[(-1, 10), (1, 25), (5, 15), (10, 15), (15, 1
 /// Characters of an access token (the vendor sample's are lowercase letters and digits).
 const TOKEN_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// Restaurants ordering from the station (`resname`).
-const RESTAURANTS: &[&str] = &[
-    "湘有缘饭店",
-    "沙县小吃",
-    "兰州拉面",
-    "潮汕牛肉火锅",
-    "Golden Wok",
-];
+const RESTAURANTS: &[&str] = &["湘有缘饭店", "沙县小吃", "兰州拉面", "潮汕牛肉火锅", "Golden Wok"];
 /// Suppliers named on order lines.
 const SUPPLIERS: &[&str] = &["小农女", "鲜丰农场", "永辉供应链"];
 
@@ -354,29 +348,15 @@ impl State {
     fn issue_token(&mut self, q: &Params, now: i64) -> Result<Value, String> {
         let access_id = required(q, "access_id")?;
         let secret = required(q, "secret")?;
-        *self
-            .token_requests
-            .entry(access_id.to_string())
-            .or_default() += 1;
+        *self.token_requests.entry(access_id.to_string()).or_default() += 1;
         if self.shops.get(access_id).is_none_or(|s| s.secret != secret) {
             return Ok(json!({"code": 2, "msg": "access_id or secret invalid"}));
         }
-        let token: String = (0..32)
-            .map(|_| char::from(*pick(&mut self.token_rng, TOKEN_CHARS)))
-            .collect();
+        let token: String = (0..32).map(|_| char::from(*pick(&mut self.token_rng, TOKEN_CHARS))).collect();
         let expires = now + self.token_ttl;
-        self.tokens.insert(
-            token.clone(),
-            Token {
-                access_id: access_id.to_string(),
-                expires,
-                calls: 0,
-            },
-        );
+        self.tokens.insert(token.clone(), Token { access_id: access_id.to_string(), expires, calls: 0 });
         let expire_time = cst_format(expires * 1_000, "%Y-%m-%d %H:%M:%S");
-        Ok(ok(
-            json!({"access_token": token, "expire_time": expire_time}),
-        ))
+        Ok(ok(json!({"access_token": token, "expire_time": expire_time})))
     }
 
     /// The shop a live token belongs to, counting the call; None for an unknown, expired or
@@ -421,12 +401,7 @@ impl GmSim {
             token_calls: None,
             token_ttl: TOKEN_TTL_SECS,
         };
-        GmSim {
-            inner: Arc::new(Inner {
-                core: SimCore::new(seed),
-                state: Mutex::new(state),
-            }),
-        }
+        GmSim { inner: Arc::new(Inner { core: SimCore::new(seed), state: Mutex::new(state) }) }
     }
 
     /// Creates (or replaces) shop `access_id` with `orders` orders dated over the last `days` days.
@@ -436,12 +411,8 @@ impl GmSim {
         st.shops_made += 1;
         let mut shop = Shop::new(secret, st.shops_made);
         let now_ms = Utc::now().timestamp_millis();
-        let mut dates: Vec<i64> = (0..orders)
-            .map(|_| {
-                st.rng
-                    .gen_range(now_ms - i64::from(days) * 86_400_000..=now_ms)
-            })
-            .collect();
+        let mut dates: Vec<i64> =
+            (0..orders).map(|_| st.rng.gen_range(now_ms - i64::from(days) * 86_400_000..=now_ms)).collect();
         // Ids ascend with the order date, as a station numbers orders when they are placed.
         dates.sort_unstable();
         for d in dates {
@@ -470,16 +441,10 @@ impl GmSim {
     }
 
     /// Runs `f` on shop `access_id`; `R::default()` for an unknown shop.
-    fn with_shop<R: Default>(
-        &self,
-        access_id: &str,
-        f: impl FnOnce(&mut Shop, &mut StdRng) -> R,
-    ) -> R {
+    fn with_shop<R: Default>(&self, access_id: &str, f: impl FnOnce(&mut Shop, &mut StdRng) -> R) -> R {
         let mut guard = lock(&self.inner.state);
         let State { rng, shops, .. } = &mut *guard;
-        shops
-            .get_mut(access_id)
-            .map_or_else(R::default, |shop| f(shop, rng))
+        shops.get_mut(access_id).map_or_else(R::default, |shop| f(shop, rng))
     }
 
     /// Adds `n` orders dated now, waiting for outbound (status 1); returns their ids.
@@ -510,9 +475,7 @@ impl GmSim {
 
     /// Ground truth of every order of a shop, in id order (empty for an unknown shop).
     pub fn truth_orders(&self, access_id: &str) -> Vec<GmTruthOrder> {
-        self.with_shop(access_id, |shop, _| {
-            shop.orders.iter().map(Order::truth).collect()
-        })
+        self.with_shop(access_id, |shop, _| shop.orders.iter().map(Order::truth).collect())
     }
 
     /// Ids of the orders in vendor status `status`, in id order.
@@ -555,9 +518,7 @@ impl GmSim {
                 tick.tick().await;
                 sim.add_orders(&access_id, 1);
                 sim.with_shop(&access_id, |shop, rng| {
-                    let open: Vec<usize> = (0..shop.orders.len())
-                        .filter(|&i| shop.orders[i].is_open())
-                        .collect();
+                    let open: Vec<usize> = (0..shop.orders.len()).filter(|&i| shop.orders[i].is_open()).collect();
                     let Some(&idx) = open.get(rng.gen_range(0..open.len().max(1))) else {
                         return;
                     };
@@ -583,9 +544,7 @@ impl GmSim {
         }
         let sim = self.clone();
         // The token rides in the URL, the fields in the form body (vendor page).
-        let update = move |q: QueryResult, f: FormResult| async move {
-            sim.handle(Endpoint::Update, q, Some(f)).await
-        };
+        let update = move |q: QueryResult, f: FormResult| async move { sim.handle(Endpoint::Update, q, Some(f)).await };
         router.route(Endpoint::Update.path(), post(update))
     }
 
@@ -597,9 +556,7 @@ impl GmSim {
     async fn handle(&self, ep: Endpoint, query: QueryResult, form: Option<FormResult>) -> Response {
         let query = query.ok().map(|Query(q)| q);
         let form = form.map(|f| f.ok().map(|Form(f)| f));
-        let shop = query
-            .as_ref()
-            .map_or_else(String::new, |q| self.shop_of(ep, q));
+        let shop = query.as_ref().map_or_else(String::new, |q| self.shop_of(ep, q));
         let items = usize::from(ep == Endpoint::Update);
         let core = &self.inner.core;
         core.respond(&shop, ep.path(), items, || {
@@ -619,9 +576,7 @@ impl GmSim {
             return field(q, "access_id").unwrap_or_default().to_string();
         }
         let st = lock(&self.inner.state);
-        field(q, "access_token")
-            .and_then(|t| st.tokens.get(t))
-            .map_or_else(String::new, |t| t.access_id.clone())
+        field(q, "access_token").and_then(|t| st.tokens.get(t)).map_or_else(String::new, |t| t.access_id.clone())
     }
 
     fn process(&self, ep: Endpoint, q: &Params, form: Option<&Option<Params>>) -> Value {
@@ -680,17 +635,13 @@ fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, String> {
 }
 
 fn int_field(p: &Params, name: &str, default: i64) -> Result<i64, String> {
-    field(p, name).map_or(Ok(default), |v| {
-        v.parse().map_err(|_| format!("{name} must be an integer"))
-    })
+    field(p, name).map_or(Ok(default), |v| v.parse().map_err(|_| format!("{name} must be an integer")))
 }
 
 /// A required `YYYY-MM-DD` date (zero-padded, as the vendor page writes it).
 fn date_field(p: &Params, name: &str) -> Result<NaiveDate, String> {
     let v = required(p, name)?;
-    parse_date(v)
-        .filter(|_| v.len() == 10)
-        .ok_or_else(|| format!("{name} must be a date like 2017-06-01"))
+    parse_date(v).filter(|_| v.len() == 10).ok_or_else(|| format!("{name} must be a date like 2017-06-01"))
 }
 
 // ---- the three reads and the update ----
@@ -731,36 +682,22 @@ fn order_list(shop: &Shop, p: &Params) -> Result<Value, String> {
         _ => return Err("sort_type must be date_desc, date_asc, price_desc or price_asc".into()),
     }
     let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-    let list: Vec<Value> = rows
-        .into_iter()
-        .skip(skip)
-        .take(limit as usize)
-        .map(list_row)
-        .collect();
+    let list: Vec<Value> = rows.into_iter().skip(skip).take(limit as usize).map(list_row).collect();
     let pagination = json!({"limit": limit, "offset": offset});
     Ok(ok(json!({"list": list, "pagination": pagination})))
 }
 
 fn order_detail(shop: &Shop, p: &Params) -> Result<Value, String> {
     let id = required(p, "order_id")?;
-    let o = shop
-        .by_id
-        .get(id)
-        .map(|&i| &shop.orders[i])
-        .ok_or_else(|| format!("order not found: {id}"))?;
+    let o = shop.by_id.get(id).map(|&i| &shop.orders[i]).ok_or_else(|| format!("order not found: {id}"))?;
     Ok(ok(detail_data(o)))
 }
 
 /// Applies one status move; returns the order id and the form as sent, for the push log.
 fn update(shop: &mut Shop, f: &Params) -> Result<(String, Value), String> {
     let id = required(f, "order_id")?;
-    let to: i32 = required(f, "status")?
-        .parse()
-        .map_err(|_| "status must be an integer".to_string())?;
-    let idx = *shop
-        .by_id
-        .get(id)
-        .ok_or_else(|| format!("order not found: {id}"))?;
+    let to: i32 = required(f, "status")?.parse().map_err(|_| "status must be an integer".to_string())?;
+    let idx = *shop.by_id.get(id).ok_or_else(|| format!("order not found: {id}"))?;
     let from = shop.orders[idx].status;
     if !ALLOWED_MOVES.contains(&(from, to)) {
         return Err(format!("status transition not allowed: {from} -> {to}"));
@@ -786,11 +723,7 @@ fn fen_of_yuan2(s: &str) -> i64 {
 
 /// A unix-millisecond time in China Standard Time.
 fn cst_format(ms: i64, fmt: &str) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .with_timezone(&cst())
-        .format(fmt)
-        .to_string()
+    DateTime::from_timestamp_millis(ms).unwrap_or_default().with_timezone(&cst()).format(fmt).to_string()
 }
 
 /// Delivery window: the morning after the order date, 06:00–12:00 CST.
@@ -859,10 +792,7 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Params {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     /// Both ends of a window are whole UTC+8 days, inclusive to the second.
@@ -876,26 +806,13 @@ mod tests {
             shop.generate(&mut rng, t * 1_000 + 999, 1);
         }
         let window = |start: &str, end: &str| {
-            let p = params(&[
-                ("query_type", "1"),
-                ("start_date", start),
-                ("end_date", end),
-                ("sort_type", "date_asc"),
-            ]);
+            let p = params(&[("query_type", "1"), ("start_date", start), ("end_date", end), ("sort_type", "date_asc")]);
             order_list(&shop, &p).unwrap_or_else(fail)
         };
         let body = window("2024-03-05", "2024-03-05");
-        let ids: Vec<&Value> = body["data"]["list"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| &r["id"])
-            .collect();
+        let ids: Vec<&Value> = body["data"]["list"].as_array().into_iter().flatten().map(|r| &r["id"]).collect();
         assert_eq!(ids, [&json!("PL492002"), &json!("PL492003")]);
         assert_eq!(window("2024-03-05", "2024-03-11")["code"], 0);
-        assert_eq!(
-            (yuan2(14_631), yuan2(5), fen_of_yuan2("146.31")),
-            ("146.31".into(), "0.05".into(), 14_631)
-        );
+        assert_eq!((yuan2(14_631), yuan2(5), fen_of_yuan2("146.31")), ("146.31".into(), "0.05".into(), 14_631));
     }
 }

@@ -35,9 +35,8 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst, cst_compact_date, lock, now_unix, pick, random_phone, random_units, units_to_fen, yuan4,
-    AppliedPush, Faults, RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS,
-    LAST_NAMES, PLACES,
+    cst, cst_compact_date, lock, now_unix, pick, random_phone, random_units, units_to_fen, yuan4, AppliedPush, Faults,
+    RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
 /// Largest `page_size` the lists accept (Contract).
@@ -57,14 +56,7 @@ const EXAMINE_STATUSES: &[u8] = &[0, 1, 2];
 /// Refund reasons buyers give.
 const REASONS: &[&str] = &["质量问题", "发错货", "少发/漏发", "商品破损", "不想要了"];
 /// A district per entry of [`PLACES`] (same index), so addresses have all four parts.
-const DISTRICTS: &[&str] = &[
-    "siming",
-    "futian",
-    "xihu",
-    "pudong",
-    "jinjiang",
-    "dongcheng",
-];
+const DISTRICTS: &[&str] = &["siming", "futian", "xihu", "pudong", "jinjiang", "dongcheng"];
 
 /// A route's work on one shop: the `data` of a success, or a refusal. (Lists only read the shop;
 /// one signature for all keeps the route table plain.)
@@ -242,19 +234,10 @@ impl Shop {
             let num = rng.gen_range(if bulk { 6..=20 } else { 1..=5 });
             let sku_id = (8_300 + g * 10 + rng.gen_range(0..4)).to_string();
             let price_fen = units_to_fen(price);
-            lines.push(LbTruthLine {
-                sku_id,
-                name: name.into(),
-                num,
-                price_fen,
-            });
+            lines.push(LbTruthLine { sku_id, name: name.into(), num, price_fen });
             prices.push(price);
         }
-        let freight = if rng.gen_bool(0.6) {
-            random_units(rng, 500, 1_500)
-        } else {
-            0
-        };
+        let freight = if rng.gen_bool(0.6) { random_units(rng, 500, 1_500) } else { 0 };
         let place = rng.gen_range(0..PLACES.len());
         let (province, city, _) = PLACES[place];
         let order_sn = self.next_sn("", t);
@@ -266,11 +249,7 @@ impl Shop {
                 external_order_sn: rng.gen_bool(0.7).then(|| format!("PO{order_sn}")),
                 order_sn,
                 order_status: status,
-                pay_status: if matches!(status, 1 | 7) {
-                    u8::from(rng.gen_bool(0.4))
-                } else {
-                    1
-                },
+                pay_status: if matches!(status, 1 | 7) { u8::from(rng.gen_bool(0.4)) } else { 1 },
                 shipment_status: shipment,
                 amount_fen: 0,
                 freight_fen: units_to_fen(freight),
@@ -357,11 +336,7 @@ impl Shop {
     /// Adds a refund of order `idx` created at `at`, amount up to the order's.
     fn add_refund(&mut self, rng: &mut StdRng, idx: usize, at: i64, states: (u8, u8), now: i64) {
         let total = self.orders[idx].amount();
-        let units = if rng.gen_bool(0.3) {
-            total
-        } else {
-            random_units(rng, 1, units_to_fen(total).max(1)).min(total)
-        };
+        let units = if rng.gen_bool(0.3) { total } else { random_units(rng, 1, units_to_fen(total).max(1)).min(total) };
         let update_time = rng.gen_range(at..=if states == (0, 0) { at } else { now.max(at) });
         let truth = LbTruthRefund {
             refund_sn: self.next_sn("TK", at),
@@ -405,17 +380,9 @@ type Refusal = (i64, String);
 impl LbSim {
     /// An empty simulator; `seed` drives both the generated data and the fault decisions.
     pub fn new(seed: u64) -> LbSim {
-        let state = State {
-            rng: StdRng::seed_from_u64(seed.wrapping_add(0x4c42_5349)),
-            shops: HashMap::new(),
-            shops_made: 0,
-        };
-        LbSim {
-            inner: Arc::new(Inner {
-                core: SimCore::new(seed),
-                state: Mutex::new(state),
-            }),
-        }
+        let state =
+            State { rng: StdRng::seed_from_u64(seed.wrapping_add(0x4c42_5349)), shops: HashMap::new(), shops_made: 0 };
+        LbSim { inner: Arc::new(Inner { core: SimCore::new(seed), state: Mutex::new(state) }) }
     }
 
     /// Creates (or replaces) shop `token` with `orders` orders created over the last `days` days
@@ -424,14 +391,9 @@ impl LbSim {
         let mut guard = lock(&self.inner.state);
         let st = &mut *guard;
         st.shops_made += 1;
-        let mut shop = Shop {
-            shop_no: st.shops_made,
-            ..Shop::default()
-        };
+        let mut shop = Shop { shop_no: st.shops_made, ..Shop::default() };
         let (rng, now) = (&mut st.rng, now_unix());
-        let mut times: Vec<i64> = (0..orders)
-            .map(|_| rng.gen_range(now - i64::from(days) * 86_400..=now))
-            .collect();
+        let mut times: Vec<i64> = (0..orders).map(|_| rng.gen_range(now - i64::from(days) * 86_400..=now)).collect();
         times.sort_unstable();
         for t in times {
             let statuses = weighted_status(rng);
@@ -461,45 +423,28 @@ impl LbSim {
     fn with_shop<R: Default>(&self, token: &str, f: impl FnOnce(&mut Shop, &mut StdRng) -> R) -> R {
         let mut guard = lock(&self.inner.state);
         let State { rng, shops, .. } = &mut *guard;
-        shops
-            .get_mut(token)
-            .map_or_else(R::default, |shop| f(shop, rng))
+        shops.get_mut(token).map_or_else(R::default, |shop| f(shop, rng))
     }
 
     /// Ground truth of every order of a shop, in creation order (empty for an unknown shop).
     pub fn truth_orders(&self, token: &str) -> Vec<LbTruthOrder> {
-        self.with_shop(token, |shop, _| {
-            shop.orders.iter().map(|o| o.truth.clone()).collect()
-        })
+        self.with_shop(token, |shop, _| shop.orders.iter().map(|o| o.truth.clone()).collect())
     }
 
     /// Ground truth of every outbound record of a shop, by order then out_time.
     pub fn truth_outbound(&self, token: &str) -> Vec<LbTruthOutbound> {
-        self.with_shop(token, |shop, _| {
-            shop.orders
-                .iter()
-                .flat_map(|o| o.outbound.iter().cloned())
-                .collect()
-        })
+        self.with_shop(token, |shop, _| shop.orders.iter().flat_map(|o| o.outbound.iter().cloned()).collect())
     }
 
     /// Ground truth of every refund of a shop, in creation order.
     pub fn truth_refunds(&self, token: &str) -> Vec<LbTruthRefund> {
-        self.with_shop(token, |shop, _| {
-            shop.refunds.iter().map(|r| r.truth.clone()).collect()
-        })
+        self.with_shop(token, |shop, _| shop.refunds.iter().map(|r| r.truth.clone()).collect())
     }
 
     /// Sets an order's statuses as the supplier would (any codes, so tests can send unknown
     /// ones): paid from 4 on, outbound records added when it becomes shipped, update_time now.
     /// False if the shop or order is unknown.
-    pub fn set_order_status(
-        &self,
-        token: &str,
-        order_sn: &str,
-        order_status: u8,
-        shipment_status: u8,
-    ) -> bool {
+    pub fn set_order_status(&self, token: &str, order_sn: &str, order_status: u8, shipment_status: u8) -> bool {
         self.with_shop(token, |shop, rng| {
             let Some(&idx) = shop.by_sn.get(order_sn) else {
                 return false;
@@ -510,20 +455,13 @@ impl LbSim {
     }
 
     /// Sets a refund's statuses and bumps its update_time; false if the shop or refund is unknown.
-    pub fn set_refund(
-        &self,
-        token: &str,
-        refund_sn: &str,
-        refund_status: u8,
-        examine_status: u8,
-    ) -> bool {
+    pub fn set_refund(&self, token: &str, refund_sn: &str, refund_status: u8, examine_status: u8) -> bool {
         self.with_shop(token, |shop, _| {
             let mut found = shop.refunds.iter_mut().map(|r| &mut r.truth);
             let Some(r) = found.find(|r| r.refund_sn == refund_sn) else {
                 return false;
             };
-            (r.refund_status, r.examine_status, r.update_time) =
-                (refund_status, examine_status, now_unix());
+            (r.refund_status, r.examine_status, r.update_time) = (refund_status, examine_status, now_unix());
             true
         })
     }
@@ -537,10 +475,7 @@ impl LbSim {
             };
             let now = now_unix();
             shop.add_refund(rng, idx, now, (0, 0), now);
-            shop.refunds
-                .last()
-                .map(|r| r.truth.refund_sn.clone())
-                .unwrap_or_default()
+            shop.refunds.last().map(|r| r.truth.refund_sn.clone()).unwrap_or_default()
         })
     }
 
@@ -560,20 +495,12 @@ impl LbSim {
     }
 
     /// Numbers of the orders in `order_status` (and `shipment_status`, when given).
-    pub fn order_sns_where(
-        &self,
-        token: &str,
-        order_status: u8,
-        shipment_status: Option<u8>,
-    ) -> Vec<String> {
+    pub fn order_sns_where(&self, token: &str, order_status: u8, shipment_status: Option<u8>) -> Vec<String> {
         self.with_shop(token, |shop, _| {
             shop.orders
                 .iter()
                 .map(|o| &o.truth)
-                .filter(|t| {
-                    t.order_status == order_status
-                        && shipment_status.is_none_or(|s| t.shipment_status == s)
-                })
+                .filter(|t| t.order_status == order_status && shipment_status.is_none_or(|s| t.shipment_status == s))
                 .map(|t| t.order_sn.clone())
                 .collect()
         })
@@ -649,12 +576,7 @@ impl LbSim {
         super::serve(self.router()).await
     }
 
-    async fn handle(
-        &self,
-        route: (&str, Handler, bool),
-        h: &HeaderMap,
-        form: FormResult,
-    ) -> Response {
+    async fn handle(&self, route: (&str, Handler, bool), h: &HeaderMap, form: FormResult) -> Response {
         let (path, handler, push) = route;
         let fields = form.as_ref().ok().map(|Form(f)| f);
         let token = bearer(h).unwrap_or_default();
@@ -668,13 +590,7 @@ impl LbSim {
         self.inner.core.respond(token, path, items, answer).await
     }
 
-    fn process(
-        &self,
-        token: &str,
-        fields: Option<&Fields>,
-        handler: Handler,
-        push: bool,
-    ) -> (StatusCode, Value) {
+    fn process(&self, token: &str, fields: Option<&Fields>, handler: Handler, push: bool) -> (StatusCode, Value) {
         let mut st = lock(&self.inner.state);
         let Some(shop) = st.shops.get_mut(token) else {
             let body = json!({"code": 401, "msg": "unauthorized"});
@@ -688,9 +604,7 @@ impl LbSim {
             Ok(data) => {
                 if push {
                     // The entry is the form exactly as sent, so tests can see purchase_sn/remarks.
-                    let entry: Value = (f.iter())
-                        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-                        .collect();
+                    let entry: Value = (f.iter()).map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
                     let sn = field(f, "order_sn").unwrap_or_default();
                     self.inner.core.record_push(token, "status", sn, &entry);
                 }
@@ -720,12 +634,7 @@ fn field<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
 }
 
 fn int_field(f: &Fields, name: &str) -> Result<Option<i64>, Refusal> {
-    field(f, name)
-        .map(|v| {
-            v.parse()
-                .map_err(|_| bad(format!("{name} must be an integer")))
-        })
-        .transpose()
+    field(f, name).map(|v| v.parse().map_err(|_| bad(format!("{name} must be an integer")))).transpose()
 }
 
 /// A status filter: absent, or one of `allowed`.
@@ -733,29 +642,18 @@ fn code_field(f: &Fields, name: &str, allowed: &[u8]) -> Result<Option<u8>, Refu
     let refuse = || bad(format!("{name} must be one of {allowed:?}"));
     match int_field(f, name).map_err(|_| refuse())? {
         None => Ok(None),
-        Some(v) => u8::try_from(v)
-            .ok()
-            .filter(|v| allowed.contains(v))
-            .map(Some)
-            .ok_or_else(refuse),
+        Some(v) => u8::try_from(v).ok().filter(|v| allowed.contains(v)).map(Some).ok_or_else(refuse),
     }
 }
 
 fn list_field<'a>(f: &'a Fields, name: &str) -> Option<Vec<&'a str>> {
-    field(f, name).map(|v| {
-        v.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect()
-    })
+    field(f, name).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
 }
 
 /// A comma-separated list of order numbers, at most [`MAX_SN_LIST`].
 fn sn_list<'a>(f: &'a Fields, name: &str) -> Result<Option<Vec<&'a str>>, Refusal> {
     match list_field(f, name) {
-        Some(l) if l.len() > MAX_SN_LIST => Err(bad(format!(
-            "{name} accepts at most {MAX_SN_LIST} order numbers"
-        ))),
+        Some(l) if l.len() > MAX_SN_LIST => Err(bad(format!("{name} accepts at most {MAX_SN_LIST} order numbers"))),
         other => Ok(other),
     }
 }
@@ -776,11 +674,7 @@ fn required<'a>(f: &'a Fields, name: &str) -> Result<&'a str, Refusal> {
 
 /// A unix time as `yyyy-MM-dd HH:mm:ss` in China Standard Time.
 fn cst_time(unix: i64) -> String {
-    DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .with_timezone(&cst())
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
+    DateTime::from_timestamp(unix, 0).unwrap_or_default().with_timezone(&cst()).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Yuan text: two decimals for whole fen (`"12.90"`), four otherwise (`"1.0050"`), so clients
@@ -807,23 +701,14 @@ fn paging(f: &Fields) -> Result<Paging, Refusal> {
         return Err(bad("page must be 1 or more".into()));
     }
     if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        return Err(bad(format!(
-            "page_size must be between 1 and {MAX_PAGE_SIZE}"
-        )));
+        return Err(bad(format!("page_size must be between 1 and {MAX_PAGE_SIZE}")));
     }
-    let has_next = match field(f, "use_has_next")
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+    let has_next = match field(f, "use_has_next").map(str::to_ascii_lowercase).as_deref() {
         None | Some("false" | "0") => false,
         Some("true" | "1") => true,
         Some(_) => return Err(bad("use_has_next must be true or false".into())),
     };
-    Ok(Paging {
-        page,
-        size,
-        has_next,
-    })
+    Ok(Paging { page, size, has_next })
 }
 
 /// The list envelope: `total`, or `has_next` when the client asked for it.
@@ -860,9 +745,7 @@ fn order_list(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
                 && start.is_none_or(|s| t >= s)
                 && end.is_none_or(|e| t <= e)
                 && sn.is_none_or(|n| o.order_sn == n)
-                && sns
-                    .as_ref()
-                    .is_none_or(|l| l.contains(&o.order_sn.as_str()))
+                && sns.as_ref().is_none_or(|l| l.contains(&o.order_sn.as_str()))
         })
         .collect();
     rows.sort_by_key(|o| (o.truth.create_time, &o.truth.order_sn));
@@ -872,9 +755,7 @@ fn order_list(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
 fn order_row(order: &Order) -> Value {
     let o = &order.truth;
     let products: Vec<Value> = (o.lines.iter().zip(&order.prices))
-        .map(|(l, &p)| {
-            json!({"sku_id": l.sku_id, "product_name": l.name, "num": l.num, "price": yuan(p)})
-        })
+        .map(|(l, &p)| json!({"sku_id": l.sku_id, "product_name": l.name, "num": l.num, "price": yuan(p)}))
         .collect();
     json!({
         "order_sn": o.order_sn, "external_order_sn": o.external_order_sn.as_deref().unwrap_or(""),
@@ -888,10 +769,7 @@ fn order_row(order: &Order) -> Value {
 }
 
 fn order_idx(shop: &Shop, sn: &str) -> Result<usize, Refusal> {
-    shop.by_sn
-        .get(sn)
-        .copied()
-        .ok_or_else(|| (404, format!("订单不存在: {sn}")))
+    shop.by_sn.get(sn).copied().ok_or_else(|| (404, format!("订单不存在: {sn}")))
 }
 
 fn out_info(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {

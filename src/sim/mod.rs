@@ -149,9 +149,7 @@ impl SimCore {
         let fault = if draws[0] < f.http_500 {
             Some(Fault::Http500)
         } else if draws[1] < f.http_429 {
-            Some(Fault::Http429 {
-                retry_after_secs: f.retry_after_secs,
-            })
+            Some(Fault::Http429 { retry_after_secs: f.retry_after_secs })
         } else if draws[3] < f.cut_body {
             Some(Fault::Cut)
         } else {
@@ -236,10 +234,7 @@ impl SimHandle {
             let _ = tx.send(());
         }
         if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
                 task.abort();
             }
         }
@@ -263,18 +258,11 @@ pub async fn serve(router: Router) -> std::io::Result<SimHandle> {
         let shutdown = async {
             let _ = stopped.await;
         };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
             tracing::warn!(%addr, error = %e, "simulator server stopped with an error");
         }
     });
-    Ok(SimHandle {
-        addr,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    Ok(SimHandle { addr, stop: Some(stop), task: Some(task) })
 }
 
 // ---- clock helpers (vendor times without a zone are China Standard Time) ----
@@ -304,11 +292,7 @@ pub(crate) fn cst_day_bounds(day: NaiveDate) -> (i64, i64) {
 
 /// A unix time as a China Standard Time date, `%Y%m%d` (as in order numbers).
 pub(crate) fn cst_compact_date(unix: i64) -> String {
-    DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .with_timezone(&cst())
-        .format("%Y%m%d")
-        .to_string()
+    DateTime::from_timestamp(unix, 0).unwrap_or_default().with_timezone(&cst()).format("%Y%m%d").to_string()
 }
 
 // ---- money: 1/10000 yuan units, the finest precision vendors send ----
@@ -336,11 +320,7 @@ pub(crate) fn random_units(rng: &mut impl Rng, lo_fen: i64, hi_fen: i64) -> i64 
     if !rng.gen_bool(0.1) {
         return fen * 100;
     }
-    let extra = if rng.gen_bool(0.5) {
-        50
-    } else {
-        rng.gen_range(1..100)
-    };
+    let extra = if rng.gen_bool(0.5) { 50 } else { rng.gen_range(1..100) };
     // Step down from the whole fen so a zero lower bound still yields sub-fen values like 0.0049.
     (fen * 100 - extra).max(extra)
 }
@@ -348,13 +328,9 @@ pub(crate) fn random_units(rng: &mut impl Rng, lo_fen: i64, hi_fen: i64) -> i64 
 // ---- random people, places and goods ----
 
 /// Given names (pinyin) for generated buyers.
-pub(crate) const FIRST_NAMES: &[&str] = &[
-    "Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Xiu", "Tao", "Li",
-];
+pub(crate) const FIRST_NAMES: &[&str] = &["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Xiu", "Tao", "Li"];
 /// Family names (pinyin) for generated buyers.
-pub(crate) const LAST_NAMES: &[&str] = &[
-    "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou",
-];
+pub(crate) const LAST_NAMES: &[&str] = &["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou"];
 /// (province, city, postcode) for generated addresses.
 pub(crate) const PLACES: &[(&str, &str, &str)] = &[
     ("fujian", "xiamen", "361004"),
@@ -377,13 +353,7 @@ pub(crate) const GOODS: &[(&str, &str, i64, i64)] = &[
     ("Bamboo Chopsticks x10", "HM11010", 99, 1_999),
 ];
 /// (id, name) of shipping carriers.
-pub(crate) const CARRIERS: &[(i64, &str)] = &[
-    (28, "UPS"),
-    (30, "EMS"),
-    (31, "SF Express"),
-    (32, "DHL"),
-    (33, "ZTO"),
-];
+pub(crate) const CARRIERS: &[(i64, &str)] = &[(28, "UPS"), (30, "EMS"), (31, "SF Express"), (32, "DHL"), (33, "ZTO")];
 
 /// A random element of a non-empty table.
 pub(crate) fn pick<'a, T>(rng: &mut impl Rng, table: &'a [T]) -> &'a T {
@@ -392,11 +362,7 @@ pub(crate) fn pick<'a, T>(rng: &mut impl Rng, table: &'a [T]) -> &'a T {
 
 /// A random mainland mobile number.
 pub(crate) fn random_phone(rng: &mut impl Rng) -> String {
-    format!(
-        "1{}{:08}",
-        rng.gen_range(30..=89),
-        rng.gen_range(0..100_000_000u32)
-    )
+    format!("1{}{:08}", rng.gen_range(30..=89), rng.gen_range(0..100_000_000u32))
 }
 
 #[cfg(test)]
@@ -417,10 +383,7 @@ mod tests {
     #[test]
     fn dates_with_or_without_padding() {
         assert_eq!(parse_date("2016-9-9"), NaiveDate::from_ymd_opt(2016, 9, 9));
-        assert_eq!(
-            parse_date("2016-09-09"),
-            NaiveDate::from_ymd_opt(2016, 9, 9)
-        );
+        assert_eq!(parse_date("2016-09-09"), NaiveDate::from_ymd_opt(2016, 9, 9));
         assert_eq!(parse_date("2016-13-01"), None);
         assert_eq!(parse_date("2016-09-09 10:00:00"), None);
         let (start, end) = cst_day_bounds(NaiveDate::from_ymd_opt(1970, 1, 2).unwrap_or_default());
@@ -429,19 +392,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_faults() {
-        let plan = Faults {
-            http_500: 0.5,
-            cut_body: 0.5,
-            slow: 0.5,
-            ..Faults::default()
-        };
+        let plan = Faults { http_500: 0.5, cut_body: 0.5, slow: 0.5, ..Faults::default() };
         let (a, b) = (SimCore::new(7), SimCore::new(7));
         a.set_faults(plan.clone());
         b.set_faults(plan);
         let draws: Vec<_> = (0..50).map(|_| (a.decide(), b.decide())).collect();
         assert!(draws.iter().all(|(x, y)| x == y));
-        assert!(
-            draws.iter().any(|(x, _)| x.0.is_some()) && draws.iter().any(|(x, _)| x.0.is_none())
-        );
+        assert!(draws.iter().any(|(x, _)| x.0.is_some()) && draws.iter().any(|(x, _)| x.0.is_none()));
     }
 }

@@ -33,8 +33,8 @@ use serde_json::{json, Map, Number, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst_compact_date, lock, pick, random_phone, random_units, units_to_fen, yuan4, AppliedPush,
-    Faults, RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
+    cst_compact_date, lock, pick, random_phone, random_units, units_to_fen, yuan4, AppliedPush, Faults,
+    RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
 /// Largest `size` the lists accept (Contract).
@@ -51,26 +51,12 @@ const CANCELLED: u16 = 2070;
 /// States the buyer may still cancel from: everything before shipment.
 const CANCELLABLE: [u16; 4] = [2011, 2013, 2020, 2030];
 /// Order states a generated order can have, with their weights.
-const STATE_MIX: &[(u16, u32)] = &[
-    (2011, 8),
-    (2013, 5),
-    (2020, 10),
-    (2030, 10),
-    (2040, 20),
-    (2060, 35),
-    (2070, 12),
-];
+const STATE_MIX: &[(u16, u32)] = &[(2011, 8), (2013, 5), (2020, 10), (2030, 10), (2040, 20), (2060, 35), (2070, 12)];
 /// Return states in lifecycle order.
 const RETURN_STATES: [u16; 6] = [3100, 3105, 3110, 3115, 3120, 3125];
 const RETURN_DONE: u16 = 3125;
 /// (return_reason_id, text) of generated returns.
-const REASONS: &[(i64, &str)] = &[
-    (1, "不想要了"),
-    (2, "商品破损"),
-    (3, "发错货"),
-    (4, "质量问题"),
-    (5, "少件漏发"),
-];
+const REASONS: &[(i64, &str)] = &[(1, "不想要了"), (2, "商品破损"), (3, "发错货"), (4, "质量问题"), (5, "少件漏发")];
 /// Specs (`item_name`) a product is sold in; a line's SKU (`item_id`) is product × spec.
 const SPECS: &[&str] = &["默认", "S", "M", "L"];
 /// A county for each entry of `PLACES`, in the same order.
@@ -89,13 +75,8 @@ enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 5] = [
-        Endpoint::OrderList,
-        Endpoint::OrderDetail,
-        Endpoint::ReturnList,
-        Endpoint::Cancel,
-        Endpoint::Receive,
-    ];
+    const ALL: [Endpoint; 5] =
+        [Endpoint::OrderList, Endpoint::OrderDetail, Endpoint::ReturnList, Endpoint::Cancel, Endpoint::Receive];
 
     fn path(self) -> &'static str {
         match self {
@@ -339,10 +320,7 @@ fn mills(rng: &mut StdRng, lo_fen: i64, hi_fen: i64) -> i64 {
 fn yuan(units: i64) -> Value {
     let text = yuan4(units);
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    text.parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+    text.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
 }
 
 /// The next element after `cur` in a lifecycle, None at its end or when `cur` is not in it.
@@ -371,17 +349,9 @@ fn weighted_state(rng: &mut StdRng) -> u16 {
 /// The states an order passes through to reach `state`, from 2011; finance review (2013) is a
 /// node the mall may skip, and a cancellation happens at some state before shipment.
 fn path_to(rng: &mut StdRng, state: u16) -> Vec<u16> {
-    let last = if state == CANCELLED {
-        CANCELLABLE[rng.gen_range(0..CANCELLABLE.len())]
-    } else {
-        state
-    };
-    let mut path: Vec<u16> = CHAIN
-        .iter()
-        .copied()
-        .take_while(|&s| s != last)
-        .filter(|&s| s != 2013 || rng.gen_bool(0.5))
-        .collect();
+    let last = if state == CANCELLED { CANCELLABLE[rng.gen_range(0..CANCELLABLE.len())] } else { state };
+    let mut path: Vec<u16> =
+        CHAIN.iter().copied().take_while(|&s| s != last).filter(|&s| s != 2013 || rng.gen_bool(0.5)).collect();
     path.push(last);
     if state == CANCELLED {
         path.push(CANCELLED);
@@ -430,11 +400,7 @@ impl Shop {
 
     /// Generates an order placed at `time` and walks it to `state` with plausible times.
     fn generate(&mut self, rng: &mut StdRng, time: i64, state: u16, now: i64) -> usize {
-        let id = format!(
-            "DD-{}-{}",
-            cst_compact_date(time.div_euclid(1000)),
-            self.seq()
-        );
+        let id = format!("DD-{}-{}", cst_compact_date(time.div_euclid(1000)), self.seq());
         let n_lines = rng.gen_range(1..=4);
         let lines: Vec<Line> = sample(rng, GOODS.len(), n_lines)
             .into_iter()
@@ -442,11 +408,7 @@ impl Shop {
                 id: self.child_id(),
                 goods: g,
                 spec: rng.gen_range(0..SPECS.len()),
-                qty: if rng.gen_bool(0.1) {
-                    rng.gen_range(6..=20)
-                } else {
-                    rng.gen_range(1..=5)
-                },
+                qty: if rng.gen_bool(0.1) { rng.gen_range(6..=20) } else { rng.gen_range(1..=5) },
                 price: mills(rng, GOODS[g].2, GOODS[g].3),
             })
             .collect();
@@ -470,27 +432,14 @@ impl Shop {
             received_time: None,
             cancel_time: None,
             cancel_reason: String::new(),
-            shipping: if rng.gen_bool(0.7) {
-                mills(rng, 500, 2_000)
-            } else {
-                0
-            },
+            shipping: if rng.gen_bool(0.7) { mills(rng, 500, 2_000) } else { 0 },
             // A voucher of at most a tenth of the goods keeps the total positive.
-            discount: if rng.gen_bool(0.25) {
-                mills(rng, 0, goods / 1_000)
-            } else {
-                0
-            },
+            discount: if rng.gen_bool(0.25) { mills(rng, 0, goods / 1_000) } else { 0 },
             message,
             lines,
             buyer,
             logistics: Vec::new(),
-            log: vec![StateLog {
-                id: self.child_id(),
-                pre: 2010,
-                state: CHAIN[0],
-                time: pay_time,
-            }],
+            log: vec![StateLog { id: self.child_id(), pre: 2010, state: CHAIN[0], time: pay_time }],
             returns: Vec::new(),
         };
         let idx = self.orders.len();
@@ -512,12 +461,7 @@ impl Shop {
         if o.state == state {
             return;
         }
-        o.log.push(StateLog {
-            id: log_id,
-            pre: o.state,
-            state,
-            time: at,
-        });
+        o.log.push(StateLog { id: log_id, pre: o.state, state, time: at });
         o.state = state;
         o.received_time = (state == RECEIVED).then_some(o.received_time.unwrap_or(at));
         o.cancel_time = (state == CANCELLED).then_some(o.cancel_time.unwrap_or(at));
@@ -532,12 +476,7 @@ impl Shop {
                 // Tracking numbers start with the carrier's initials, like `SF0123…`.
                 let prefix = carrier.1.get(..2).unwrap_or("LN").to_uppercase();
                 let tracking = format!("{prefix}{:012}", rng.gen_range(0..1_000_000_000_000u64));
-                let parcel = Logistics {
-                    id,
-                    tracking,
-                    carrier,
-                    time: at,
-                };
+                let parcel = Logistics { id, tracking, carrier, time: at };
                 self.orders[idx].logistics.push(parcel);
             }
         }
@@ -559,8 +498,7 @@ impl Shop {
             (vec![(i, k)], (o.lines[i].price * k).min(o.total()))
         };
         let store_time = (state >= 3105).then(|| rng.gen_range(add_time..=now));
-        let finish_time =
-            (state == RETURN_DONE).then(|| rng.gen_range(store_time.unwrap_or(add_time)..=now));
+        let finish_time = (state == RETURN_DONE).then(|| rng.gen_range(store_time.unwrap_or(add_time)..=now));
         let id = format!("TD-{}-{seq}", cst_compact_date(add_time.div_euclid(1000)));
         let ri = self.returns.len();
         self.returns.push(Return {
@@ -590,12 +528,9 @@ impl Shop {
     /// Returns for about one order in ten, at least six when there are enough paid orders, with
     /// the states dealt round-robin so every state appears.
     fn generate_returns(&mut self, rng: &mut StdRng, now: i64) {
-        let eligible: Vec<usize> = (0..self.orders.len())
-            .filter(|&i| matches!(self.orders[i].state, 2020 | 2030 | 2040 | 2060))
-            .collect();
-        let n = (self.orders.len() / 10)
-            .max(RETURN_STATES.len())
-            .min(eligible.len());
+        let eligible: Vec<usize> =
+            (0..self.orders.len()).filter(|&i| matches!(self.orders[i].state, 2020 | 2030 | 2040 | 2060)).collect();
+        let n = (self.orders.len() / 10).max(RETURN_STATES.len()).min(eligible.len());
         let mut chosen: Vec<usize> = sample(rng, eligible.len(), n).into_vec();
         chosen.sort_unstable();
         for (k, i) in chosen.into_iter().enumerate() {
@@ -649,17 +584,9 @@ type QueryResult = Result<Query<Params>, QueryRejection>;
 impl SsSim {
     /// An empty simulator; `seed` drives both the generated data and the fault decisions.
     pub fn new(seed: u64) -> SsSim {
-        let state = State {
-            rng: StdRng::seed_from_u64(seed.wrapping_add(0x5353_5353)),
-            shops: HashMap::new(),
-            shops_made: 0,
-        };
-        SsSim {
-            inner: Arc::new(Inner {
-                core: SimCore::new(seed),
-                state: Mutex::new(state),
-            }),
-        }
+        let state =
+            State { rng: StdRng::seed_from_u64(seed.wrapping_add(0x5353_5353)), shops: HashMap::new(), shops_made: 0 };
+        SsSim { inner: Arc::new(Inner { core: SimCore::new(seed), state: Mutex::new(state) }) }
     }
 
     /// Creates (or replaces) shop `token` with `orders` orders placed over the last `days` days.
@@ -669,9 +596,8 @@ impl SsSim {
         st.shops_made += 1;
         let mut shop = Shop::new(st.shops_made);
         let now = now_ms();
-        let mut times: Vec<i64> = (0..orders)
-            .map(|_| st.rng.gen_range(now - i64::from(days) * 86_400_000..=now))
-            .collect();
+        let mut times: Vec<i64> =
+            (0..orders).map(|_| st.rng.gen_range(now - i64::from(days) * 86_400_000..=now)).collect();
         times.sort_unstable();
         for t in times {
             let state = weighted_state(&mut st.rng);
@@ -694,9 +620,7 @@ impl SsSim {
     fn with_shop<R: Default>(&self, token: &str, f: impl FnOnce(&mut Shop, &mut StdRng) -> R) -> R {
         let mut guard = lock(&self.inner.state);
         let State { rng, shops, .. } = &mut *guard;
-        shops
-            .get_mut(token)
-            .map_or_else(R::default, |shop| f(shop, rng))
+        shops.get_mut(token).map_or_else(R::default, |shop| f(shop, rng))
     }
 
     /// Adds `n` orders placed now (state 2011, 2013 or 2020); returns their ids (empty for an
@@ -759,9 +683,7 @@ impl SsSim {
 
     /// Ground truth of every order of a shop, in creation order (empty for an unknown shop).
     pub fn truth_orders(&self, token: &str) -> Vec<SsTruthOrder> {
-        self.with_shop(token, |shop, _| {
-            shop.orders.iter().map(Order::truth).collect()
-        })
+        self.with_shop(token, |shop, _| shop.orders.iter().map(Order::truth).collect())
     }
 
     /// Ground truth of every return of a shop, oldest `return_add_time` first (empty for an
@@ -824,14 +746,9 @@ impl SsSim {
     pub fn router(&self) -> Router {
         Endpoint::ALL.into_iter().fold(Router::new(), |router, ep| {
             let sim = self.clone();
-            let handler = move |headers: HeaderMap, query: QueryResult| async move {
-                sim.handle(ep, &headers, query).await
-            };
-            let route = if ep.is_push() {
-                post(handler)
-            } else {
-                get(handler)
-            };
+            let handler =
+                move |headers: HeaderMap, query: QueryResult| async move { sim.handle(ep, &headers, query).await };
+            let route = if ep.is_push() { post(handler) } else { get(handler) };
             router.route(ep.path(), route)
         })
     }
@@ -847,18 +764,10 @@ impl SsSim {
         let items = usize::from(ep.is_push());
         let core = &self.inner.core;
         // The token check runs inside `respond`, so a 401 is logged and faults apply to it too.
-        core.respond(token.unwrap_or(""), ep.path(), items, || {
-            self.process(ep, token, params.as_ref())
-        })
-        .await
+        core.respond(token.unwrap_or(""), ep.path(), items, || self.process(ep, token, params.as_ref())).await
     }
 
-    fn process(
-        &self,
-        ep: Endpoint,
-        token: Option<&str>,
-        q: Option<&Params>,
-    ) -> (StatusCode, Value) {
+    fn process(&self, ep: Endpoint, token: Option<&str>, q: Option<&Params>) -> (StatusCode, Value) {
         let mut applied = None;
         let result = {
             let mut guard = lock(&self.inner.state);
@@ -873,19 +782,16 @@ impl SsSim {
                 (Endpoint::OrderList, Some(q)) => order_list(shop, q),
                 (Endpoint::OrderDetail, Some(q)) => order_detail(shop, q),
                 (Endpoint::ReturnList, Some(q)) => return_list(shop, q),
-                (Endpoint::Cancel | Endpoint::Receive, Some(q)) => {
-                    push(shop, rng, q, ep == Endpoint::Cancel, now_ms()).map(|(data, pushed)| {
+                (Endpoint::Cancel | Endpoint::Receive, Some(q)) => push(shop, rng, q, ep == Endpoint::Cancel, now_ms())
+                    .map(|(data, pushed)| {
                         applied = Some(pushed);
                         data
-                    })
-                }
+                    }),
             }
         };
         if let Some((order_id, entry)) = applied {
             let shop = token.unwrap_or("");
-            self.inner
-                .core
-                .record_push(shop, "status", &order_id, &entry);
+            self.inner.core.record_push(shop, "status", &order_id, &entry);
         }
         let body = match result {
             Ok(data) => json!({"code": 0, "data": data, "error": "", "msg": "", "status": 200}),
@@ -915,9 +821,7 @@ fn param<'a>(q: &'a Params, name: &str) -> Option<&'a str> {
 }
 
 fn int_param(q: &Params, name: &str) -> Result<Option<i64>, String> {
-    param(q, name)
-        .map(|v| v.parse().map_err(|_| format!("{name} 必须是整数")))
-        .transpose()
+    param(q, name).map(|v| v.parse().map_err(|_| format!("{name} 必须是整数"))).transpose()
 }
 
 /// (page, size) from `page` (1-based, default 1) and `size` (default 10, at most 100).
@@ -950,12 +854,7 @@ fn descending(q: &Params, column: &str) -> Result<bool, String> {
 fn page_of<T>(rows: &[T], page: i64, size: i64, to_row: impl Fn(&T) -> Value) -> Value {
     let records = rows.len() as i64;
     let skip = usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX);
-    let items: Vec<Value> = rows
-        .iter()
-        .skip(skip)
-        .take(size as usize)
-        .map(to_row)
-        .collect();
+    let items: Vec<Value> = rows.iter().skip(skip).take(size as usize).map(to_row).collect();
     json!({"items": items, "page": page, "records": records, "size": size,
            "total": (records + size - 1) / size})
 }
@@ -1000,8 +899,7 @@ fn return_list(shop: &Shop, q: &Params) -> Result<Value, String> {
         .returns
         .iter()
         .filter(|r| {
-            state.is_none_or(|s| i64::from(r.state) == s)
-                && only.is_none_or(|id| shop.orders[r.order].id == id)
+            state.is_none_or(|s| i64::from(r.state) == s) && only.is_none_or(|id| shop.orders[r.order].id == id)
         })
         .collect();
     rows.sort_by_key(|r| r.add_time);
@@ -1048,14 +946,8 @@ fn push(
         let reason = param(q, "orderCancelReason").unwrap_or_default();
         shop.orders[idx].cancel_reason = reason.to_string();
     }
-    let entry: Map<String, Value> = q
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().into()))
-        .collect();
-    Ok((
-        json!({"orderId": [id]}),
-        (id.to_string(), Value::Object(entry)),
-    ))
+    let entry: Map<String, Value> = q.iter().map(|(k, v)| (k.clone(), v.as_str().into())).collect();
+    Ok((json!({"orderId": [id]}), (id.to_string(), Value::Object(entry))))
 }
 
 // ---- rows (field names from the vendor page; a subset of its sample) ----
@@ -1114,9 +1006,7 @@ fn order_row(shop: &Shop, o: &Order) -> Value {
         "da_county": county(o.buyer.place), "da_address": o.buyer.street,
         "da_postalcode": postcode, "da_tag_name": o.buyer.tag, "da_time": o.time,
     });
-    let items: Vec<Value> = (0..o.lines.len())
-        .map(|i| line_row(shop, o, &returns, i))
-        .collect();
+    let items: Vec<Value> = (0..o.lines.len()).map(|i| line_row(shop, o, &returns, i)).collect();
     let logistics: Vec<Value> = o.logistics.iter().map(|l| logistics_row(o, l)).collect();
     let log: Vec<Value> = o
         .log
@@ -1134,11 +1024,8 @@ fn order_row(shop: &Shop, o: &Order) -> Value {
 
 fn line_row(shop: &Shop, o: &Order, returns: &[&Return], i: usize) -> Value {
     let l = &o.lines[i];
-    let return_ids: Vec<&str> = returns
-        .iter()
-        .filter(|r| r.lines.iter().any(|&(li, _)| li == i))
-        .map(|r| r.id.as_str())
-        .collect();
+    let return_ids: Vec<&str> =
+        returns.iter().filter(|r| r.lines.iter().any(|&(li, _)| li == i)).map(|r| r.id.as_str()).collect();
     let head = json!({
         "order_item_id": l.id, "order_id": o.id, "store_id": shop.store_id,
         "user_id": shop.user_id, "item_id": l.item_id(), "product_id": 1_000 + l.goods,

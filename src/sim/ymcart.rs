@@ -27,9 +27,8 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst_compact_date, cst_day_bounds, lock, now_unix, parse_date, pick, random_phone, random_units,
-    units_to_fen, yuan4, AppliedPush, Faults, RequestLogEntry, SimCore, SimHandle, CARRIERS,
-    FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
+    cst_compact_date, cst_day_bounds, lock, now_unix, parse_date, pick, random_phone, random_units, units_to_fen,
+    yuan4, AppliedPush, Faults, RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
 /// Most entries one push may carry (the vendor sends one e-mail per entry).
@@ -37,15 +36,7 @@ const MAX_PUSH_ENTRIES: usize = 20;
 /// Largest `page_size` the lists accept (Contract).
 const MAX_PAGE_SIZE: i64 = 100;
 /// Order statuses a generated order can have, with their weights.
-const STATUS_MIX: &[(u16, u32)] = &[
-    (100, 15),
-    (101, 5),
-    (102, 5),
-    (200, 25),
-    (301, 20),
-    (600, 10),
-    (700, 20),
-];
+const STATUS_MIX: &[(u16, u32)] = &[(100, 15), (101, 5), (102, 5), (200, 25), (301, 20), (600, 10), (700, 20)];
 /// Target statuses `orderStatus` accepts.
 const PUSHABLE_STATUSES: &[u16] = &[100, 102, 200, 600, 700];
 /// (payment_id, payment_method) of generated orders.
@@ -225,8 +216,7 @@ impl Order {
     }
 
     fn total(&self) -> i64 {
-        self.cost_product() + self.cost_shipping + self.cost_payment + self.cost_insurance
-            - self.cost_offer
+        self.cost_product() + self.cost_shipping + self.cost_payment + self.cost_insurance - self.cost_offer
     }
 
     /// Open for the demo's activity: not yet complete or void.
@@ -329,14 +319,7 @@ impl Shop {
     }
 
     /// Generates and stores an order created at `create_time`; `touched` sets act_time.
-    fn generate(
-        &mut self,
-        rng: &mut StdRng,
-        create_time: i64,
-        status: u16,
-        touched: bool,
-        now: i64,
-    ) -> usize {
+    fn generate(&mut self, rng: &mut StdRng, create_time: i64, status: u16, touched: bool, now: i64) -> usize {
         let id = self.next_id;
         self.next_id += 1;
         let n_lines = rng.gen_range(1..=4);
@@ -346,11 +329,7 @@ impl Shop {
                 id: self.child_id(),
                 goods: g,
                 sku: format!("{}{}", GOODS[g].1, pick(rng, &["S", "M", "L", ""])),
-                buy_num: if rng.gen_bool(0.1) {
-                    rng.gen_range(6..=20)
-                } else {
-                    rng.gen_range(1..=5)
-                },
+                buy_num: if rng.gen_bool(0.1) { rng.gen_range(6..=20) } else { rng.gen_range(1..=5) },
                 price: random_units(rng, GOODS[g].2, GOODS[g].3),
                 weight: rng.gen_range(500..=20_000),
             })
@@ -362,11 +341,7 @@ impl Shop {
             addresses.push(self.address(rng, 1, first, last));
         }
         let paid = payment_for(status) == 200;
-        let pay_time = if paid {
-            now.min(create_time + rng.gen_range(30..=1_800))
-        } else {
-            0
-        };
+        let pay_time = if paid { now.min(create_time + rng.gen_range(30..=1_800)) } else { 0 };
         let ship_time = pay_time.max(create_time);
         let ship_time = rng.gen_range(ship_time..=now.max(ship_time));
         let order = Order {
@@ -386,17 +361,9 @@ impl Shop {
             cost_offer: maybe(rng, 0.3, |r| random_units(r, 0, product / 1_000)),
             create_time,
             pay_time,
-            act_time: if touched {
-                rng.gen_range(ship_time..=now.max(ship_time))
-            } else {
-                0
-            },
+            act_time: if touched { rng.gen_range(ship_time..=now.max(ship_time)) } else { 0 },
             ip: rng.gen(),
-            remark: if rng.gen_bool(0.15) {
-                "请尽快发货"
-            } else {
-                ""
-            },
+            remark: if rng.gen_bool(0.15) { "请尽快发货" } else { "" },
             lines,
             addresses,
             deliveries: Vec::new(),
@@ -406,22 +373,13 @@ impl Shop {
         self.by_itemno.insert(order.itemno.clone(), idx);
         self.orders.push(order);
         if shipping_for(status) == 301 {
-            let (no, corp) = (
-                format!("LN{:08}", rng.gen_range(0..100_000_000)),
-                pick(rng, CARRIERS).1,
-            );
+            let (no, corp) = (format!("LN{:08}", rng.gen_range(0..100_000_000)), pick(rng, CARRIERS).1);
             self.add_delivery(idx, no, corp, String::new(), ship_time);
         }
         idx
     }
 
-    fn address(
-        &mut self,
-        rng: &mut StdRng,
-        kind: u8,
-        first: &'static str,
-        last: &'static str,
-    ) -> Address {
+    fn address(&mut self, rng: &mut StdRng, kind: u8, first: &'static str, last: &'static str) -> Address {
         Address {
             id: self.child_id(),
             kind,
@@ -433,18 +391,8 @@ impl Shop {
         }
     }
 
-    fn add_delivery(
-        &mut self,
-        idx: usize,
-        delivery_no: String,
-        corp_name: &str,
-        remark: String,
-        at: i64,
-    ) {
-        let corp_id = CARRIERS
-            .iter()
-            .find(|c| c.1.eq_ignore_ascii_case(corp_name))
-            .map_or(0, |c| c.0);
+    fn add_delivery(&mut self, idx: usize, delivery_no: String, corp_name: &str, remark: String, at: i64) {
+        let corp_id = CARRIERS.iter().find(|c| c.1.eq_ignore_ascii_case(corp_name)).map_or(0, |c| c.0);
         let o = &mut self.orders[idx];
         o.shipping_corp_id = corp_id;
         o.deliveries.push(self.deliveries.len());
@@ -507,17 +455,9 @@ type FormResult = Result<Form<HashMap<String, String>>, FormRejection>;
 impl YmSim {
     /// An empty simulator; `seed` drives both the generated data and the fault decisions.
     pub fn new(seed: u64) -> YmSim {
-        let state = State {
-            rng: StdRng::seed_from_u64(seed.wrapping_add(0x9e37_79b9)),
-            shops: HashMap::new(),
-            shops_made: 0,
-        };
-        YmSim {
-            inner: Arc::new(Inner {
-                core: SimCore::new(seed),
-                state: Mutex::new(state),
-            }),
-        }
+        let state =
+            State { rng: StdRng::seed_from_u64(seed.wrapping_add(0x9e37_79b9)), shops: HashMap::new(), shops_made: 0 };
+        YmSim { inner: Arc::new(Inner { core: SimCore::new(seed), state: Mutex::new(state) }) }
     }
 
     /// Creates (or replaces) shop `token` with `orders` orders created over the last `days` days.
@@ -527,9 +467,7 @@ impl YmSim {
         st.shops_made += 1;
         let mut shop = Shop::new(st.shops_made);
         let now = now_unix();
-        let mut times: Vec<i64> = (0..orders)
-            .map(|_| st.rng.gen_range(now - i64::from(days) * 86_400..=now))
-            .collect();
+        let mut times: Vec<i64> = (0..orders).map(|_| st.rng.gen_range(now - i64::from(days) * 86_400..=now)).collect();
         times.sort_unstable();
         for t in times {
             let status = weighted_status(&mut st.rng);
@@ -543,9 +481,7 @@ impl YmSim {
     fn with_shop<R: Default>(&self, token: &str, f: impl FnOnce(&mut Shop, &mut StdRng) -> R) -> R {
         let mut guard = lock(&self.inner.state);
         let State { rng, shops, .. } = &mut *guard;
-        shops
-            .get_mut(token)
-            .map_or_else(R::default, |shop| f(shop, rng))
+        shops.get_mut(token).map_or_else(R::default, |shop| f(shop, rng))
     }
 
     /// Adds `n` orders created now (status 100 or 200, act_time 0); returns their numbers.
@@ -578,9 +514,7 @@ impl YmSim {
 
     /// Ground truth of every order of a shop, in id order (empty for an unknown shop).
     pub fn truth_orders(&self, token: &str) -> Vec<TruthOrder> {
-        self.with_shop(token, |shop, _| {
-            shop.orders.iter().map(Order::truth).collect()
-        })
+        self.with_shop(token, |shop, _| shop.orders.iter().map(Order::truth).collect())
     }
 
     /// Ground truth of every delivery of a shop, in id order.
@@ -609,13 +543,7 @@ impl YmSim {
     }
 
     fn order_nos_where(&self, token: &str, keep: impl Fn(&Order) -> bool) -> Vec<String> {
-        self.with_shop(token, |shop, _| {
-            shop.orders
-                .iter()
-                .filter(|o| keep(o))
-                .map(|o| o.itemno.clone())
-                .collect()
-        })
+        self.with_shop(token, |shop, _| shop.orders.iter().filter(|o| keep(o)).map(|o| o.itemno.clone()).collect())
     }
 
     /// Every push entry applied so far, all shops.
@@ -669,10 +597,7 @@ impl YmSim {
     pub fn router(&self) -> Router {
         Endpoint::ALL.into_iter().fold(Router::new(), |router, ep| {
             let sim = self.clone();
-            router.route(
-                ep.path(),
-                post(move |form: FormResult| async move { sim.handle(ep, form).await }),
-            )
+            router.route(ep.path(), post(move |form: FormResult| async move { sim.handle(ep, form).await }))
         })
     }
 
@@ -683,10 +608,7 @@ impl YmSim {
 
     async fn handle(&self, ep: Endpoint, form: FormResult) -> Response {
         let fields = form.as_ref().ok().map(|Form(f)| f);
-        let token = fields
-            .and_then(|f| f.get("token"))
-            .cloned()
-            .unwrap_or_default();
+        let token = fields.and_then(|f| f.get("token")).cloned().unwrap_or_default();
         let items = ep
             .push()
             .and_then(|(field, _)| fields?.get(field))
@@ -714,15 +636,9 @@ impl YmSim {
             match ep {
                 Endpoint::OrderList => order_list(shop, f),
                 Endpoint::DeliveryList => delivery_list(shop, f),
-                Endpoint::OrderShip => {
-                    run_push(shop, f, "shipno_res", &mut applied, |s, e| ship(s, e, now))
-                }
-                Endpoint::OrderStatus => run_push(shop, f, "status_res", &mut applied, |s, e| {
-                    set_status(s, e, now)
-                }),
-                Endpoint::OrderRemark => run_push(shop, f, "remark_res", &mut applied, |s, e| {
-                    add_remark(s, e, now)
-                }),
+                Endpoint::OrderShip => run_push(shop, f, "shipno_res", &mut applied, |s, e| ship(s, e, now)),
+                Endpoint::OrderStatus => run_push(shop, f, "status_res", &mut applied, |s, e| set_status(s, e, now)),
+                Endpoint::OrderRemark => run_push(shop, f, "remark_res", &mut applied, |s, e| add_remark(s, e, now)),
             }
         };
         if let Some((_, kind)) = ep.push() {
@@ -746,9 +662,7 @@ fn field<'a>(f: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 }
 
 fn int_field(f: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, String> {
-    field(f, name).map_or(Ok(default), |v| {
-        v.parse().map_err(|_| format!("{name} must be an integer"))
-    })
+    field(f, name).map_or(Ok(default), |v| v.parse().map_err(|_| format!("{name} must be an integer")))
 }
 
 /// (offset, size) from `page_no` (1-based) and `page_size` (default 50, at most 100).
@@ -779,12 +693,7 @@ fn day_field(f: &HashMap<String, String>, name: &str, last: bool) -> Result<Opti
 }
 
 fn list_field<'a>(f: &'a HashMap<String, String>, name: &str) -> Option<Vec<&'a str>> {
-    field(f, name).map(|v| {
-        v.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect()
-    })
+    field(f, name).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
 }
 
 fn page_of<T>(rows: &[T], offset: usize, size: usize, to_row: impl Fn(&T) -> Value) -> Value {
@@ -813,10 +722,7 @@ fn order_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String>
         None => None,
         Some(list) => Some(
             list.iter()
-                .map(|s| {
-                    s.parse::<u16>()
-                        .map_err(|_| format!("order_status has a bad value: {s}"))
-                })
+                .map(|s| s.parse::<u16>().map_err(|_| format!("order_status has a bad value: {s}")))
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
@@ -830,12 +736,8 @@ fn order_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String>
             let in_window = (start.is_none() && end.is_none())
                 || (t != 0 && start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e));
             in_window
-                && statuses
-                    .as_ref()
-                    .is_none_or(|s| s.contains(&o.order_status))
-                && itemnos
-                    .as_ref()
-                    .is_none_or(|n| n.contains(&o.itemno.as_str()))
+                && statuses.as_ref().is_none_or(|s| s.contains(&o.order_status))
+                && itemnos.as_ref().is_none_or(|n| n.contains(&o.itemno.as_str()))
         })
         .collect();
     Ok(page_of(&rows, offset, size, |o| order_row(shop, o)))
@@ -845,9 +747,7 @@ fn delivery_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, Stri
     let (offset, size) = paging(f)?;
     let max_id = int_field(f, "max_id", 0)?;
     let start = shop.deliveries.partition_point(|d| d.id <= max_id);
-    Ok(page_of(&shop.deliveries[start..], offset, size, |d| {
-        delivery_row(shop, d)
-    }))
+    Ok(page_of(&shop.deliveries[start..], offset, size, |d| delivery_row(shop, d)))
 }
 
 // ---- pushes ----
@@ -861,8 +761,7 @@ fn run_push(
     mut apply: impl FnMut(&mut Shop, &Value) -> &'static str,
 ) -> Result<Value, String> {
     let text = field(f, name).ok_or_else(|| format!("{name} is required"))?;
-    let parsed: Value =
-        serde_json::from_str(text).map_err(|e| format!("{name} is not valid JSON: {e}"))?;
+    let parsed: Value = serde_json::from_str(text).map_err(|e| format!("{name} is not valid JSON: {e}"))?;
     let Value::Array(entries) = parsed else {
         return Err(format!("{name} must be a JSON array"));
     };
@@ -902,15 +801,8 @@ fn ship(shop: &mut Shop, e: &Value, now: i64) -> &'static str {
         return "delivery_no_empty";
     }
     // The vendor reads the carrier from its code when given, else from the name; one must be set.
-    let (code, name) = (
-        text_of(e, "shipping_corp_codeno"),
-        text_of(e, "shipping_corp_name"),
-    );
-    let corp = if name.trim().is_empty() {
-        code.trim()
-    } else {
-        name.trim()
-    };
+    let (code, name) = (text_of(e, "shipping_corp_codeno"), text_of(e, "shipping_corp_name"));
+    let corp = if name.trim().is_empty() { code.trim() } else { name.trim() };
     if corp.is_empty() {
         return "shipping_corp_empty";
     }
@@ -955,11 +847,7 @@ fn add_remark(shop: &mut Shop, e: &Value, now: i64) -> &'static str {
     }
     let id = shop.child_id();
     let o = &mut shop.orders[idx];
-    o.remarks.push(Remark {
-        id,
-        text,
-        create_time: now,
-    });
+    o.remarks.push(Remark { id, text, create_time: now });
     o.act_time = now;
     "success"
 }
@@ -1019,15 +907,8 @@ fn order_row(shop: &Shop, o: &Order) -> Value {
         }
     };
     let items = o.lines.iter().map(|l| line_row(shop, o, l)).collect();
-    let deliveries = o
-        .deliveries
-        .iter()
-        .map(|&i| delivery_row(shop, &shop.deliveries[i]));
-    let addresses = o
-        .addresses
-        .iter()
-        .map(|a| address_row(shop, o, a))
-        .collect();
+    let deliveries = o.deliveries.iter().map(|&i| delivery_row(shop, &shop.deliveries[i]));
+    let addresses = o.addresses.iter().map(|a| address_row(shop, o, a)).collect();
     let remarks = o.remarks.iter().map(|r| {
         Value::Object(php_row! {
             "id" => s(r.id), "order_id" => s(o.id), "store_id" => s(shop.store_id),
@@ -1045,11 +926,7 @@ fn order_row(shop: &Shop, o: &Order) -> Value {
 fn line_row(shop: &Shop, o: &Order, l: &Line) -> Value {
     let (name, code, _, _) = GOODS[l.goods];
     let size = l.sku.strip_prefix(code).unwrap_or("");
-    let sku_value = if size.is_empty() {
-        String::new()
-    } else {
-        format!("Size:{size}")
-    };
+    let sku_value = if size.is_empty() { String::new() } else { format!("Size:{size}") };
     Value::Object(php_row! {
         "id" => s(l.id), "order_id" => s(o.id), "goods_id" => s(4_900 + l.goods),
         "store_id" => s(shop.store_id), "goods_name" => s(name), "goods_codeno" => s(code),
@@ -1071,11 +948,7 @@ fn address_row(shop: &Shop, o: &Order, a: &Address) -> Value {
         "address_spare" => s(""), "postcode" => s(postcode), "mobilephone" => s(&a.phone),
         "telephone" => s(""), "email" => s(email),
     };
-    for (k, v) in [
-        ("country_code_2", "CN"),
-        ("country_code_3", "CHN"),
-        ("country_name", "China"),
-    ] {
+    for (k, v) in [("country_code_2", "CN"), ("country_code_3", "CHN"), ("country_name", "China")] {
         row.insert(k.into(), s(v));
     }
     Value::Object(row)
@@ -1106,18 +979,12 @@ mod tests {
         for t in [first - 1, first, last, last + 1] {
             shop.generate(&mut rng, t, 200, false, now);
         }
-        let form: HashMap<String, String> =
-            [("start_time", "2024-3-5"), ("end_time", "2024-03-05")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-        let body = order_list(&shop, &form).unwrap_or_else(fail);
-        let times: Vec<&Value> = body["data"]
-            .as_array()
+        let form: HashMap<String, String> = [("start_time", "2024-3-5"), ("end_time", "2024-03-05")]
             .into_iter()
-            .flatten()
-            .map(|r| &r["create_time"])
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let body = order_list(&shop, &form).unwrap_or_else(fail);
+        let times: Vec<&Value> = body["data"].as_array().into_iter().flatten().map(|r| &r["create_time"]).collect();
         assert_eq!(times, [&s(first), &s(last)]);
     }
 }

@@ -35,7 +35,9 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The file's schema is newer than this binary understands.
-    #[error("database {path}: schema version {found} is newer than this ordersync ({SCHEMA_VERSION}); upgrade ordersync")]
+    #[error(
+        "database {path}: schema version {found} is newer than this ordersync ({SCHEMA_VERSION}); upgrade ordersync"
+    )]
     TooNew {
         /// The database file.
         path: PathBuf,
@@ -73,37 +75,23 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| StoreError::Sqlite { path: path.to_path_buf(), source })?;
+        let mut store = Store { conn, path: path.to_path_buf() };
         store.configure()?;
         store.migrate()?;
         Ok(store)
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
-        self.conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| self.err(e))?;
-        self.conn
-            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-            .map_err(|e| self.err(e))?;
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        self.conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(|e| self.err(e))?;
         // Switching to WAL needs a moment alone with the file and SQLite does not wait for it
         // (no busy handler), so a first open racing another one retries here.
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
         loop {
-            let mode: rusqlite::Result<String> =
-                self.conn
-                    .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
+            let mode: rusqlite::Result<String> = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
             match mode {
                 Ok(_) => return Ok(()),
                 Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
@@ -116,28 +104,16 @@ impl Store {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let e = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let e = |source| StoreError::Sqlite { path: path.clone(), source };
         // IMMEDIATE: two first opens must not both read version 0 and then both apply the schema.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(e)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-            });
+            return Err(StoreError::TooNew { path: self.path.clone(), found: version });
         }
         if version < SCHEMA_VERSION {
             tx.execute_batch(SCHEMA).map_err(e)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(e)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(e)?;
         }
         tx.commit().map_err(e)
     }
@@ -149,9 +125,7 @@ impl Store {
 
     /// Runs SQLite's own consistency check; `ok` when the file is sound.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        self.conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     /// Read-only access for tests and reports that need ad-hoc queries.
@@ -160,10 +134,7 @@ impl Store {
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        StoreError::Sqlite { path: self.path.clone(), source }
     }
 }
 
@@ -199,15 +170,9 @@ mod tests {
         let path = dir.path().join("db.sqlite");
         Store::open(&path).unwrap();
         let store = Store::open(&path).unwrap();
-        let v: i64 = store
-            .connection()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let v: i64 = store.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, SCHEMA_VERSION);
-        let mode: String = store
-            .connection()
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
+        let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(store.integrity_check().unwrap(), "ok");
     }
@@ -216,10 +181,7 @@ mod tests {
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
         let err = Store::open(&path).err().unwrap().to_string();
         assert!(err.contains("db.sqlite") && err.contains("99"), "{err}");
     }

@@ -25,12 +25,7 @@ pub struct NewEntry {
 impl NewEntry {
     /// The dedupe key: (shop, order, what). The same request twice gives one row.
     pub fn dedupe_key(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.shop_id,
-            self.order_no,
-            self.payload.dedupe_suffix()
-        )
+        format!("{}|{}|{}", self.shop_id, self.order_no, self.payload.dedupe_suffix())
     }
 }
 
@@ -108,16 +103,10 @@ pub struct OutboxRow {
 
 impl Store {
     /// Enqueues a push; an identical pending or finished entry is not enqueued twice.
-    pub fn enqueue(
-        &mut self,
-        entry: &NewEntry,
-        now: DateTime<Utc>,
-    ) -> Result<Enqueued, StoreError> {
+    pub fn enqueue(&mut self, entry: &NewEntry, now: DateTime<Utc>) -> Result<Enqueued, StoreError> {
         let key = entry.dedupe_key();
-        let payload = serde_json::to_string(&entry.payload).map_err(|e| StoreError::BadRow {
-            path: self.path.clone(),
-            what: e.to_string(),
-        })?;
+        let payload = serde_json::to_string(&entry.payload)
+            .map_err(|e| StoreError::BadRow { path: self.path.clone(), what: e.to_string() })?;
         let now = ts(now);
         let created = self
             .conn
@@ -130,11 +119,7 @@ impl Store {
             > 0;
         let id = self
             .conn
-            .query_row(
-                "SELECT id FROM outbox WHERE dedupe_key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
+            .query_row("SELECT id FROM outbox WHERE dedupe_key = ?1", params![key], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         Ok(Enqueued { id, created })
     }
@@ -149,18 +134,11 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
         let path = self.path.clone();
-        let e = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let e = |source| StoreError::Sqlite { path: path.clone(), source };
         let now_text = ts(now);
-        let lease_until =
-            ts(now + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(120)));
+        let lease_until = ts(now + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(120)));
         // IMMEDIATE takes the write lock up front, so two claimers never pick the same rows.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(e)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
         let mut claimed = Vec::new();
         {
             let mut select = tx
@@ -185,11 +163,14 @@ impl Store {
                 })
                 .map_err(e)?;
             for row in rows {
-                let (id, order_no, kind, payload, attempts, needs_read_back, state) =
-                    row.map_err(e)?;
+                let (id, order_no, kind, payload, attempts, needs_read_back, state) = row.map_err(e)?;
                 let expired_lease = state == "in_flight";
                 if expired_lease {
-                    tracing::warn!(id, order_no, "outbox entry's lease expired (its holder died?); reading back before resending");
+                    tracing::warn!(
+                        id,
+                        order_no,
+                        "outbox entry's lease expired (its holder died?); reading back before resending"
+                    );
                 }
                 claimed.push(Claimed {
                     id,
@@ -212,12 +193,7 @@ impl Store {
     }
 
     /// Settles a claimed entry; a no-op (returning false) when the claim is no longer ours.
-    pub fn settle(
-        &mut self,
-        claim: &Claimed,
-        how: &Settlement,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    pub fn settle(&mut self, claim: &Claimed, how: &Settlement, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let now = ts(now);
         let n = match how {
             Settlement::Done { read_back } => self.conn.execute(
@@ -238,7 +214,10 @@ impl Store {
         }
         .map_err(|e| self.err(e))?;
         if n == 0 {
-            tracing::warn!(id = claim.id, "outbox entry was claimed by another process meanwhile; leaving its state to that process");
+            tracing::warn!(
+                id = claim.id,
+                "outbox entry was claimed by another process meanwhile; leaving its state to that process"
+            );
         }
         Ok(n > 0)
     }
@@ -252,11 +231,8 @@ impl Store {
                     OR (state = 'in_flight' AND lease_until <= ?1) ORDER BY shop_id",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![ts(now)], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map(params![ts(now)], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
     }
 
     /// Outbox rows, optionally only those in `state`, oldest first.
@@ -285,16 +261,11 @@ impl Store {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// Puts failed entries back to pending with a fresh attempt count: one id, or all with `None`.
-    pub fn outbox_retry(
-        &mut self,
-        id: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    pub fn outbox_retry(&mut self, id: Option<i64>, now: DateTime<Utc>) -> Result<usize, StoreError> {
         self.conn
             .execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2, needs_read_back = 1
@@ -308,39 +279,26 @@ impl Store {
     pub fn outbox_cancel(&mut self, id: i64) -> Result<Option<String>, StoreError> {
         let state: Option<String> = self
             .conn
-            .query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| r.get(0))
             .optional()
             .map_err(|e| self.err(e))?;
         if matches!(state.as_deref(), Some("pending" | "failed")) {
-            self.conn
-                .execute("DELETE FROM outbox WHERE id = ?1", params![id])
-                .map_err(|e| self.err(e))?;
+            self.conn.execute("DELETE FROM outbox WHERE id = ?1", params![id]).map_err(|e| self.err(e))?;
         }
         Ok(state)
     }
 }
 
 fn parse_payload(id: i64, kind: &str, payload: &str) -> Result<PushPayload, String> {
-    let kind: PushKind = kind
-        .parse()
-        .map_err(|e| format!("outbox row {id}: `kind`: {e}"))?;
+    let kind: PushKind = kind.parse().map_err(|e| format!("outbox row {id}: `kind`: {e}"))?;
     let parsed: PushPayload = serde_json::from_str(payload)
         .map_err(|e| format!("outbox row {id}: `payload` is not a valid {kind} push: {e}"))?;
     if parsed.kind() != kind {
-        return Err(format!(
-            "outbox row {id}: `kind` is {kind} but the payload is a {} push",
-            parsed.kind()
-        ));
+        return Err(format!("outbox row {id}: `kind` is {kind} but the payload is a {} push", parsed.kind()));
     }
     match &parsed {
-        PushPayload::Ship { carrier, tracking }
-            if carrier.trim().is_empty() || tracking.trim().is_empty() =>
-        {
-            Err(format!(
-                "outbox row {id}: a ship push needs a non-empty carrier and tracking number"
-            ))
+        PushPayload::Ship { carrier, tracking } if carrier.trim().is_empty() || tracking.trim().is_empty() => {
+            Err(format!("outbox row {id}: a ship push needs a non-empty carrier and tracking number"))
         }
         PushPayload::Remark { text } if text.trim().is_empty() => {
             Err(format!("outbox row {id}: a remark push needs text"))

@@ -62,30 +62,18 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<BatchCounts, StoreError> {
         let path = self.path.clone();
-        let e = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let e = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(e)?;
         let mut counts = BatchCounts::default();
         let now_text = ts(now);
         for order in &batch.orders {
-            tally(
-                &mut counts,
-                upsert_order(&tx, shop_id, platform, order, &now_text).map_err(e)?,
-            );
+            tally(&mut counts, upsert_order(&tx, shop_id, platform, order, &now_text).map_err(e)?);
         }
         for shipment in &batch.shipments {
-            tally(
-                &mut counts,
-                upsert_shipment(&tx, shop_id, shipment, &now_text).map_err(e)?,
-            );
+            tally(&mut counts, upsert_shipment(&tx, shop_id, shipment, &now_text).map_err(e)?);
         }
         for refund in &batch.refunds {
-            tally(
-                &mut counts,
-                upsert_refund(&tx, shop_id, refund, &now_text).map_err(e)?,
-            );
+            tally(&mut counts, upsert_refund(&tx, shop_id, refund, &now_text).map_err(e)?);
         }
         for rejected in &batch.rejected {
             counts.seen += 1;
@@ -129,13 +117,7 @@ fn is_stale(stored: Option<&str>, incoming: Option<&str>) -> bool {
     matches!((stored, incoming), (Some(s), Some(i)) if i < s)
 }
 
-fn upsert_order(
-    tx: &Transaction,
-    shop_id: &str,
-    platform: &str,
-    o: &Order,
-    now: &str,
-) -> rusqlite::Result<Outcome> {
+fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now: &str) -> rusqlite::Result<Outcome> {
     let created = vendor_ts(o.created_at);
     let updated = opt_ts(o.updated_at);
     let payment = o.payment_status.map(|p| p.as_str());
@@ -173,9 +155,7 @@ fn upsert_order(
         }
         Some((status_old, ..)) => {
             let old: OrderStatus = status_old.parse().unwrap_or(OrderStatus::Unknown);
-            Outcome::Updated {
-                regression: old.is_regression_to(o.status),
-            }
+            Outcome::Updated { regression: old.is_regression_to(o.status) }
         }
         None => Outcome::Inserted,
     };
@@ -193,28 +173,34 @@ fn upsert_order(
             external_ref = excluded.external_ref, created_at = excluded.created_at, updated_at = excluded.updated_at,
             synced_at = excluded.synced_at, raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
         params![
-            shop_id, o.order_no, platform, o.platform_order_id, o.status.as_str(), o.platform_status, payment, refund,
-            o.currency, o.total_minor, o.shipping_minor, o.buyer_name, o.buyer_phone, o.ship_address, o.external_ref,
-            created, updated, now, o.raw_json, fp
+            shop_id,
+            o.order_no,
+            platform,
+            o.platform_order_id,
+            o.status.as_str(),
+            o.platform_status,
+            payment,
+            refund,
+            o.currency,
+            o.total_minor,
+            o.shipping_minor,
+            o.buyer_name,
+            o.buyer_phone,
+            o.ship_address,
+            o.external_ref,
+            created,
+            updated,
+            now,
+            o.raw_json,
+            fp
         ],
     )?;
-    tx.execute(
-        "DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2",
-        params![shop_id, o.order_no],
-    )?;
+    tx.execute("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2", params![shop_id, o.order_no])?;
     let mut insert_line = tx.prepare_cached(
         "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for l in &o.lines {
-        insert_line.execute(params![
-            shop_id,
-            o.order_no,
-            l.line_no,
-            l.sku,
-            l.name,
-            l.quantity,
-            l.unit_price_minor
-        ])?;
+        insert_line.execute(params![shop_id, o.order_no, l.line_no, l.sku, l.name, l.quantity, l.unit_price_minor])?;
     }
     if let Some(id) = &o.platform_order_id {
         // Shipments that arrived before their order name it by internal id only; link them now.
@@ -223,10 +209,8 @@ fn upsert_order(
             params![shop_id, id, o.order_no],
         )?;
     }
-    let (old_status, old_platform) = existing
-        .as_ref()
-        .map(|(s, p, ..)| (Some(s.as_str()), Some(p.as_str())))
-        .unwrap_or((None, None));
+    let (old_status, old_platform) =
+        existing.as_ref().map(|(s, p, ..)| (Some(s.as_str()), Some(p.as_str()))).unwrap_or((None, None));
     if old_status != Some(o.status.as_str()) || old_platform != Some(o.platform_status.as_str()) {
         let regression = matches!(outcome, Outcome::Updated { regression: true });
         if regression {
@@ -265,12 +249,7 @@ fn record_change(
     Ok(())
 }
 
-fn upsert_shipment(
-    tx: &Transaction,
-    shop_id: &str,
-    s: &Shipment,
-    now: &str,
-) -> rusqlite::Result<Outcome> {
+fn upsert_shipment(tx: &Transaction, shop_id: &str, s: &Shipment, now: &str) -> rusqlite::Result<Outcome> {
     let order_no = match (&s.order_no, &s.platform_order_id) {
         (Some(no), _) => Some(no.clone()),
         (None, Some(id)) => tx
@@ -310,19 +289,10 @@ fn upsert_shipment(
             fingerprint = excluded.fingerprint",
         params![shop_id, s.shipment_id, order_no, s.platform_order_id, s.carrier, s.tracking_no, shipped, now, s.raw_json, fp],
     )?;
-    Ok(if existing.is_some() {
-        Outcome::Updated { regression: false }
-    } else {
-        Outcome::Inserted
-    })
+    Ok(if existing.is_some() { Outcome::Updated { regression: false } } else { Outcome::Inserted })
 }
 
-fn upsert_refund(
-    tx: &Transaction,
-    shop_id: &str,
-    r: &Refund,
-    now: &str,
-) -> rusqlite::Result<Outcome> {
+fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusqlite::Result<Outcome> {
     let created = opt_ts(r.created_at);
     let updated = opt_ts(r.updated_at);
     let fp = fingerprint(&[
@@ -349,9 +319,7 @@ fn upsert_refund(
         }
         Some((status_old, ..)) => {
             let old: RefundStatus = status_old.parse().unwrap_or(RefundStatus::Unknown);
-            Outcome::Updated {
-                regression: old.is_terminal() && old != r.status,
-            }
+            Outcome::Updated { regression: old.is_terminal() && old != r.status }
         }
         None => Outcome::Inserted,
     };
@@ -364,10 +332,8 @@ fn upsert_refund(
             raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
         params![shop_id, r.refund_id, r.order_no, r.status.as_str(), r.platform_status, r.amount_minor, r.reason, created, updated, now, r.raw_json, fp],
     )?;
-    let (old_status, old_platform) = existing
-        .as_ref()
-        .map(|(s, p, ..)| (Some(s.as_str()), Some(p.as_str())))
-        .unwrap_or((None, None));
+    let (old_status, old_platform) =
+        existing.as_ref().map(|(s, p, ..)| (Some(s.as_str()), Some(p.as_str()))).unwrap_or((None, None));
     if old_status != Some(r.status.as_str()) || old_platform != Some(r.platform_status.as_str()) {
         let regression = matches!(outcome, Outcome::Updated { regression: true });
         record_change(
@@ -385,12 +351,7 @@ fn upsert_refund(
 }
 
 /// Stores a raw reject; returns true when it was new or different.
-fn store_rejected(
-    tx: &Transaction,
-    shop_id: &str,
-    r: &Rejected,
-    now: &str,
-) -> rusqlite::Result<bool> {
+fn store_rejected(tx: &Transaction, shop_id: &str, r: &Rejected, now: &str) -> rusqlite::Result<bool> {
     let changed = tx.execute(
         "INSERT INTO rejected_records (shop_id, stream, vendor_key, error, raw_json, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (shop_id, stream, vendor_key) DO UPDATE SET error = excluded.error, raw_json = excluded.raw_json,
@@ -408,11 +369,8 @@ impl Store {
             .conn
             .prepare_cached("SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled') ORDER BY order_no")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![shop_id], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map(params![shop_id], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
     }
 
     /// Up to `limit` order numbers of the shop in `status`, oldest first.
@@ -424,15 +382,13 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT order_no FROM orders WHERE shop_id = ?1 AND status = ?2 ORDER BY created_at, order_no LIMIT ?3")
+            .prepare_cached(
+                "SELECT order_no FROM orders WHERE shop_id = ?1 AND status = ?2 ORDER BY created_at, order_no LIMIT ?3",
+            )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![shop_id, status.as_str(), limit as i64], |r| {
-                r.get(0)
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(|e| self.err(e))
+        let rows =
+            stmt.query_map(params![shop_id, status.as_str(), limit as i64], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
     }
 
     /// Row counts of the synced tables for one shop: (orders, shipments, refunds, status changes).
@@ -448,41 +404,45 @@ impl Store {
     }
 
     /// The stored orders among `order_nos`.
-    pub fn stored_orders(
-        &self,
-        shop_id: &str,
-        order_nos: &[String],
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    pub fn stored_orders(&self, shop_id: &str, order_nos: &[String]) -> Result<Vec<StoredOrder>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT order_no, status, platform_status, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2")
+            .prepare_cached(
+                "SELECT order_no, status, platform_status, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            )
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for no in order_nos {
-            let row = stmt
-                .query_row(params![shop_id, no], stored_order)
-                .optional()
-                .map_err(|e| self.err(e))?;
+            let row = stmt.query_row(params![shop_id, no], stored_order).optional().map_err(|e| self.err(e))?;
             out.extend(row);
         }
         Ok(out)
     }
 
-    /// Stored orders of the shop without any shipment row.
-    pub fn orders_without_shipments(&self, shop_id: &str) -> Result<Vec<StoredOrder>, StoreError> {
+    /// Stored orders without any shipment row, and every non-terminal order, each with the raw
+    /// JSON of its stored shipments (see `Sink::shipment_candidates`).
+    pub fn shipment_candidates(&self, shop_id: &str) -> Result<Vec<(StoredOrder, Vec<String>)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT order_no, status, platform_status, raw_json FROM orders o WHERE shop_id = ?1
-                 AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no)
-                 ORDER BY order_no",
+                "SELECT o.order_no, o.status, o.platform_status, o.raw_json, s.raw_json
+                 FROM orders o LEFT JOIN shipments s ON s.shop_id = o.shop_id AND s.order_no = o.order_no
+                 WHERE o.shop_id = ?1 AND (o.status NOT IN ('completed', 'cancelled') OR s.shipment_id IS NULL)
+                 ORDER BY o.order_no, s.shipment_id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![shop_id], stored_order)
+            .query_map(params![shop_id], |r| Ok((stored_order(r)?, r.get::<_, Option<String>>(4)?)))
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        let mut out: Vec<(StoredOrder, Vec<String>)> = Vec::new();
+        for row in rows {
+            let (order, shipment) = row.map_err(|e| self.err(e))?;
+            match out.last_mut() {
+                Some((last, raws)) if last.order_no == order.order_no => raws.extend(shipment),
+                _ => out.push((order, shipment.into_iter().collect())),
+            }
+        }
+        Ok(out)
     }
 
     /// Ids of the stored shipments of one order.
@@ -491,19 +451,12 @@ impl Store {
             .conn
             .prepare_cached("SELECT shipment_id FROM shipments WHERE shop_id = ?1 AND order_no = ?2 ORDER BY shipped_at, shipment_id")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![shop_id, order_no], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map(params![shop_id, order_no], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
     }
 
     /// The stored unified status of an order, if the order is known.
-    pub fn order_status(
-        &self,
-        shop_id: &str,
-        order_no: &str,
-    ) -> Result<Option<OrderStatus>, StoreError> {
+    pub fn order_status(&self, shop_id: &str, order_no: &str) -> Result<Option<OrderStatus>, StoreError> {
         let status: Option<String> = self
             .conn
             .query_row(

@@ -55,12 +55,7 @@ impl Store {
     }
 
     /// Replaces a stream's cursor (for `resync`); `None` makes the next pass a backfill.
-    pub fn set_cursor(
-        &mut self,
-        shop_id: &str,
-        stream: Stream,
-        cursor: Option<&str>,
-    ) -> Result<(), StoreError> {
+    pub fn set_cursor(&mut self, shop_id: &str, stream: Stream, cursor: Option<&str>) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO sync_state (shop_id, stream, cursor) VALUES (?1, ?2, ?3)
@@ -72,12 +67,7 @@ impl Store {
     }
 
     /// Records the start of a pass; returns the run id.
-    pub fn run_started(
-        &mut self,
-        shop_id: &str,
-        stream: Stream,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    pub fn run_started(&mut self, shop_id: &str, stream: Stream, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let now = ts(now);
         self.conn
             .execute(
@@ -142,8 +132,7 @@ impl Store {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// Outbox depth per shop.
@@ -166,8 +155,7 @@ impl Store {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
     /// Deletes delivered outbox rows and run records older than `retention_days`; returns how many.
@@ -175,17 +163,11 @@ impl Store {
         let cutoff = ts(now - Duration::days(i64::from(retention_days)));
         let done = self
             .conn
-            .execute(
-                "DELETE FROM outbox WHERE state = 'done' AND done_at < ?1",
-                params![cutoff],
-            )
+            .execute("DELETE FROM outbox WHERE state = 'done' AND done_at < ?1", params![cutoff])
             .map_err(|e| self.err(e))?;
         let runs = self
             .conn
-            .execute(
-                "DELETE FROM sync_runs WHERE started_at < ?1",
-                params![cutoff],
-            )
+            .execute("DELETE FROM sync_runs WHERE started_at < ?1", params![cutoff])
             .map_err(|e| self.err(e))?;
         Ok(done + runs)
     }

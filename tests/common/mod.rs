@@ -150,8 +150,5 @@ pub fn snapshot(store: &Store, table: &str) -> Vec<String> {
 
 /// A single integer from a query.
 pub fn count(store: &Store, sql: &str) -> i64 {
-    store
-        .connection()
-        .query_row(sql, [], |r| r.get(0))
-        .expect("count query")
+    store.connection().query_row(sql, [], |r| r.get(0)).expect("count query")
 }

@@ -34,24 +34,17 @@ const EARLY_REFRESH: Duration = Duration::seconds(60);
 impl Client {
     /// A client over `http` with the shop's access id and secret.
     pub fn new(http: HttpClient, access_id: Secret, secret: Secret) -> Self {
-        Client {
-            http,
-            access_id,
-            secret,
-            token: Mutex::new(None),
-        }
+        Client { http, access_id, secret, token: Mutex::new(None) }
     }
 
     /// A GET with `query`, the access token added.
     pub async fn get(&self, path: &str, query: Vec<(String, String)>) -> Result<Value, SyncError> {
-        self.call(Method::GET, path, query, Vec::new(), Idempotency::Read)
-            .await
+        self.call(Method::GET, path, query, Vec::new(), Idempotency::Read).await
     }
 
     /// A form POST; the access token goes in the URL, never in the body (vendor rule).
     pub async fn post(&self, path: &str, form: Vec<(String, String)>) -> Result<Value, SyncError> {
-        self.call(Method::POST, path, Vec::new(), form, Idempotency::Write)
-            .await
+        self.call(Method::POST, path, Vec::new(), form, Idempotency::Write).await
     }
 
     async fn call(
@@ -77,9 +70,7 @@ impl Client {
             };
             let answer = self.http.send(&req).await?;
             match envelope::ok_or_vendor(answer, path) {
-                Err(SyncError::Vendor { code, .. })
-                    if code == CODE_TOKEN_INVALID.to_string() && !refreshed =>
-                {
+                Err(SyncError::Vendor { code, .. }) if code == CODE_TOKEN_INVALID.to_string() && !refreshed => {
                     token = self.refresh(&token).await?;
                     refreshed = true;
                 }
@@ -90,10 +81,7 @@ impl Client {
 
     async fn current_token(&self) -> Result<Secret, SyncError> {
         let mut cached = self.token.lock().await;
-        if let Some(t) = cached
-            .as_ref()
-            .filter(|t| Utc::now() < t.expires_at - EARLY_REFRESH)
-        {
+        if let Some(t) = cached.as_ref().filter(|t| Utc::now() < t.expires_at - EARLY_REFRESH) {
             return Ok(t.value.clone());
         }
         let fresh = self.fetch_token().await?;
@@ -105,10 +93,7 @@ impl Client {
     /// Replaces `stale` with a new token, unless another call already did.
     async fn refresh(&self, stale: &Secret) -> Result<Secret, SyncError> {
         let mut cached = self.token.lock().await;
-        if let Some(t) = cached
-            .as_ref()
-            .filter(|t| t.value.expose() != stale.expose())
-        {
+        if let Some(t) = cached.as_ref().filter(|t| t.value.expose() != stale.expose()) {
             return Ok(t.value.clone());
         }
         let fresh = self.fetch_token().await?;
@@ -125,24 +110,18 @@ impl Client {
         let answer = self.http.send(&Request::get(TOKEN_PATH, query)).await?;
         let answer = match envelope::ok_or_vendor(answer, TOKEN_PATH) {
             Err(SyncError::Vendor { code, msg, .. }) => {
-                return Err(SyncError::Auth(format!(
-                    "`{TOKEN_PATH}` answered code {code}: {msg}"
-                )))
+                return Err(SyncError::Auth(format!("`{TOKEN_PATH}` answered code {code}: {msg}")))
             }
             other => other?,
         };
         let data = answer.get("data").cloned().unwrap_or(Value::Null);
-        let value = values::required(&data, "access_token")
-            .map_err(|e| envelope::shape(TOKEN_PATH, e.to_string()))?;
+        let value = values::required(&data, "access_token").map_err(|e| envelope::shape(TOKEN_PATH, e.to_string()))?;
         // Without a readable expiry, assume the documented hour minus a margin.
         let expires_at = values::cst_datetime(&data, "expire_time")
             .ok()
             .flatten()
             .unwrap_or_else(|| Utc::now() + Duration::minutes(55));
         tracing::debug!(%expires_at, "Guanmai access token refreshed");
-        Ok(Token {
-            value: Secret::new(value),
-            expires_at,
-        })
+        Ok(Token { value: Secret::new(value), expires_at })
     }
 }

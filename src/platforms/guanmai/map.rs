@@ -18,34 +18,24 @@ pub const ORDER_STATUS: &[(&str, OrderStatus)] = &[
 ];
 
 /// Unified status → the code `order/update` takes.
-pub const PUSH_STATUS: &[(OrderStatus, i64)] =
-    &[(OrderStatus::Processing, 5), (OrderStatus::Shipped, 10)];
+pub const PUSH_STATUS: &[(OrderStatus, i64)] = &[(OrderStatus::Processing, 5), (OrderStatus::Shipped, 10)];
 
 /// The only status moves `order/update` accepts, as vendor codes (from, to).
 pub const ALLOWED_MOVES: &[(i64, i64)] = &[(1, 5), (1, 10), (5, 10)];
 
 /// The unified status of a vendor code.
 pub fn status_of(code: &str) -> Option<OrderStatus> {
-    ORDER_STATUS
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map(|(_, s)| *s)
+    ORDER_STATUS.iter().find(|(c, _)| *c == code).map(|(_, s)| *s)
 }
 
 /// The vendor code of a unified status, among the statuses `order/update` can set or start from.
 pub fn code_of(status: OrderStatus) -> Option<i64> {
-    ORDER_STATUS
-        .iter()
-        .find(|(_, s)| *s == status)
-        .and_then(|(c, _)| c.parse().ok())
+    ORDER_STATUS.iter().find(|(_, s)| *s == status).and_then(|(c, _)| c.parse().ok())
 }
 
 /// The vendor code a status push sends.
 pub fn push_code(status: OrderStatus) -> Option<i64> {
-    PUSH_STATUS
-        .iter()
-        .find(|(s, _)| *s == status)
-        .map(|(_, c)| *c)
+    PUSH_STATUS.iter().find(|(s, _)| *s == status).map(|(_, c)| *c)
 }
 
 /// True when `order/update` accepts moving from `from` to `to`.
@@ -60,44 +50,28 @@ pub fn raw(list_row: &Value, detail: &Value) -> String {
 
 /// The list row kept in a stored order's `raw_json`, to tell whether the row changed.
 pub fn stored_list_row(raw_json: &str) -> Option<Value> {
-    serde_json::from_str::<Value>(raw_json)
-        .ok()?
-        .get("list")
-        .cloned()
+    serde_json::from_str::<Value>(raw_json).ok()?.get("list").cloned()
 }
 
 /// Reads one order from its list row and its detail.
 pub fn order(list_row: &Value, detail: &Value) -> Result<Order, ValueError> {
     let order_no = values::required(list_row, "id")?;
-    let code = values::int(detail, "status")?
-        .or(values::int(list_row, "status")?)
-        .map(|c| c.to_string())
-        .unwrap_or_default();
+    let code =
+        values::int(detail, "status")?.or(values::int(list_row, "status")?).map(|c| c.to_string()).unwrap_or_default();
     let status = status_of(&code).unwrap_or_else(|| {
-        tracing::warn!(
-            order_no,
-            code,
-            "unknown Guanmai status; stored as `unknown`"
-        );
+        tracing::warn!(order_no, code, "unknown Guanmai status; stored as `unknown`");
         OrderStatus::Unknown
     });
     let created_at = match values::cst_datetime(detail, "date_time")? {
         Some(t) => t,
-        None => values::cst_datetime(list_row, "date_time_str")?.ok_or_else(|| ValueError {
-            field: "date_time".into(),
-            problem: "missing".into(),
-        })?,
+        None => values::cst_datetime(list_row, "date_time_str")?
+            .ok_or_else(|| ValueError { field: "date_time".into(), problem: "missing".into() })?,
     };
     let customer = detail.get("customer").cloned().unwrap_or(Value::Null);
     let lines = detail
         .get("details")
         .and_then(Value::as_array)
-        .map(|rows| {
-            rows.iter()
-                .enumerate()
-                .map(|(i, d)| line(i, d))
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .map(|rows| rows.iter().enumerate().map(|(i, d)| line(i, d)).collect::<Result<Vec<_>, _>>())
         .transpose()?
         .unwrap_or_default();
     Ok(Order {
@@ -110,8 +84,7 @@ pub fn order(list_row: &Value, detail: &Value) -> Result<Order, ValueError> {
         currency: "CNY".into(),
         total_minor: fen_int(detail, "total_pay")?,
         shipping_minor: fen_int(detail, "freight")?,
-        buyer_name: values::non_empty(&customer, "resname")
-            .or_else(|| values::non_empty(list_row, "resname")),
+        buyer_name: values::non_empty(&customer, "resname").or_else(|| values::non_empty(list_row, "resname")),
         buyer_phone: values::non_empty(&customer, "receiver_phone"),
         ship_address: values::non_empty(&customer, "address"),
         external_ref: None,
@@ -153,11 +126,7 @@ mod tests {
         ];
         assert_eq!(ORDER_STATUS.len(), expected.len());
         for (code, unified) in expected {
-            assert_eq!(
-                status_of(code).map(|s| s.as_str()),
-                Some(unified),
-                "code {code}"
-            );
+            assert_eq!(status_of(code).map(|s| s.as_str()), Some(unified), "code {code}");
         }
         assert_eq!(status_of("7"), None);
     }
@@ -165,15 +134,7 @@ mod tests {
     #[test]
     fn only_the_three_documented_moves_are_allowed() {
         use OrderStatus::*;
-        let all = [
-            Pending,
-            AwaitingFulfillment,
-            Processing,
-            Shipped,
-            Delivered,
-            Completed,
-            Cancelled,
-        ];
+        let all = [Pending, AwaitingFulfillment, Processing, Shipped, Delivered, Completed, Cancelled];
         let mut allowed = Vec::new();
         for from in all {
             for to in all {
@@ -184,11 +145,7 @@ mod tests {
         }
         assert_eq!(
             allowed,
-            vec![
-                (AwaitingFulfillment, Processing),
-                (AwaitingFulfillment, Shipped),
-                (Processing, Shipped)
-            ]
+            vec![(AwaitingFulfillment, Processing), (AwaitingFulfillment, Shipped), (Processing, Shipped)]
         );
     }
 }

@@ -13,8 +13,8 @@ use crate::model::{OrderStatus, PushKind, Rejected, Stream};
 use crate::platforms::values::{self, cst};
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    envelope, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload,
-    ReadBack, Sink, SyncError, SyncRequest,
+    envelope, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Sink,
+    SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -37,7 +37,9 @@ pub static CAPABILITIES: Capabilities = Capabilities {
         (Stream::Refunds, "Guanmai has no refund endpoint"),
     ],
     credentials: &["access_id", "secret"],
-    notes: &["status pushes only along awaiting_fulfillment→processing, awaiting_fulfillment→shipped, processing→shipped"],
+    notes: &[
+        "status pushes only along awaiting_fulfillment→processing, awaiting_fulfillment→shipped, processing→shipped",
+    ],
 };
 
 /// Detail calls in flight at once per shop (the shop's rate limit still applies to each).
@@ -53,12 +55,7 @@ pub struct Guanmai {
 /// Builds the connector (registry entry).
 pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
     let credential = |key: &str| {
-        parts
-            .shop
-            .credentials
-            .get(key)
-            .cloned()
-            .ok_or_else(|| format!("shop `{}`: no {key}", parts.shop.id))
+        parts.shop.credentials.get(key).cloned().ok_or_else(|| format!("shop `{}`: no {key}", parts.shop.id))
     };
     let client = Client::new(parts.http, credential("access_id")?, credential("secret")?);
     Ok(Arc::new(Guanmai { client }))
@@ -66,21 +63,14 @@ pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
 
 impl Guanmai {
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
-        let cursor = req
-            .cursor
-            .as_deref()
-            .and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok());
-        let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS)
-            .reach_back(req.lookback_days);
+        let cursor = req.cursor.as_deref().and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok());
+        let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS).reach_back(req.lookback_days);
         for w in span.split(wire::MAX_SPAN_DAYS) {
             let mut offset = 0usize;
             let mut previous_ids: Vec<String> = Vec::new();
             loop {
                 let rows = self.list_page(w, offset).await?;
-                let ids: Vec<String> = rows
-                    .iter()
-                    .filter_map(|r| values::non_empty(r, "id"))
-                    .collect();
+                let ids: Vec<String> = rows.iter().filter_map(|r| values::non_empty(r, "id")).collect();
                 if !ids.is_empty() && ids == previous_ids {
                     return Err(envelope::shape(
                         wire::ORDERS_PATH,
@@ -106,10 +96,7 @@ impl Guanmai {
     async fn list_page(&self, w: DayWindow, offset: usize) -> Result<Vec<Value>, SyncError> {
         let query = vec![
             ("query_type".to_string(), "1".to_string()),
-            (
-                "start_date".to_string(),
-                w.start.format("%Y-%m-%d").to_string(),
-            ),
+            ("start_date".to_string(), w.start.format("%Y-%m-%d").to_string()),
             ("end_date".to_string(), w.end.format("%Y-%m-%d").to_string()),
             ("sort_type".to_string(), "date_asc".to_string()),
             ("offset".to_string(), offset.to_string()),
@@ -121,24 +108,16 @@ impl Guanmai {
 
     /// Reads the details of the rows that are new or changed since they were stored.
     async fn read_changed(&self, rows: &[Value], sink: &mut dyn Sink) -> Result<Batch, SyncError> {
-        let ids: Vec<String> = rows
-            .iter()
-            .filter_map(|r| values::non_empty(r, "id"))
-            .collect();
-        let stored: HashMap<String, Option<Value>> = sink
-            .stored_orders(&ids)?
-            .into_iter()
-            .map(|o| (o.order_no, map::stored_list_row(&o.raw_json)))
-            .collect();
+        let ids: Vec<String> = rows.iter().filter_map(|r| values::non_empty(r, "id")).collect();
+        let stored: HashMap<String, Option<Value>> =
+            sink.stored_orders(&ids)?.into_iter().map(|o| (o.order_no, map::stored_list_row(&o.raw_json))).collect();
         let mut batch = Batch::default();
         let mut wanted = Vec::new();
         for row in rows {
             match values::non_empty(row, "id") {
                 Some(id) if stored.get(&id).and_then(Option::as_ref) == Some(row) => {}
                 Some(id) => wanted.push((id, row.clone())),
-                None => batch
-                    .rejected
-                    .push(reject(row, "list row without `id`".into())),
+                None => batch.rejected.push(reject(row, "list row without `id`".into())),
             }
         }
         // Owned rows: futures borrowing from the page would not be `Send` across the trait object.
@@ -163,9 +142,7 @@ impl Guanmai {
                     }
                 }
                 // The vendor refused this one detail (deleted meanwhile?): keep the row raw.
-                Err(e @ SyncError::Vendor { .. }) => {
-                    batch.rejected.push(reject(&row, e.to_string()))
-                }
+                Err(e @ SyncError::Vendor { .. }) => batch.rejected.push(reject(&row, e.to_string())),
                 Err(e) => return Err(e),
             }
         }
@@ -173,21 +150,14 @@ impl Guanmai {
     }
 
     async fn detail(&self, id: String) -> Result<Value, SyncError> {
-        self.client
-            .get(wire::ORDER_PATH, vec![("order_id".to_string(), id)])
-            .await
+        self.client.get(wire::ORDER_PATH, vec![("order_id".to_string(), id)]).await
     }
 
     async fn update_status(&self, item: &PushItem, code: i64) -> Result<PushOutcome, SyncError> {
-        let form = vec![
-            ("order_id".to_string(), item.order_no.clone()),
-            ("status".to_string(), code.to_string()),
-        ];
+        let form = vec![("order_id".to_string(), item.order_no.clone()), ("status".to_string(), code.to_string())];
         match self.client.post(wire::UPDATE_PATH, form).await {
             Ok(_) => Ok(PushOutcome::Done),
-            Err(SyncError::Vendor { code, msg, .. }) => {
-                Ok(PushOutcome::Refused(format!("code {code}: {msg}")))
-            }
+            Err(SyncError::Vendor { code, msg, .. }) => Ok(PushOutcome::Refused(format!("code {code}: {msg}"))),
             Err(e) => Err(e),
         }
     }
@@ -195,18 +165,9 @@ impl Guanmai {
 
 fn reject(row: &Value, error: String) -> Rejected {
     let key = values::non_empty(row, "id")
-        .or_else(|| {
-            row.pointer("/list/id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        .or_else(|| row.pointer("/list/id").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| format!("raw:{row}"));
-    Rejected {
-        stream: Stream::Orders,
-        vendor_key: key,
-        error,
-        raw_json: row.to_string(),
-    }
+    Rejected { stream: Stream::Orders, vendor_key: key, error, raw_json: row.to_string() }
 }
 
 #[async_trait]
@@ -218,19 +179,13 @@ impl Connector for Guanmai {
     async fn sync(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
         match req.stream {
             Stream::Orders => self.sync_orders(req, sink).await,
-            other => Err(SyncError::Shape {
-                path: String::new(),
-                detail: format!("Guanmai cannot sync {other}"),
-            }),
+            other => Err(SyncError::Shape { path: String::new(), detail: format!("Guanmai cannot sync {other}") }),
         }
     }
 
     fn resync_cursor(&self, stream: Stream, since: NaiveDate) -> Option<String> {
-        (stream == Stream::Orders).then(|| {
-            (since + chrono::Duration::days(i64::from(OVERLAP_DAYS)))
-                .format("%Y-%m-%d")
-                .to_string()
-        })
+        (stream == Stream::Orders)
+            .then(|| (since + chrono::Duration::days(i64::from(OVERLAP_DAYS))).format("%Y-%m-%d").to_string())
     }
 
     async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
@@ -241,10 +196,7 @@ impl Connector for Guanmai {
                 _ => None,
             };
             let Some(code) = code else {
-                outcomes.push(PushOutcome::Refused(format!(
-                    "guanmai cannot take {:?}",
-                    item.payload
-                )));
+                outcomes.push(PushOutcome::Refused(format!("guanmai cannot take {:?}", item.payload)));
                 continue;
             };
             match self.update_status(item, code).await {
@@ -260,17 +212,9 @@ impl Connector for Guanmai {
     async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            let answer = self
-                .client
-                .get(
-                    wire::ORDER_PATH,
-                    vec![("order_id".to_string(), item.order_no.clone())],
-                )
-                .await;
+            let answer = self.client.get(wire::ORDER_PATH, vec![("order_id".to_string(), item.order_no.clone())]).await;
             let current = match answer {
-                Ok(a) => a
-                    .get("data")
-                    .and_then(|d| values::int(d, "status").ok().flatten()),
+                Ok(a) => a.get("data").and_then(|d| values::int(d, "status").ok().flatten()),
                 Err(SyncError::Vendor { .. }) => None,
                 Err(e) => return Err(e),
             };
@@ -288,11 +232,7 @@ impl Connector for Guanmai {
         Ok(out)
     }
 
-    fn check_move(
-        &self,
-        payload: &PushPayload,
-        current: Option<OrderStatus>,
-    ) -> Result<(), String> {
+    fn check_move(&self, payload: &PushPayload, current: Option<OrderStatus>) -> Result<(), String> {
         let PushPayload::Status { status } = payload else {
             return Ok(());
         };

@@ -37,14 +37,11 @@ impl Client {
         let path = format!("/api-erp-{name}.html");
         let mut form = vec![("token".to_string(), self.token.expose().to_string())];
         form.extend(fields);
-        let answer = self
-            .http
-            .send(&Request::post_form(&path, form, idempotency))
-            .await?;
+        let answer = self.http.send(&Request::post_form(&path, form, idempotency)).await?;
         match envelope::ok_or_vendor(answer, &path) {
-            Err(SyncError::Vendor { code, msg, .. }) if code == CODE_BAD_TOKEN.to_string() => Err(
-                SyncError::Auth(format!("`{path}` answered code {code}: {msg}")),
-            ),
+            Err(SyncError::Vendor { code, msg, .. }) if code == CODE_BAD_TOKEN.to_string() => {
+                Err(SyncError::Auth(format!("`{path}` answered code {code}: {msg}")))
+            }
             other => other,
         }
     }
@@ -53,13 +50,8 @@ impl Client {
     pub async fn list(&self, name: &str, fields: Vec<(String, String)>) -> Result<Page, SyncError> {
         let path = format!("/api-erp-{name}.html");
         let answer = self.call(name, fields, Idempotency::Read).await?;
-        let count = values::int(&answer, "count")
-            .map_err(|e| envelope::shape(&path, e.to_string()))?
-            .unwrap_or(0);
+        let count = values::int(&answer, "count").map_err(|e| envelope::shape(&path, e.to_string()))?.unwrap_or(0);
         let rows = list_at(&answer, "/data", &path)?;
-        Ok(Page {
-            count: count.max(0) as u64,
-            rows,
-        })
+        Ok(Page { count: count.max(0) as u64, rows })
     }
 }

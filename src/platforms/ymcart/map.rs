@@ -41,47 +41,27 @@ pub fn lookup<T: Copy>(table: &[(&str, T)], code: &str) -> Option<T> {
 
 /// The vendor code orderStatus takes for `status`.
 pub fn push_code(status: OrderStatus) -> Option<u16> {
-    PUSH_STATUS
-        .iter()
-        .find(|(s, _)| *s == status)
-        .map(|(_, c)| *c)
+    PUSH_STATUS.iter().find(|(s, _)| *s == status).map(|(_, c)| *c)
 }
 
 /// Reads one orderList row.
 pub fn order(row: &Value) -> Result<Order, ValueError> {
     let order_no = values::required(row, "itemno")?;
-    let platform_status = values::int(row, "order_status")?
-        .map(|c| c.to_string())
-        .unwrap_or_default();
+    let platform_status = values::int(row, "order_status")?.map(|c| c.to_string()).unwrap_or_default();
     let status = lookup(ORDER_STATUS, &platform_status).unwrap_or_else(|| {
-        tracing::warn!(
-            order_no,
-            code = platform_status,
-            "unknown YMCart order_status; stored as `unknown`"
-        );
+        tracing::warn!(order_no, code = platform_status, "unknown YMCart order_status; stored as `unknown`");
         OrderStatus::Unknown
     });
-    let payment = values::int(row, "payment_status")?
-        .map(|c| c.to_string())
-        .unwrap_or_default();
-    let created_at = values::unix_secs(row, "create_time")?.ok_or_else(|| ValueError {
-        field: "create_time".into(),
-        problem: "missing or 0".into(),
-    })?;
+    let payment = values::int(row, "payment_status")?.map(|c| c.to_string()).unwrap_or_default();
+    let created_at = values::unix_secs(row, "create_time")?
+        .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing or 0".into() })?;
     let lines = row
         .get("item")
         .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| line(i, item))
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .map(|items| items.iter().enumerate().map(|(i, item)| line(i, item)).collect::<Result<Vec<_>, _>>())
         .transpose()?
         .unwrap_or_default();
-    let shipping_address =
-        addresses(row).find(|a| values::int(a, "address_type").ok().flatten() == Some(0));
+    let shipping_address = addresses(row).find(|a| values::int(a, "address_type").ok().flatten() == Some(0));
     Ok(Order {
         order_no,
         platform_order_id: values::non_empty(row, "id"),
@@ -93,9 +73,8 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         total_minor: values::fen(row, "total_amount")?,
         shipping_minor: values::fen(row, "cost_shipping")?,
         buyer_name: shipping_address.and_then(person_name),
-        buyer_phone: shipping_address.and_then(|a| {
-            values::non_empty(a, "mobilephone").or_else(|| values::non_empty(a, "telephone"))
-        }),
+        buyer_phone: shipping_address
+            .and_then(|a| values::non_empty(a, "mobilephone").or_else(|| values::non_empty(a, "telephone"))),
         ship_address: shipping_address.map(address_line),
         external_ref: values::non_empty(row, "outer_itemno"),
         created_at,
@@ -116,33 +95,20 @@ fn line(index: usize, item: &Value) -> Result<OrderLine, ValueError> {
 }
 
 fn addresses(row: &Value) -> impl Iterator<Item = &Value> {
-    row.get("address")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    row.get("address").and_then(Value::as_array).into_iter().flatten()
 }
 
 fn person_name(a: &Value) -> Option<String> {
-    let parts: Vec<String> = ["first_name", "last_name"]
-        .iter()
-        .filter_map(|f| values::non_empty(a, f))
-        .collect();
+    let parts: Vec<String> = ["first_name", "last_name"].iter().filter_map(|f| values::non_empty(a, f)).collect();
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 fn address_line(a: &Value) -> String {
-    [
-        "address",
-        "address_spare",
-        "city",
-        "state",
-        "postcode",
-        "country_code_2",
-    ]
-    .iter()
-    .filter_map(|f| values::non_empty(a, f))
-    .collect::<Vec<_>>()
-    .join(", ")
+    ["address", "address_spare", "city", "state", "postcode", "country_code_2"]
+        .iter()
+        .filter_map(|f| values::non_empty(a, f))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reads one deliveryList row (or one row of an order's embedded `delivery` array).
@@ -192,27 +158,15 @@ mod tests {
         ];
         assert_eq!(ORDER_STATUS.len(), expected.len());
         for (code, unified) in expected {
-            assert_eq!(
-                lookup(ORDER_STATUS, code).map(|s| s.as_str()),
-                Some(unified),
-                "code {code}"
-            );
+            assert_eq!(lookup(ORDER_STATUS, code).map(|s| s.as_str()), Some(unified), "code {code}");
         }
         assert_eq!(lookup(ORDER_STATUS, "999"), None);
     }
 
     #[test]
     fn every_payment_status_and_push_code() {
-        for (code, unified) in [
-            ("100", "unpaid"),
-            ("101", "failed"),
-            ("102", "unpaid"),
-            ("200", "paid"),
-        ] {
-            assert_eq!(
-                lookup(PAYMENT_STATUS, code).map(|s| s.as_str()),
-                Some(unified)
-            );
+        for (code, unified) in [("100", "unpaid"), ("101", "failed"), ("102", "unpaid"), ("200", "paid")] {
+            assert_eq!(lookup(PAYMENT_STATUS, code).map(|s| s.as_str()), Some(unified));
         }
         for (status, code) in PUSH_STATUS {
             // A pushed code read back must map to the status we pushed.

@@ -14,8 +14,8 @@ use crate::platforms::http::Idempotency;
 use crate::platforms::values::{self, cst};
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack,
-    Sink, SyncError, SyncRequest,
+    Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Sink, SyncError,
+    SyncRequest,
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -54,16 +54,9 @@ pub struct YmCart {
 
 /// Builds the connector (registry entry).
 pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
-    let token = parts
-        .shop
-        .credentials
-        .get("token")
-        .cloned()
-        .ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
-    Ok(Arc::new(YmCart {
-        client: Client::new(parts.http, token),
-        shop_id: parts.shop.id.clone(),
-    }))
+    let token =
+        parts.shop.credentials.get("token").cloned().ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
+    Ok(Arc::new(YmCart { client: Client::new(parts.http, token), shop_id: parts.shop.id.clone() }))
 }
 
 fn reject(stream: Stream, row: &Value, key_field: &str, error: String) -> Rejected {
@@ -79,20 +72,17 @@ fn reject(stream: Stream, row: &Value, key_field: &str, error: String) -> Reject
 
 impl YmCart {
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
-        let cursor =
-            req.cursor
-                .as_deref()
-                .and_then(|c| match NaiveDate::parse_from_str(c, "%Y-%m-%d") {
-                    Ok(day) => Some(day),
-                    Err(_) => {
-                        tracing::warn!(
-                            shop = self.shop_id,
-                            cursor = c,
-                            "unreadable orders cursor; starting over from the backfill"
-                        );
-                        None
-                    }
-                });
+        let cursor = req.cursor.as_deref().and_then(|c| match NaiveDate::parse_from_str(c, "%Y-%m-%d") {
+            Ok(day) => Some(day),
+            Err(_) => {
+                tracing::warn!(
+                    shop = self.shop_id,
+                    cursor = c,
+                    "unreadable orders cursor; starting over from the backfill"
+                );
+                None
+            }
+        });
         let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS);
         for w in span.split(WINDOW_DAYS) {
             let mut last = Batch::default();
@@ -121,10 +111,7 @@ impl YmCart {
                 ("page_no".to_string(), page_no.to_string()),
                 ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
                 ("order_by".to_string(), "0".to_string()),
-                (
-                    "start_time".to_string(),
-                    w.start.format("%Y-%m-%d").to_string(),
-                ),
+                ("start_time".to_string(), w.start.format("%Y-%m-%d").to_string()),
                 ("end_time".to_string(), w.end.format("%Y-%m-%d").to_string()),
             ];
             if let Some(t) = time_type {
@@ -136,11 +123,7 @@ impl YmCart {
             for row in &page.rows {
                 match map::order(row) {
                     Ok(order) => batch.orders.push(order),
-                    Err(e) => {
-                        batch
-                            .rejected
-                            .push(reject(Stream::Orders, row, "itemno", e.to_string()))
-                    }
+                    Err(e) => batch.rejected.push(reject(Stream::Orders, row, "itemno", e.to_string())),
                 }
             }
             sink.commit(std::mem::replace(last, batch))?;
@@ -154,16 +137,8 @@ impl YmCart {
         }
     }
 
-    async fn sync_shipments(
-        &self,
-        req: &SyncRequest,
-        sink: &mut dyn Sink,
-    ) -> Result<(), SyncError> {
-        let mut max_id: i64 = req
-            .cursor
-            .as_deref()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
+    async fn sync_shipments(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        let mut max_id: i64 = req.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
         loop {
             let fields = vec![
                 ("page_no".to_string(), "1".to_string()),
@@ -177,11 +152,7 @@ impl YmCart {
                 highest = highest.max(values::int(row, "id").ok().flatten().unwrap_or(0));
                 match map::shipment(row) {
                     Ok(s) => batch.shipments.push(s),
-                    Err(e) => {
-                        batch
-                            .rejected
-                            .push(reject(Stream::Shipments, row, "id", e.to_string()))
-                    }
+                    Err(e) => batch.rejected.push(reject(Stream::Shipments, row, "id", e.to_string())),
                 }
             }
             if page.rows.is_empty() {
@@ -224,20 +195,16 @@ impl Connector for YmCart {
         match req.stream {
             Stream::Orders => self.sync_orders(req, sink).await,
             Stream::Shipments => self.sync_shipments(req, sink).await,
-            Stream::Refunds => Err(SyncError::Shape {
-                path: String::new(),
-                detail: "YMCart has no refund list".into(),
-            }),
+            Stream::Refunds => {
+                Err(SyncError::Shape { path: String::new(), detail: "YMCart has no refund list".into() })
+            }
         }
     }
 
     fn resync_cursor(&self, stream: Stream, since: NaiveDate) -> Option<String> {
         // The orders cursor is the last day covered, and a pass starts one day before it.
-        (stream == Stream::Orders).then(|| {
-            (since + chrono::Duration::days(i64::from(OVERLAP_DAYS)))
-                .format("%Y-%m-%d")
-                .to_string()
-        })
+        (stream == Stream::Orders)
+            .then(|| (since + chrono::Duration::days(i64::from(OVERLAP_DAYS))).format("%Y-%m-%d").to_string())
     }
 
     async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
@@ -245,10 +212,7 @@ impl Connector for YmCart {
             return Ok(Vec::new());
         };
         let encode = |r: serde_json::Result<String>| {
-            r.map_err(|e| SyncError::Shape {
-                path: String::new(),
-                detail: e.to_string(),
-            })
+            r.map_err(|e| SyncError::Shape { path: String::new(), detail: e.to_string() })
         };
         let (name, field, body) = match &first.payload {
             PushPayload::Ship { .. } => {
@@ -264,77 +228,49 @@ impl Connector for YmCart {
                         _ => None,
                     })
                     .collect();
-                (
-                    "orderShip",
-                    "shipno_res",
-                    encode(serde_json::to_string(&entries))?,
-                )
+                ("orderShip", "shipno_res", encode(serde_json::to_string(&entries))?)
             }
             PushPayload::Status { .. } => {
                 let entries: Vec<_> = items
                     .iter()
                     .filter_map(|i| match &i.payload {
                         PushPayload::Status { status } => {
-                            map::push_code(*status).map(|status| wire::StatusEntry {
-                                itemno: &i.order_no,
-                                status,
-                            })
+                            map::push_code(*status).map(|status| wire::StatusEntry { itemno: &i.order_no, status })
                         }
                         _ => None,
                     })
                     .collect();
-                (
-                    "orderStatus",
-                    "status_res",
-                    encode(serde_json::to_string(&entries))?,
-                )
+                ("orderStatus", "status_res", encode(serde_json::to_string(&entries))?)
             }
             PushPayload::Remark { .. } => {
                 let entries: Vec<_> = items
                     .iter()
                     .filter_map(|i| match &i.payload {
-                        PushPayload::Remark { text } => Some(wire::RemarkEntry {
-                            itemno: &i.order_no,
-                            remark: text,
-                        }),
+                        PushPayload::Remark { text } => Some(wire::RemarkEntry { itemno: &i.order_no, remark: text }),
                         _ => None,
                     })
                     .collect();
-                (
-                    "orderRemark",
-                    "remark_res",
-                    encode(serde_json::to_string(&entries))?,
-                )
+                ("orderRemark", "remark_res", encode(serde_json::to_string(&entries))?)
             }
         };
-        let answer = self
-            .client
-            .call(name, vec![(field.to_string(), body)], Idempotency::Write)
-            .await?;
+        let answer = self.client.call(name, vec![(field.to_string(), body)], Idempotency::Write).await?;
         // Contract: an entry listed with "success", or not listed at all, succeeded.
         let results: Vec<wire::EntryResult> = match answer.get("msg") {
-            Some(v @ Value::Array(_)) => {
-                serde_json::from_value(v.clone()).map_err(|e| SyncError::Shape {
-                    path: format!("/api-erp-{name}.html"),
-                    detail: format!("`msg`: {e}"),
-                })?
-            }
+            Some(v @ Value::Array(_)) => serde_json::from_value(v.clone()).map_err(|e| SyncError::Shape {
+                path: format!("/api-erp-{name}.html"),
+                detail: format!("`msg`: {e}"),
+            })?,
             _ => Vec::new(),
         };
         Ok(items
             .iter()
             .map(|item| {
-                let failure = results
-                    .iter()
-                    .find(|r| r.itemno == item.order_no)
-                    .map(|r| match &r.msg {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    });
+                let failure = results.iter().find(|r| r.itemno == item.order_no).map(|r| match &r.msg {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                });
                 match failure {
-                    Some(code) if code != "success" && !code.is_empty() => {
-                        PushOutcome::Refused(code)
-                    }
+                    Some(code) if code != "success" && !code.is_empty() => PushOutcome::Refused(code),
                     _ => PushOutcome::Done,
                 }
             })
@@ -347,16 +283,12 @@ impl Connector for YmCart {
         Ok(items
             .iter()
             .map(|item| {
-                let Some(row) = rows
-                    .iter()
-                    .find(|r| values::text(r, "itemno").as_deref() == Some(&item.order_no))
+                let Some(row) = rows.iter().find(|r| values::text(r, "itemno").as_deref() == Some(&item.order_no))
                 else {
                     return ReadBack::NotApplied;
                 };
                 let applied = match &item.payload {
-                    PushPayload::Ship { tracking, .. } => {
-                        map::tracking_numbers(row).iter().any(|t| t == tracking)
-                    }
+                    PushPayload::Ship { tracking, .. } => map::tracking_numbers(row).iter().any(|t| t == tracking),
                     PushPayload::Status { status } => {
                         let code = values::int(row, "order_status").ok().flatten();
                         map::push_code(*status).map(i64::from) == code

@@ -1,0 +1,226 @@
+//! Liangben → unified model. Orders and refunds each have two status axes; each table below
+//! lists rules in order, and the first that matches wins (`None` matches any code).
+
+use crate::model::{Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundStatus, Shipment};
+use crate::platforms::values::{self, ValueError};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// (`order_status`, `shipment_status`) → unified order status.
+pub const ORDER_STATUS: &[(&str, Option<&str>, OrderStatus)] = &[
+    ("4", Some("2"), OrderStatus::PartiallyShipped), // awaiting shipment, partly shipped
+    ("1", None, OrderStatus::Pending),               // pending review
+    ("4", None, OrderStatus::AwaitingFulfillment),   // awaiting shipment
+    ("5", None, OrderStatus::Shipped),               // awaiting receipt
+    ("6", None, OrderStatus::Completed),
+    ("7", None, OrderStatus::Cancelled),
+];
+
+/// (`refund_status`, `examine_status`) → unified refund status.
+pub const REFUND_STATUS: &[(Option<&str>, Option<&str>, RefundStatus)] = &[
+    (None, Some("2"), RefundStatus::Rejected),
+    (Some("3"), None, RefundStatus::Closed),
+    (Some("2"), None, RefundStatus::Refunded),
+    (Some("1"), None, RefundStatus::Refunding),
+    (Some("0"), Some("1"), RefundStatus::Approved),
+    (Some("0"), Some("0"), RefundStatus::Requested),
+];
+
+/// `pay_status` → unified payment status.
+pub const PAYMENT_STATUS: &[(&str, PaymentStatus)] = &[("0", PaymentStatus::Unpaid), ("1", PaymentStatus::Paid)];
+
+/// The unified status of an order's two codes.
+pub fn order_status(order: &str, shipment: &str) -> Option<OrderStatus> {
+    ORDER_STATUS.iter().find(|(o, s, _)| *o == order && s.is_none_or(|s| s == shipment)).map(|(.., u)| *u)
+}
+
+/// The unified status of a refund's two codes.
+pub fn refund_status(refund: &str, examine: &str) -> Option<RefundStatus> {
+    REFUND_STATUS
+        .iter()
+        .find(|(r, e, _)| r.is_none_or(|r| r == refund) && e.is_none_or(|e| e == examine))
+        .map(|(.., u)| *u)
+}
+
+fn code(row: &Value, field: &str) -> Result<String, ValueError> {
+    Ok(values::int(row, field)?.map(|c| c.to_string()).unwrap_or_default())
+}
+
+/// Reads one order row.
+pub fn order(row: &Value) -> Result<Order, ValueError> {
+    let order_no = values::required(row, "order_sn")?;
+    let (o, s) = (code(row, "order_status")?, code(row, "shipment_status")?);
+    let status = order_status(&o, &s).unwrap_or_else(|| {
+        tracing::warn!(
+            order_no,
+            order_status = o,
+            shipment_status = s,
+            "unknown Liangben order status; stored as `unknown`"
+        );
+        OrderStatus::Unknown
+    });
+    let pay = code(row, "pay_status")?;
+    let address: Vec<String> =
+        ["province", "city", "district", "address"].iter().filter_map(|f| values::non_empty(row, f)).collect();
+    let lines = row
+        .get("products")
+        .and_then(Value::as_array)
+        .map(|ps| ps.iter().enumerate().map(|(i, p)| line(i, p)).collect::<Result<Vec<_>, _>>())
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Order {
+        order_no,
+        platform_order_id: None,
+        status,
+        // Both axes, so a partial shipment shows as a transition of the vendor status too.
+        platform_status: format!("{o}/{s}"),
+        payment_status: PAYMENT_STATUS.iter().find(|(c, _)| *c == pay).map(|(_, p)| *p),
+        refund_status: None,
+        currency: "CNY".into(),
+        total_minor: values::fen(row, "order_amount")?,
+        shipping_minor: values::fen(row, "freight")?,
+        buyer_name: values::non_empty(row, "consignee"),
+        buyer_phone: values::non_empty(row, "mobile"),
+        ship_address: (!address.is_empty()).then(|| address.join(" ")),
+        external_ref: values::non_empty(row, "external_order_sn"),
+        created_at: values::cst_datetime(row, "create_time")?
+            .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing".into() })?,
+        updated_at: values::cst_datetime(row, "update_time")?,
+        lines,
+        raw_json: row.to_string(),
+    })
+}
+
+fn line(index: usize, p: &Value) -> Result<OrderLine, ValueError> {
+    Ok(OrderLine {
+        line_no: index as u32 + 1,
+        sku: values::non_empty(p, "sku_id").unwrap_or_default(),
+        name: values::non_empty(p, "product_name").unwrap_or_default(),
+        quantity: values::int(p, "num")?.unwrap_or(0),
+        unit_price_minor: values::fen(p, "price")?,
+    })
+}
+
+/// Reads one outbound record of `order_no`.
+pub fn shipment(order_no: &str, rec: &Value) -> Result<Shipment, ValueError> {
+    Ok(Shipment {
+        shipment_id: values::required(rec, "purchase_sn")?,
+        order_no: Some(order_no.to_string()),
+        platform_order_id: None,
+        carrier: values::non_empty(rec, "express_company"),
+        tracking_no: values::non_empty(rec, "express_sn"),
+        shipped_at: values::cst_datetime(rec, "out_time")?,
+        raw_json: rec.to_string(),
+    })
+}
+
+/// Reads one refund row.
+pub fn refund(row: &Value) -> Result<Refund, ValueError> {
+    let refund_id = values::required(row, "refund_sn")?;
+    let (r, e) = (code(row, "refund_status")?, code(row, "examine_status")?);
+    let status = refund_status(&r, &e).unwrap_or_else(|| {
+        tracing::warn!(
+            refund_id,
+            refund_status = r,
+            examine_status = e,
+            "unknown Liangben refund status; stored as `unknown`"
+        );
+        RefundStatus::Unknown
+    });
+    Ok(Refund {
+        refund_id,
+        order_no: values::required(row, "order_sn")?,
+        status,
+        platform_status: format!("{r}/{e}"),
+        amount_minor: values::fen(row, "refund_amount")?,
+        reason: values::non_empty(row, "reason"),
+        created_at: values::cst_datetime(row, "create_time")?,
+        updated_at: values::cst_datetime(row, "update_time")?,
+        raw_json: row.to_string(),
+    })
+}
+
+/// Units per SKU in a `products[]` array.
+fn units(products: Option<&Value>) -> HashMap<String, i64> {
+    let mut out = HashMap::new();
+    for p in products.and_then(Value::as_array).into_iter().flatten() {
+        let sku = values::non_empty(p, "sku_id").unwrap_or_default();
+        *out.entry(sku).or_insert(0) += values::int(p, "num").ok().flatten().unwrap_or(0);
+    }
+    out
+}
+
+/// True when the stored outbound records of an order do not yet cover what its row says has
+/// shipped: none stored for a shipped order, or fewer units than ordered once it is fully shipped.
+pub fn shipments_incomplete(order_raw: &str, shipment_raws: &[String]) -> bool {
+    let Ok(order) = serde_json::from_str::<Value>(order_raw) else { return false };
+    let shipment_status = values::int(&order, "shipment_status").ok().flatten();
+    match shipment_status {
+        Some(2) => true, // partly shipped: more records may come
+        Some(3) => {
+            let ordered = units(order.get("products"));
+            let mut shipped: HashMap<String, i64> = HashMap::new();
+            for raw in shipment_raws {
+                let rec: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                for (sku, n) in units(rec.get("products")) {
+                    *shipped.entry(sku).or_insert(0) += n;
+                }
+            }
+            shipment_raws.is_empty() || ordered.iter().any(|(sku, n)| shipped.get(sku).copied().unwrap_or(0) < *n)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_order_status_pair_maps_as_the_contract_says() {
+        let cases = [
+            ("1", "1", "pending"),
+            ("4", "1", "awaiting_fulfillment"),
+            ("4", "2", "partially_shipped"),
+            ("4", "3", "awaiting_fulfillment"),
+            ("5", "3", "shipped"),
+            ("5", "2", "shipped"),
+            ("6", "3", "completed"),
+            ("7", "1", "cancelled"),
+        ];
+        for (o, s, unified) in cases {
+            assert_eq!(order_status(o, s).map(|x| x.as_str()), Some(unified), "{o}/{s}");
+        }
+        assert_eq!(order_status("2", "1"), None);
+    }
+
+    #[test]
+    fn every_refund_status_pair_maps_as_the_contract_says() {
+        for r in ["0", "1", "2", "3"] {
+            assert_eq!(refund_status(r, "2"), Some(RefundStatus::Rejected), "examine 2 wins over refund {r}");
+        }
+        let cases = [
+            ("3", "0", RefundStatus::Closed),
+            ("3", "1", RefundStatus::Closed),
+            ("2", "1", RefundStatus::Refunded),
+            ("1", "1", RefundStatus::Refunding),
+            ("0", "1", RefundStatus::Approved),
+            ("0", "0", RefundStatus::Requested),
+        ];
+        for (r, e, unified) in cases {
+            assert_eq!(refund_status(r, e), Some(unified), "{r}/{e}");
+        }
+        assert_eq!(refund_status("9", "0"), None);
+    }
+
+    #[test]
+    fn full_shipments_are_checked_against_the_ordered_units() {
+        let order = r#"{"shipment_status":3,"products":[{"sku_id":"A","num":2},{"sku_id":"B","num":1}]}"#;
+        let half = r#"{"products":[{"sku_id":"A","num":2}]}"#.to_string();
+        let rest = r#"{"products":[{"sku_id":"B","num":1}]}"#.to_string();
+        assert!(shipments_incomplete(order, &[]));
+        assert!(shipments_incomplete(order, std::slice::from_ref(&half)));
+        assert!(!shipments_incomplete(order, &[half, rest]));
+        assert!(!shipments_incomplete(r#"{"shipment_status":1}"#, &[]));
+    }
+}

@@ -1,0 +1,276 @@
+//! Youliang "liangben" ERP (PLATFORMS.md §3): the buyer side — the orders we placed with a
+//! supplier, their outbound records and refunds; we push cancels and receipt confirmations.
+//!
+//! The order list filters only on creation time, so each pass lists new orders by creation
+//! windows and then re-polls every stored open order by number (`more_order_sn`, 20 at a time):
+//! that is how status changes of older orders are seen. Outbound records need one call per order.
+
+pub mod map;
+pub mod wire;
+
+use crate::model::{OrderStatus, PushKind, Rejected, Stream};
+use crate::platforms::bearer::BearerClient;
+use crate::platforms::http::Idempotency;
+use crate::platforms::paging::{for_each_page, PageOf};
+use crate::platforms::values::{self, cst, ValueError};
+use crate::platforms::window::{self, DayWindow};
+use crate::platforms::{
+    envelope, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Sink,
+    SyncError, SyncRequest,
+};
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use futures_util::{stream, StreamExt};
+use reqwest::Method;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// What Liangben can do.
+pub static CAPABILITIES: Capabilities = Capabilities {
+    platform: "liangben",
+    streams: &[Stream::Orders, Stream::Shipments, Stream::Refunds],
+    pushes: &[PushKind::Status],
+    push_statuses: &[OrderStatus::Cancelled, OrderStatus::Completed],
+    max_batch: 1,
+    read_back: &[PushKind::Status],
+    stream_gaps: &[],
+    credentials: &["token"],
+    notes: &[
+        "buyer side: `cancelled` cancels our order, `completed` confirms receipt (naming the stored outbound record)",
+        "the supplier refuses to cancel an order it has shipped",
+    ],
+};
+
+/// `out_info` calls in flight at once per shop (the shop's rate limit still applies to each).
+const OUT_INFO_CONCURRENCY: usize = 4;
+/// Later passes re-read the last day of the previous one.
+const OVERLAP_DAYS: u32 = 1;
+
+/// The Liangben connector for one shop.
+pub struct Liangben {
+    client: BearerClient,
+}
+
+/// Builds the connector (registry entry).
+pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
+    let token =
+        parts.shop.credentials.get("token").cloned().ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
+    Ok(Arc::new(Liangben { client: BearerClient::new(parts.http, token) }))
+}
+
+fn form(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+fn reject(stream: Stream, row: &Value, key: &str, e: ValueError) -> Rejected {
+    Rejected {
+        stream,
+        vendor_key: values::non_empty(row, key).unwrap_or_else(|| format!("raw:{row}")),
+        error: e.to_string(),
+        raw_json: row.to_string(),
+    }
+}
+
+impl Liangben {
+    async fn post(&self, path: &str, fields: Vec<(String, String)>, idem: Idempotency) -> Result<Value, SyncError> {
+        self.client.call(Method::POST, path, Vec::new(), fields, idem).await
+    }
+
+    /// One page of a `has_next` list.
+    async fn page(&self, path: &str, mut fields: Vec<(String, String)>, page: u64) -> Result<PageOf, SyncError> {
+        fields.extend(form(&[
+            ("page", page.to_string()),
+            ("page_size", wire::PAGE_SIZE.to_string()),
+            ("use_has_next", "true".into()),
+        ]));
+        let answer = self.post(path, fields, Idempotency::Read).await?;
+        let rows = envelope::list_at(&answer, "/data/list", path)?;
+        let more = answer.pointer("/data/has_next").and_then(Value::as_bool).unwrap_or(rows.len() >= wire::PAGE_SIZE);
+        Ok(PageOf { rows, more })
+    }
+
+    fn order_batch(rows: Vec<Value>, seen: &mut HashSet<String>) -> Batch {
+        let mut batch = Batch::default();
+        for row in rows {
+            match map::order(&row) {
+                Ok(order) => {
+                    seen.insert(order.order_no.clone());
+                    batch.orders.push(order);
+                }
+                Err(e) => batch.rejected.push(reject(Stream::Orders, &row, "order_sn", e)),
+            }
+        }
+        batch
+    }
+
+    async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        let cursor = req.cursor.as_deref().and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok());
+        let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS);
+        let mut seen = HashSet::new();
+        for w in span.split(wire::WINDOW_DAYS) {
+            self.list_window(w, sink, &mut seen).await?;
+        }
+        // Older orders change too, but the list cannot filter on change: ask for each open one.
+        let open: Vec<&String> = req.open_orders.iter().filter(|o| !seen.contains(*o)).collect();
+        for chunk in open.chunks(wire::MORE_ORDER_SN_MAX) {
+            let names = chunk.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+            let fields = form(&[("more_order_sn", names)]);
+            let seen = &mut seen;
+            for_each_page(
+                wire::ORDER_LIST,
+                |page| self.page(wire::ORDER_LIST, fields.clone(), page),
+                |rows, _| sink.commit(Self::order_batch(rows, seen)),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn list_window(
+        &self,
+        w: DayWindow,
+        sink: &mut dyn Sink,
+        seen: &mut HashSet<String>,
+    ) -> Result<(), SyncError> {
+        let fields = form(&[
+            ("start_time", format!("{} 00:00:00", w.start.format("%Y-%m-%d"))),
+            ("end_time", format!("{} 23:59:59", w.end.format("%Y-%m-%d"))),
+        ]);
+        let cursor = w.end.format("%Y-%m-%d").to_string();
+        for_each_page(
+            wire::ORDER_LIST,
+            |page| self.page(wire::ORDER_LIST, fields.clone(), page),
+            |rows, last| {
+                let mut batch = Self::order_batch(rows, seen);
+                batch.cursor = last.then(|| cursor.clone());
+                sink.commit(batch)
+            },
+        )
+        .await
+    }
+
+    async fn out_info(&self, order_no: String) -> Result<(String, Vec<Value>), SyncError> {
+        let answer = self.post(wire::OUT_INFO, form(&[("order_sn", order_no.clone())]), Idempotency::Read).await?;
+        Ok((order_no, envelope::list_at(&answer, "/data/list", wire::OUT_INFO)?))
+    }
+
+    async fn sync_shipments(&self, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        let wanted: Vec<String> = sink
+            .shipment_candidates()?
+            .into_iter()
+            .filter(|(order, shipments)| map::shipments_incomplete(&order.raw_json, shipments))
+            .map(|(order, _)| order.order_no)
+            .collect();
+        let mut results =
+            stream::iter(wanted).map(|no| self.out_info(no)).buffered(OUT_INFO_CONCURRENCY).chunks(wire::PAGE_SIZE);
+        while let Some(chunk) = results.next().await {
+            let mut batch = Batch::default();
+            for result in chunk {
+                let (order_no, records) = result?;
+                for rec in records {
+                    match map::shipment(&order_no, &rec) {
+                        Ok(s) => batch.shipments.push(s),
+                        Err(e) => batch.rejected.push(reject(Stream::Shipments, &rec, "purchase_sn", e)),
+                    }
+                }
+            }
+            sink.commit(batch)?;
+        }
+        Ok(())
+    }
+
+    async fn sync_refunds(&self, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        for_each_page(
+            wire::REFUND_LIST,
+            |page| self.page(wire::REFUND_LIST, Vec::new(), page),
+            |rows, _| {
+                let mut batch = Batch::default();
+                for row in rows {
+                    match map::refund(&row) {
+                        Ok(r) => batch.refunds.push(r),
+                        Err(e) => batch.rejected.push(reject(Stream::Refunds, &row, "refund_sn", e)),
+                    }
+                }
+                sink.commit(batch)
+            },
+        )
+        .await
+    }
+
+    async fn push_one(&self, item: &PushItem) -> Result<PushOutcome, SyncError> {
+        let (path, fields) = match &item.payload {
+            PushPayload::Status { status: OrderStatus::Cancelled } => {
+                (wire::CANCEL, form(&[("order_sn", item.order_no.clone())]))
+            }
+            PushPayload::Status { status: OrderStatus::Completed } => {
+                let mut f = form(&[("order_sn", item.order_no.clone()), ("remarks", "received (ordersync)".into())]);
+                // The receipt names the outbound record when we have one stored.
+                f.extend(item.shipment_ids.first().map(|p| ("purchase_sn".to_string(), p.clone())));
+                (wire::RECEIPT, f)
+            }
+            other => return Ok(PushOutcome::Refused(format!("liangben cannot take {other:?}"))),
+        };
+        match self.post(path, fields, Idempotency::Write).await {
+            Ok(_) => Ok(PushOutcome::Done),
+            Err(SyncError::Vendor { code, msg, .. }) => Ok(PushOutcome::Refused(format!("code {code}: {msg}"))),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for Liangben {
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
+    }
+
+    async fn sync(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        match req.stream {
+            Stream::Orders => self.sync_orders(req, sink).await,
+            Stream::Shipments => self.sync_shipments(sink).await,
+            Stream::Refunds => self.sync_refunds(sink).await,
+        }
+    }
+
+    fn resync_cursor(&self, stream: Stream, since: NaiveDate) -> Option<String> {
+        (stream == Stream::Orders)
+            .then(|| (since + chrono::Duration::days(i64::from(OVERLAP_DAYS))).format("%Y-%m-%d").to_string())
+    }
+
+    async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match self.push_one(item).await {
+                Ok(o) => outcomes.push(o),
+                Err(e) if i == 0 => return Err(e),
+                // One order per call: later items keep their own fate for the next round.
+                Err(e) => outcomes.push(PushOutcome::Retry(e.to_string())),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
+        let names = items.iter().map(|i| i.order_no.as_str()).collect::<Vec<_>>().join(",");
+        let page = self.page(wire::ORDER_LIST, form(&[("more_order_sn", names)]), 1).await?;
+        Ok(items
+            .iter()
+            .map(|item| {
+                let row =
+                    page.rows.iter().find(|r| values::non_empty(r, "order_sn").as_deref() == Some(&item.order_no));
+                let status = row.and_then(|r| values::int(r, "order_status").ok().flatten());
+                let target = match &item.payload {
+                    PushPayload::Status { status: OrderStatus::Cancelled } => Some(wire::STATUS_CANCELLED),
+                    PushPayload::Status { status: OrderStatus::Completed } => Some(wire::STATUS_COMPLETED),
+                    _ => None,
+                };
+                if status.is_some() && status == target {
+                    ReadBack::Applied
+                } else {
+                    ReadBack::NotApplied
+                }
+            })
+            .collect())
+    }
+}
