@@ -10,6 +10,7 @@ pub mod guanmai;
 pub mod http;
 pub mod liangben;
 pub mod paging;
+pub mod shopsuite;
 pub mod values;
 pub mod window;
 pub mod ymcart;
@@ -42,6 +43,8 @@ pub struct Capabilities {
     pub read_back: &'static [PushKind],
     /// Why a stream the platform does not sync is missing, shown when one is scheduled.
     pub stream_gaps: &'static [(Stream, &'static str)],
+    /// Keys the shop's `[shops.options]` table may hold.
+    pub options: &'static [&'static str],
     /// Credential keys the shop's config must provide.
     pub credentials: &'static [&'static str],
     /// One-line notes for `ordersync capabilities` (what is missing and why).
@@ -337,6 +340,7 @@ pub static REGISTRY: &[Platform] = &[
     Platform { capabilities: &ymcart::CAPABILITIES, build: ymcart::build },
     Platform { capabilities: &guanmai::CAPABILITIES, build: guanmai::build },
     Platform { capabilities: &liangben::CAPABILITIES, build: liangben::build },
+    Platform { capabilities: &shopsuite::CAPABILITIES, build: shopsuite::build },
 ];
 
 /// The registry entry for `name`.
@@ -376,6 +380,15 @@ pub fn shop_rules(shop: &ShopConfig, prefix: &str) -> Vec<Problem> {
             problems.push(Problem {
                 key: format!("{prefix}.{key}"),
                 message: format!("{} does not use `{key}`", caps.platform),
+            });
+        }
+    }
+    for key in shop.options.keys() {
+        if !caps.options.contains(&key.as_str()) {
+            let known = if caps.options.is_empty() { "none".to_string() } else { caps.options.join(", ") };
+            problems.push(Problem {
+                key: format!("{prefix}.options.{key}"),
+                message: format!("{} has no option `{key}` (it has: {known})", caps.platform),
             });
         }
     }

@@ -90,6 +90,21 @@ pub fn cst_datetime(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, V
         .ok_or_else(|| bad(field, "ambiguous local time"))
 }
 
+/// A time given as unix milliseconds (number or digits) or as a CST date-time text; 0 is unset.
+pub fn millis_or_datetime(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
+    match row.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() && !s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            cst_datetime(row, field)
+        }
+        _ => match int(row, field)? {
+            None | Some(0) => Ok(None),
+            Some(ms) => {
+                Utc.timestamp_millis_opt(ms).single().map(Some).ok_or_else(|| bad(field, format!("{ms} is out of range")))
+            }
+        },
+    }
+}
+
 /// A yuan amount (string or JSON number) as exact fen; unset values are 0.
 pub fn fen(row: &Value, field: &str) -> Result<i64, ValueError> {
     match row.get(field) {
@@ -173,6 +188,15 @@ mod tests {
         assert_eq!(int(&row, "n"), Ok(Some(400)));
         assert_eq!(int(&row, "m"), Ok(Some(7)));
         assert!(int(&row, "x").unwrap_err().to_string().contains("`x`"));
+    }
+
+    #[test]
+    fn millisecond_times_and_text_times() {
+        let row = json!({"ms": 1_700_000_000_123_i64, "text": "2024-01-02 08:00:00", "digits": "1700000000000", "zero": 0});
+        assert_eq!(millis_or_datetime(&row, "ms").unwrap().unwrap().timestamp_millis(), 1_700_000_000_123);
+        assert_eq!(millis_or_datetime(&row, "text").unwrap().unwrap().to_rfc3339(), "2024-01-02T00:00:00+00:00");
+        assert_eq!(millis_or_datetime(&row, "digits").unwrap().unwrap().timestamp(), 1_700_000_000);
+        assert_eq!(millis_or_datetime(&row, "zero"), Ok(None));
     }
 
     #[test]

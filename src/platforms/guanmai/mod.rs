@@ -36,6 +36,7 @@ pub static CAPABILITIES: Capabilities = Capabilities {
         (Stream::Shipments, "Guanmai has no shipment endpoint (its own fleet delivers: status 10 is the shipment)"),
         (Stream::Refunds, "Guanmai has no refund endpoint"),
     ],
+    options: &[],
     credentials: &["access_id", "secret"],
     notes: &[
         "status pushes only along awaiting_fulfillment→processing, awaiting_fulfillment→shipped, processing→shipped",

@@ -35,6 +35,7 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     max_batch: 1,
     read_back: &[PushKind::Status],
     stream_gaps: &[],
+    options: &[],
     credentials: &["token"],
     notes: &[
         "buyer side: `cancelled` cancels our order, `completed` confirms receipt (naming the stored outbound record)",

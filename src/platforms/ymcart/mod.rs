@@ -37,6 +37,7 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     max_batch: 20,
     read_back: &[PushKind::Ship, PushKind::Status],
     stream_gaps: &[(Stream::Refunds, "YMCart has no refund list")],
+    options: &[],
     credentials: &["token"],
     notes: &["remarks cannot be read back: a remark whose request was cut off may be sent twice"],
 };

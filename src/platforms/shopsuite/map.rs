@@ -1,0 +1,197 @@
+//! ShopSuite → unified model: the state tables and the readers of orders (with their embedded
+//! logistics rows) and returns. Amounts are yuan JSON numbers, converted from their written digits.
+
+use crate::model::{Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundStatus, RefundSummary, Shipment};
+use crate::platforms::values::{self, ValueError};
+use serde_json::Value;
+
+/// `order_state_id` → unified order status.
+pub const ORDER_STATE: &[(&str, OrderStatus)] = &[
+    ("2011", OrderStatus::Pending),             // awaiting order review
+    ("2013", OrderStatus::Pending),             // awaiting finance review
+    ("2020", OrderStatus::AwaitingFulfillment), // awaiting picking
+    ("2030", OrderStatus::Processing),          // awaiting shipment
+    ("2040", OrderStatus::Shipped),
+    ("2060", OrderStatus::Completed), // received
+    ("2070", OrderStatus::Cancelled),
+];
+
+/// `return_state_id` → unified refund status.
+pub const RETURN_STATE: &[(&str, RefundStatus)] = &[
+    ("3100", RefundStatus::Requested),  // submitted
+    ("3105", RefundStatus::Approved),   // under review
+    ("3110", RefundStatus::Returning),  // goods received
+    ("3115", RefundStatus::Refunding),  // refund confirmed
+    ("3120", RefundStatus::Refunded),   // buyer confirmed the money
+    ("3125", RefundStatus::Closed),     // done
+];
+
+/// `order_is_paid` → unified payment status (ShopSuite's state table: 3010 unpaid, 3013 paid).
+pub const PAID_STATE: &[(&str, PaymentStatus)] = &[("3010", PaymentStatus::Unpaid), ("3013", PaymentStatus::Paid)];
+
+/// `order_refund_status` → refund summary (2600 none, 2601 part, 2602 all).
+pub const REFUND_SUMMARY: &[(&str, RefundSummary)] =
+    &[("2600", RefundSummary::None), ("2601", RefundSummary::Partial), ("2602", RefundSummary::Full)];
+
+/// Looks `code` up in a vendor table.
+pub fn lookup<T: Copy>(table: &[(&str, T)], code: &str) -> Option<T> {
+    table.iter().find(|(c, _)| *c == code).map(|(_, v)| *v)
+}
+
+fn code(row: &Value, field: &str) -> Result<String, ValueError> {
+    Ok(values::int(row, field)?.map(|c| c.to_string()).unwrap_or_default())
+}
+
+/// Reads one order (list row or detail) and its embedded logistics rows.
+pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
+    let order_no = values::required(row, "order_id")?;
+    let state = code(row, "order_state_id")?;
+    let status = lookup(ORDER_STATE, &state).unwrap_or_else(|| {
+        tracing::warn!(order_no, code = state, "unknown ShopSuite order_state_id; stored as `unknown`");
+        OrderStatus::Unknown
+    });
+    let delivery = row.get("delivery").cloned().unwrap_or(Value::Null);
+    let address: Vec<String> =
+        ["da_province", "da_city", "da_county", "da_address"].iter().filter_map(|f| values::non_empty(&delivery, f)).collect();
+    let lines = row
+        .get("items")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().enumerate().map(|(i, it)| line(i, it)).collect::<Result<Vec<_>, _>>())
+        .transpose()?
+        .unwrap_or_default();
+    let shipments = row
+        .get("logistics")
+        .and_then(Value::as_array)
+        .map(|ls| ls.iter().map(|l| logistics(&order_no, l)).collect::<Result<Vec<_>, _>>())
+        .transpose()?
+        .unwrap_or_default();
+    // The state log is the only modified time ShopSuite gives: its latest entry.
+    let updated_at = row
+        .get("log_items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| values::millis_or_datetime(l, "order_state_time").ok().flatten())
+        .max();
+    let order = Order {
+        status,
+        platform_status: state,
+        payment_status: lookup(PAID_STATE, &code(row, "order_is_paid")?),
+        refund_status: lookup(REFUND_SUMMARY, &code(row, "order_refund_status")?),
+        currency: "CNY".into(),
+        total_minor: values::fen(row, "order_payment_amount")?,
+        shipping_minor: values::fen(row, "order_shipping_fee")?,
+        buyer_name: values::non_empty(&delivery, "da_name"),
+        buyer_phone: values::non_empty(&delivery, "da_mobile"),
+        ship_address: (!address.is_empty()).then(|| address.join(" ")),
+        external_ref: values::non_empty(row, "src_order_id"),
+        created_at: values::millis_or_datetime(row, "order_time")?
+            .ok_or_else(|| ValueError { field: "order_time".into(), problem: "missing".into() })?,
+        updated_at,
+        lines,
+        raw_json: row.to_string(),
+        platform_order_id: None,
+        order_no,
+    };
+    Ok((order, shipments))
+}
+
+fn line(index: usize, it: &Value) -> Result<OrderLine, ValueError> {
+    Ok(OrderLine {
+        line_no: index as u32 + 1,
+        sku: values::non_empty(it, "item_id").unwrap_or_default(),
+        name: values::non_empty(it, "product_item_name").unwrap_or_default(),
+        quantity: values::int(it, "order_item_quantity")?.unwrap_or(0),
+        unit_price_minor: values::fen(it, "item_unit_price")?,
+    })
+}
+
+fn logistics(order_no: &str, l: &Value) -> Result<Shipment, ValueError> {
+    Ok(Shipment {
+        shipment_id: values::required(l, "order_logistics_id")?,
+        order_no: Some(order_no.to_string()),
+        platform_order_id: None,
+        carrier: values::non_empty(l, "express_name"),
+        tracking_no: values::non_empty(l, "order_tracking_number"),
+        shipped_at: values::millis_or_datetime(l, "logistics_time")?,
+        raw_json: l.to_string(),
+    })
+}
+
+/// Reads one return.
+pub fn refund(row: &Value) -> Result<Refund, ValueError> {
+    let refund_id = values::required(row, "return_id")?;
+    let state = code(row, "return_state_id")?;
+    let status = lookup(RETURN_STATE, &state).unwrap_or_else(|| {
+        tracing::warn!(refund_id, code = state, "unknown ShopSuite return_state_id; stored as `unknown`");
+        RefundStatus::Unknown
+    });
+    let times: Vec<_> = ["return_add_time", "return_store_time", "return_finish_time"]
+        .iter()
+        .map(|f| values::millis_or_datetime(row, f))
+        .collect::<Result<_, _>>()?;
+    Ok(Refund {
+        refund_id,
+        order_no: values::required(row, "order_id")?,
+        status,
+        platform_status: state,
+        amount_minor: values::fen(row, "return_refund_amount")?,
+        reason: values::non_empty(row, "return_buyer_message"),
+        created_at: times[0],
+        updated_at: times.iter().flatten().max().copied(),
+        raw_json: row.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_order_state_maps_as_the_contract_says() {
+        let expected = [
+            ("2011", "pending"),
+            ("2013", "pending"),
+            ("2020", "awaiting_fulfillment"),
+            ("2030", "processing"),
+            ("2040", "shipped"),
+            ("2060", "completed"),
+            ("2070", "cancelled"),
+        ];
+        assert_eq!(ORDER_STATE.len(), expected.len());
+        for (code, unified) in expected {
+            assert_eq!(lookup(ORDER_STATE, code).map(|s| s.as_str()), Some(unified), "{code}");
+        }
+    }
+
+    #[test]
+    fn every_return_state_maps_as_the_contract_says() {
+        let expected = [
+            ("3100", "requested"),
+            ("3105", "approved"),
+            ("3110", "returning"),
+            ("3115", "refunding"),
+            ("3120", "refunded"),
+            ("3125", "closed"),
+        ];
+        assert_eq!(RETURN_STATE.len(), expected.len());
+        for (code, unified) in expected {
+            assert_eq!(lookup(RETURN_STATE, code).map(|s| s.as_str()), Some(unified), "{code}");
+        }
+    }
+
+    #[test]
+    fn float_amounts_land_as_exact_fen() {
+        let row = json!({
+            "order_id": "DD-1", "order_state_id": 2040, "order_time": 1_700_000_000_000_i64,
+            "order_payment_amount": 2.675, "order_shipping_fee": 1.005,
+            "items": [{"item_id": 7, "product_item_name": "Tea", "order_item_quantity": 1, "item_unit_price": 2.675}],
+            "logistics": [{"order_logistics_id": 9, "order_tracking_number": "SF1", "express_name": "SF", "logistics_time": 1_700_000_100_000_i64}]
+        });
+        let (order, shipments) = order(&row).unwrap();
+        assert_eq!((order.total_minor, order.shipping_minor, order.lines[0].unit_price_minor), (268, 101, 268));
+        assert_eq!(shipments[0].tracking_no.as_deref(), Some("SF1"));
+        assert_eq!(shipments[0].order_no.as_deref(), Some("DD-1"));
+    }
+}
