@@ -8,6 +8,7 @@
 //! daemon notice the zone's offset change and rebuild the jobs, which recomputes the offset.
 
 use crate::model::Stream;
+use crate::platforms::SyncError;
 use crate::push;
 use crate::runtime::Runtime;
 use crate::sync;
@@ -163,8 +164,12 @@ impl Work {
                 let Some(shop) = self.rt.shop(shop) else {
                     return;
                 };
-                if let Err(e) = sync::run_pass(&self.rt, shop, *stream, cancel).await {
-                    tracing::error!(error = %e, "sync pass failed");
+                match sync::run_pass(&self.rt, shop, *stream, cancel).await {
+                    Err(e) if matches!(e.source, SyncError::Interrupted) => {
+                        tracing::info!(shop = shop.config.id, %stream, "sync pass stopped for shutdown; its committed pages stand")
+                    }
+                    Err(e) => tracing::error!(error = %e, "sync pass failed"),
+                    Ok(_) => {}
                 }
             }
             Target::Flush => {

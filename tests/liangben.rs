@@ -86,7 +86,19 @@ async fn full_sync_of_1000_orders_with_outbound_records_and_refunds_equals_groun
                 "SELECT status, platform_status, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address,
                         created_at, external_ref FROM orders WHERE shop_id = ?1 AND order_no = ?2",
                 [SHOP, &t.order_sn],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                },
             )
             .unwrap_or_else(|e| panic!("order {} missing: {e}", t.order_sn));
         let expected = order_status(&t.order_status.to_string(), &t.shipment_status.to_string()).unwrap();
@@ -104,8 +116,11 @@ async fn full_sync_of_1000_orders_with_outbound_records_and_refunds_equals_groun
         let mut stmt = conn
             .prepare("SELECT sku, name, quantity, unit_price_minor FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no")
             .unwrap();
-        let lines: Vec<(String, String, i64, i64)> =
-            stmt.query_map([SHOP, &t.order_sn], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
+        let lines: Vec<(String, String, i64, i64)> = stmt
+            .query_map([SHOP, &t.order_sn], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         let expected: Vec<_> = t.lines.iter().map(|l| (l.sku_id.clone(), l.name.clone(), l.num, l.price_fen)).collect();
         assert_eq!(lines, expected, "lines of {}", t.order_sn);
     }
@@ -154,7 +169,11 @@ async fn changes_to_old_orders_and_refunds_are_picked_up_and_a_second_pass_chang
     let old = |status: u8, shipment: u8| {
         truth
             .iter()
-            .filter(|t| t.order_status == status && t.shipment_status == shipment && t.create_time < Utc::now().timestamp() - 20 * 86_400)
+            .filter(|t| {
+                t.order_status == status
+                    && t.shipment_status == shipment
+                    && t.create_time < Utc::now().timestamp() - 20 * 86_400
+            })
             .map(|t| t.order_sn.clone())
             .next()
             .expect("an old order in that state")
@@ -163,7 +182,12 @@ async fn changes_to_old_orders_and_refunds_are_picked_up_and_a_second_pass_chang
     let receiving = old(5, 3);
     w.sim.set_order_status(TOKEN, &waiting, 4, 2);
     w.sim.set_order_status(TOKEN, &receiving, 6, 3);
-    let refund = w.sim.truth_refunds(TOKEN).into_iter().find(|r| r.refund_status == 0 && r.examine_status == 0).expect("a fresh refund");
+    let refund = w
+        .sim
+        .truth_refunds(TOKEN)
+        .into_iter()
+        .find(|r| r.refund_status == 0 && r.examine_status == 0)
+        .expect("a fresh refund");
     w.sim.set_refund(TOKEN, &refund.refund_sn, 0, 1);
     all_streams(&w).await;
 
@@ -177,7 +201,10 @@ async fn changes_to_old_orders_and_refunds_are_picked_up_and_a_second_pass_chang
     assert_eq!(changed(&waiting, "awaiting_fulfillment", "partially_shipped"), 1);
     assert_eq!(changed(&receiving, "shipped", "completed"), 1);
     assert_eq!(changed(&refund.refund_sn, "requested", "approved"), 1);
-    assert!(count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{waiting}'")) >= 1, "its outbound record");
+    assert!(
+        count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{waiting}'")) >= 1,
+        "its outbound record"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,14 +240,20 @@ async fn cancel_and_receipt_are_applied_once_and_a_shipped_order_cannot_be_cance
         .dir
         .store()
         .connection()
-        .query_row("SELECT shipment_id FROM shipments WHERE order_no = ?1 ORDER BY shipped_at LIMIT 1", [&receiving[0]], |r| r.get(0))
+        .query_row(
+            "SELECT shipment_id FROM shipments WHERE order_no = ?1 ORDER BY shipped_at LIMIT 1",
+            [&receiving[0]],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(receipt.entry["purchase_sn"], stored_purchase.as_str(), "the receipt names the stored outbound record");
     let err: String = w
         .dir
         .store()
         .connection()
-        .query_row("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", [&receiving[1]], |r| r.get(0))
+        .query_row("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", [&receiving[1]], |r| {
+            r.get(0)
+        })
         .expect("the cancel of a shipped order failed");
     assert!(err.contains("无法取消"), "the vendor's message is kept: {err}");
     let done = count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'");

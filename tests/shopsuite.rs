@@ -96,9 +96,13 @@ async fn full_sync_of_1000_orders_with_logistics_and_returns_equals_ground_truth
         let mut stmt = conn
             .prepare("SELECT sku, name, quantity, unit_price_minor FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no")
             .unwrap();
-        let lines: Vec<(String, String, i64, i64)> =
-            stmt.query_map([SHOP, &t.order_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
-        let expected: Vec<_> = t.lines.iter().map(|l| (l.sku.clone(), l.name.clone(), l.quantity, l.price_fen)).collect();
+        let lines: Vec<(String, String, i64, i64)> = stmt
+            .query_map([SHOP, &t.order_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected: Vec<_> =
+            t.lines.iter().map(|l| (l.sku.clone(), l.name.clone(), l.quantity, l.price_fen)).collect();
         assert_eq!(lines, expected, "lines of {}", t.order_id);
         for l in &t.logistics {
             let tracking: String = conn
@@ -123,11 +127,16 @@ async fn full_sync_of_1000_orders_with_logistics_and_returns_equals_ground_truth
     assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds"), returns.len() as i64);
     for r in &returns {
         let (status, amount): (String, i64) = conn
-            .query_row("SELECT status, amount_minor FROM refunds WHERE shop_id = ?1 AND refund_id = ?2", [SHOP, &r.return_id], |x| {
-                Ok((x.get(0)?, x.get(1)?))
-            })
+            .query_row(
+                "SELECT status, amount_minor FROM refunds WHERE shop_id = ?1 AND refund_id = ?2",
+                [SHOP, &r.return_id],
+                |x| Ok((x.get(0)?, x.get(1)?)),
+            )
             .expect("return stored");
-        assert_eq!((status.as_str(), amount), (lookup(RETURN_STATE, &r.state.to_string()).unwrap().as_str(), r.amount_fen));
+        assert_eq!(
+            (status.as_str(), amount),
+            (lookup(RETURN_STATE, &r.state.to_string()).unwrap().as_str(), r.amount_fen)
+        );
     }
 }
 
@@ -167,7 +176,10 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
         (Some("shipped".to_string()), "completed".to_string()),
     ];
     assert_eq!(transitions, expected);
-    assert!(count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{old}'")) >= 1, "its new logistics row");
+    assert!(
+        count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{old}'")) >= 1,
+        "its new logistics row"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,7 +209,9 @@ async fn cancel_and_receive_are_applied_once_and_receiving_a_cancelled_order_fai
         .dir
         .store()
         .connection()
-        .query_row("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", [&cancelled[0]], |r| r.get(0))
+        .query_row("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", [&cancelled[0]], |r| {
+            r.get(0)
+        })
         .expect("receive of a cancelled order failed");
     assert!(err.contains("订单已取消"), "the vendor's message is kept: {err}");
 }
@@ -209,8 +223,16 @@ fn check_refuses_a_shipments_schedule_saying_why() {
     dir.write_config(&format!(
         "[[shops]]\nid = \"ss\"\nplatform = \"shopsuite\"\nbase_url = \"http://127.0.0.1:9\"\ntoken_file = \"{token}\"\n[shops.schedule]\nshipments = \"0 * * * * *\"\n"
     ));
-    let out = Command::new(env!("CARGO_BIN_EXE_ordersync")).arg("--config").arg(&dir.config_path).arg("check").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(&dir.config_path)
+        .arg("check")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("shops[0].schedule.shipments") && err.contains("shipments come with the orders stream"), "{err}");
+    assert!(
+        err.contains("shops[0].schedule.shipments") && err.contains("shipments come with the orders stream"),
+        "{err}"
+    );
 }

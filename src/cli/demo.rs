@@ -1,20 +1,22 @@
 //! `ordersync demo`: the built-in simulators plus the daemon, with no credentials.
 //!
-//! It writes a throw-away config and database under the system temp folder, starts a simulator
-//! per platform on 127.0.0.1, runs the real daemon on it with fast schedules, enqueues pushes as
-//! a warehouse would, prints progress, and on Ctrl-C (or after `--seconds`) a summary.
+//! It writes a throw-away config and database under the system temp folder, starts one simulated
+//! shop per platform on 127.0.0.1, runs the real daemon on them with fast schedules, plays a
+//! warehouse and a buyer that enqueue pushes, prints progress, and on Ctrl-C (or after
+//! `--seconds`) a summary comparing the database with the simulators.
 
 use crate::daemon;
 use crate::model::OrderStatus;
 use crate::platforms::PushPayload;
 use crate::runtime::{load_config, Runtime};
-use crate::sim::ymcart::YmSim;
+use crate::sim::{guanmai::GmSim, liangben::LbSim, shopsuite::SsSim, ymcart::YmSim, SimHandle};
 use crate::store::{NewEntry, Store};
 use anyhow::Context;
 use chrono::Utc;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Demo options.
@@ -28,19 +30,138 @@ pub struct Args {
     pub orders: usize,
 }
 
-const YM_TOKEN: &str = "demo-ymcart-token";
-const YM_SHOP: &str = "ym-demo";
+/// One simulated shop: its config block, its server, and how to read its ground truth.
+struct DemoShop {
+    id: &'static str,
+    config: String,
+    truth_orders: Box<dyn Fn() -> usize>,
+    applied_pushes: Box<dyn Fn() -> usize>,
+    _server: SimHandle,
+    activity: JoinHandle<()>,
+}
+
+const TICK: Duration = Duration::from_secs(2);
+
+async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>> {
+    let secret = |name: &str, value: &str| -> anyhow::Result<String> {
+        let path = dir.join(name);
+        std::fs::write(&path, value)?;
+        Ok(path.display().to_string())
+    };
+    let block = |id: &str, platform: &str, url: &str, creds: String, streams: &[&str]| {
+        let schedule: String = streams.iter().map(|s| format!("{s} = \"*/5 * * * * *\"\n")).collect();
+        format!(
+            "[[shops]]\nid = \"{id}\"\nplatform = \"{platform}\"\nbase_url = \"{url}\"\n{creds}\nrate_limit_per_sec = 20\nbackfill_days = 30\n[shops.schedule]\n{schedule}\n"
+        )
+    };
+    let mut shops = Vec::new();
+
+    let ym = YmSim::new(2026);
+    ym.add_shop("demo-ym", orders, 30);
+    let server = ym.serve().await.context("cannot start the YMCart simulator")?;
+    shops.push(DemoShop {
+        id: "ym-demo",
+        config: block(
+            "ym-demo",
+            "ymcart",
+            &server.base_url(),
+            format!("token_file = \"{}\"", secret("ym.token", "demo-ym")?),
+            &["orders", "shipments"],
+        ),
+        activity: ym.spawn_activity("demo-ym", TICK),
+        truth_orders: Box::new({
+            let s = ym.clone();
+            move || s.truth_orders("demo-ym").len()
+        }),
+        applied_pushes: Box::new(move || ym.applied_pushes().len()),
+        _server: server,
+    });
+
+    let gm = GmSim::new(2027);
+    gm.add_shop("demo-gm", "demo-gm-secret", orders, 30);
+    let server = gm.serve().await.context("cannot start the Guanmai simulator")?;
+    let creds = format!(
+        "access_id_file = \"{}\"\nsecret_file = \"{}\"",
+        secret("gm.id", "demo-gm")?,
+        secret("gm.secret", "demo-gm-secret")?
+    );
+    shops.push(DemoShop {
+        id: "gm-demo",
+        config: block("gm-demo", "guanmai", &server.base_url(), creds, &["orders"]),
+        activity: gm.spawn_activity("demo-gm", TICK),
+        truth_orders: Box::new({
+            let s = gm.clone();
+            move || s.truth_orders("demo-gm").len()
+        }),
+        applied_pushes: Box::new(move || gm.applied_pushes().len()),
+        _server: server,
+    });
+
+    let lb = LbSim::new(2028);
+    lb.add_shop("demo-lb", orders, 30);
+    let server = lb.serve().await.context("cannot start the Liangben simulator")?;
+    shops.push(DemoShop {
+        id: "lb-demo",
+        config: block(
+            "lb-demo",
+            "liangben",
+            &server.base_url(),
+            format!("token_file = \"{}\"", secret("lb.token", "demo-lb")?),
+            &["orders", "shipments", "refunds"],
+        ),
+        activity: lb.spawn_activity("demo-lb", TICK),
+        truth_orders: Box::new({
+            let s = lb.clone();
+            move || s.truth_orders("demo-lb").len()
+        }),
+        applied_pushes: Box::new(move || lb.applied_pushes().len()),
+        _server: server,
+    });
+
+    let ss = SsSim::new(2029);
+    ss.add_shop("demo-ss", orders, 30);
+    let server = ss.serve().await.context("cannot start the ShopSuite simulator")?;
+    shops.push(DemoShop {
+        id: "ss-demo",
+        config: block(
+            "ss-demo",
+            "shopsuite",
+            &server.base_url(),
+            format!("token_file = \"{}\"", secret("ss.token", "demo-ss")?),
+            &["orders", "refunds"],
+        ),
+        activity: ss.spawn_activity("demo-ss", TICK),
+        truth_orders: Box::new({
+            let s = ss.clone();
+            move || s.truth_orders("demo-ss").len()
+        }),
+        applied_pushes: Box::new(move || ss.applied_pushes().len()),
+        _server: server,
+    });
+    Ok(shops)
+}
+
+fn write_config(dir: &Path, shops: &[DemoShop]) -> anyhow::Result<PathBuf> {
+    let mut text = String::from(
+        "# Written by `ordersync demo`; every shop talks to a simulator on 127.0.0.1.\n\
+         [daemon]\ndatabase = \"demo.db\"\ntimezone = \"Asia/Shanghai\"\ndrain_timeout_secs = 5\n\n\
+         [push]\nschedule = \"*/3 * * * * *\"\nretry_base_ms = 1000\n\n",
+    );
+    for shop in shops {
+        text.push_str(&shop.config);
+    }
+    let path = dir.join("ordersync.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
 
 /// Runs the demo until Ctrl-C or `--seconds`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("ordersync-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let ym = YmSim::new(2026);
-    ym.add_shop(YM_TOKEN, args.orders, 30);
-    let ym_server = ym.serve().await.context("cannot start the YMCart simulator")?;
-    let activity = ym.spawn_activity(YM_TOKEN, Duration::from_secs(2));
-    let config_path = write_config(&dir, &ym_server.base_url())?;
-    println!("ordersync demo: YMCart simulator on {}, config {}", ym_server.base_url(), config_path.display());
+    let shops = start_shops(&dir, args.orders).await?;
+    let config_path = write_config(&dir, &shops)?;
+    println!("ordersync demo: {} simulated shops on 127.0.0.1, config {}", shops.len(), config_path.display());
     println!("  (Ctrl-C to stop; the daemon logs go to stderr)");
 
     let stop = CancellationToken::new();
@@ -52,7 +173,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let deadline = args.seconds.map(Duration::from_secs);
     let mut tick = tokio::time::interval(Duration::from_secs(3));
-    let mut pushed = 0usize;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -62,108 +182,108 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             break;
         }
         let mut store = Store::open(&rt.config.daemon.database)?;
-        pushed += enqueue_warehouse_pushes(&rt, &mut store)?;
+        enqueue_pushes(&rt, &mut store)?;
         progress(&store, started.elapsed())?;
     }
     stop.cancel();
     daemon.await.context("daemon task panicked")??;
-    activity.abort();
-
-    let store = Store::open(&rt.config.daemon.database)?;
-    let (orders, shipments, _, changes) = store.shop_counts(YM_SHOP)?;
-    let truth = ym.truth_orders(YM_TOKEN).len();
-    let applied = ym.applied_pushes().len();
-    println!();
-    println!("summary after {}s", started.elapsed().as_secs());
-    println!("  ymcart  {YM_SHOP}: {orders} orders in the database (simulator has {truth}), {shipments} shipments, {changes} status transitions");
-    for o in store.outbox_depths()? {
-        println!(
-            "  outbox  {}: {} pushes enqueued, {} done, {} failed, {} waiting; simulator applied {applied}",
-            o.shop_id,
-            pushed,
-            o.done,
-            o.failed,
-            o.pending + o.in_flight
-        );
+    summary(&rt, &shops, started.elapsed())?;
+    for shop in &shops {
+        shop.activity.abort();
     }
-    println!("  database: {}", rt.config.daemon.database.display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_config(dir: &Path, ym_url: &str) -> anyhow::Result<PathBuf> {
-    let token_file = dir.join("ymcart.token");
-    std::fs::write(&token_file, YM_TOKEN)?;
-    let config = format!(
-        r#"# Written by `ordersync demo`; every shop talks to a simulator on 127.0.0.1.
-[daemon]
-database = "demo.db"
-timezone = "Asia/Shanghai"
-drain_timeout_secs = 5
-
-[push]
-schedule = "*/3 * * * * *"
-retry_base_ms = 1000
-
-[[shops]]
-id = "{YM_SHOP}"
-platform = "ymcart"
-base_url = "{ym_url}"
-token_file = "{token}"
-rate_limit_per_sec = 20
-backfill_days = 30
-[shops.schedule]
-orders = "*/5 * * * * *"
-shipments = "*/5 * * * * *"
-"#,
-        token = token_file.display()
-    );
-    let path = dir.join("ordersync.toml");
-    std::fs::write(&path, config)?;
-    Ok(path)
+/// What a warehouse or buyer asks of an order in each state; each platform takes what it can.
+fn wanted(status: OrderStatus, order_no: &str) -> Vec<PushPayload> {
+    let tracking = format!("DEMO{}", order_no.chars().filter(char::is_ascii_digit).collect::<String>());
+    match status {
+        OrderStatus::Pending => vec![PushPayload::Status { status: OrderStatus::Cancelled }],
+        OrderStatus::AwaitingFulfillment => vec![
+            PushPayload::Ship { carrier: "SF Express".into(), tracking },
+            PushPayload::Status { status: OrderStatus::Processing },
+        ],
+        OrderStatus::Processing => vec![PushPayload::Status { status: OrderStatus::Shipped }],
+        OrderStatus::Shipped => vec![PushPayload::Status { status: OrderStatus::Completed }],
+        _ => vec![],
+    }
 }
 
-/// Plays the warehouse: ships a few paid orders, completes a few shipped ones.
-fn enqueue_warehouse_pushes(rt: &Runtime, store: &mut Store) -> anyhow::Result<usize> {
-    let mut n = 0;
+/// Enqueues a few pushes per shop and state, as many as the platform accepts.
+fn enqueue_pushes(rt: &Runtime, store: &mut Store) -> anyhow::Result<()> {
     for shop in &rt.shops {
         let id = &shop.config.id;
-        let mut wanted: Vec<(String, PushPayload)> = Vec::new();
-        for order in store.orders_in_status(id, OrderStatus::AwaitingFulfillment, 7)? {
-            let tracking = format!("DEMO{}", order.chars().filter(char::is_ascii_digit).collect::<String>());
-            wanted.push((order, PushPayload::Ship { carrier: "SF Express".into(), tracking }));
-        }
-        for order in store.orders_in_status(id, OrderStatus::Shipped, 3)? {
-            wanted.push((order, PushPayload::Status { status: OrderStatus::Completed }));
-        }
-        for (order_no, payload) in wanted {
-            let current = store.order_status(id, &order_no)?;
-            let caps = shop.connector.capabilities();
-            if caps.check(&payload).is_err() || shop.connector.check_move(&payload, current).is_err() {
-                continue;
+        for state in
+            [OrderStatus::Pending, OrderStatus::AwaitingFulfillment, OrderStatus::Processing, OrderStatus::Shipped]
+        {
+            // Cancel rarely; move the rest along briskly.
+            let n = if state == OrderStatus::Pending { 1 } else { 3 };
+            for order_no in store.orders_in_status(id, state, n)? {
+                for payload in wanted(state, &order_no) {
+                    let ok = shop.connector.capabilities().check(&payload).is_ok()
+                        && shop.connector.check_move(&payload, Some(state)).is_ok();
+                    if ok {
+                        store.enqueue(
+                            &NewEntry { shop_id: id.clone(), order_no: order_no.clone(), payload },
+                            Utc::now(),
+                        )?;
+                        break;
+                    }
+                }
             }
-            let e = store.enqueue(&NewEntry { shop_id: id.clone(), order_no, payload }, Utc::now())?;
-            n += usize::from(e.created);
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 fn progress(store: &Store, elapsed: Duration) -> anyhow::Result<()> {
     let outbox = store.outbox_depths()?;
-    for s in store.stream_statuses()? {
-        let (orders, shipments, refunds, changes) = store.shop_counts(&s.shop_id)?;
-        if s.stream != "orders" {
-            continue;
-        }
-        let o = outbox.iter().find(|o| o.shop_id == s.shop_id).cloned().unwrap_or_default();
+    let mut line = format!("[{:>4}s]", elapsed.as_secs());
+    for s in store.stream_statuses()?.iter().filter(|s| s.stream == "orders") {
+        let (orders, shipments, refunds, _) = store.shop_counts(&s.shop_id)?;
+        let done = outbox.iter().find(|o| o.shop_id == s.shop_id).map_or(0, |o| o.done);
+        line.push_str(&format!("  {} {orders}o/{shipments}s/{refunds}r/{done}p", s.shop_id));
+    }
+    println!("{line}   (orders/shipments/refunds/pushes done)");
+    Ok(())
+}
+
+fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Result<()> {
+    let store = Store::open(&rt.config.daemon.database)?;
+    let outbox = store.outbox_depths()?;
+    println!();
+    println!("summary after {}s", elapsed.as_secs());
+    println!(
+        "  {:<9} {:<10} {:>7} {:>9} {:>9} {:>8} {:>11} {:>12} {:>8} {:>10}",
+        "SHOP",
+        "PLATFORM",
+        "ORDERS",
+        "SIM HAS",
+        "SHIPMENTS",
+        "REFUNDS",
+        "TRANSITIONS",
+        "PUSHES DONE",
+        "FAILED",
+        "SIM APPLIED"
+    );
+    for shop in shops {
+        let (orders, shipments, refunds, changes) = store.shop_counts(shop.id)?;
+        let platform = rt.shop(shop.id).map_or("?", |s| s.config.platform.as_str());
+        let o = outbox.iter().find(|o| o.shop_id == shop.id).cloned().unwrap_or_default();
         println!(
-            "[{:>4}s] {:<10} {orders} orders, {shipments} shipments, {refunds} refunds, {changes} transitions | outbox {} done, {} failed, {} waiting",
-            elapsed.as_secs(),
-            s.shop_id,
+            "  {:<9} {:<10} {:>7} {:>9} {:>9} {:>8} {:>11} {:>12} {:>8} {:>10}",
+            shop.id,
+            platform,
+            orders,
+            (shop.truth_orders)(),
+            shipments,
+            refunds,
+            changes,
             o.done,
             o.failed,
-            o.pending + o.in_flight
+            (shop.applied_pushes)()
         );
     }
+    println!("  database: {}", rt.config.daemon.database.display());
     Ok(())
 }

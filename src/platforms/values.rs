@@ -98,9 +98,11 @@ pub fn millis_or_datetime(row: &Value, field: &str) -> Result<Option<DateTime<Ut
         }
         _ => match int(row, field)? {
             None | Some(0) => Ok(None),
-            Some(ms) => {
-                Utc.timestamp_millis_opt(ms).single().map(Some).ok_or_else(|| bad(field, format!("{ms} is out of range")))
-            }
+            Some(ms) => Utc
+                .timestamp_millis_opt(ms)
+                .single()
+                .map(Some)
+                .ok_or_else(|| bad(field, format!("{ms} is out of range"))),
         },
     }
 }
@@ -192,7 +194,8 @@ mod tests {
 
     #[test]
     fn millisecond_times_and_text_times() {
-        let row = json!({"ms": 1_700_000_000_123_i64, "text": "2024-01-02 08:00:00", "digits": "1700000000000", "zero": 0});
+        let row =
+            json!({"ms": 1_700_000_000_123_i64, "text": "2024-01-02 08:00:00", "digits": "1700000000000", "zero": 0});
         assert_eq!(millis_or_datetime(&row, "ms").unwrap().unwrap().timestamp_millis(), 1_700_000_000_123);
         assert_eq!(millis_or_datetime(&row, "text").unwrap().unwrap().to_rfc3339(), "2024-01-02T00:00:00+00:00");
         assert_eq!(millis_or_datetime(&row, "digits").unwrap().unwrap().timestamp(), 1_700_000_000);

@@ -63,7 +63,9 @@ impl Store {
     ) -> Result<BatchCounts, StoreError> {
         let path = self.path.clone();
         let e = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(e)?;
+        // IMMEDIATE: a deferred transaction that reads first and then writes cannot wait for
+        // another writer (SQLite answers "database is locked" at once); this one waits.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
         let mut counts = BatchCounts::default();
         let now_text = ts(now);
         for order in &batch.orders {

@@ -18,12 +18,12 @@ pub const ORDER_STATE: &[(&str, OrderStatus)] = &[
 
 /// `return_state_id` → unified refund status.
 pub const RETURN_STATE: &[(&str, RefundStatus)] = &[
-    ("3100", RefundStatus::Requested),  // submitted
-    ("3105", RefundStatus::Approved),   // under review
-    ("3110", RefundStatus::Returning),  // goods received
-    ("3115", RefundStatus::Refunding),  // refund confirmed
-    ("3120", RefundStatus::Refunded),   // buyer confirmed the money
-    ("3125", RefundStatus::Closed),     // done
+    ("3100", RefundStatus::Requested), // submitted
+    ("3105", RefundStatus::Approved),  // under review
+    ("3110", RefundStatus::Returning), // goods received
+    ("3115", RefundStatus::Refunding), // refund confirmed
+    ("3120", RefundStatus::Refunded),  // buyer confirmed the money
+    ("3125", RefundStatus::Closed),    // done
 ];
 
 /// `order_is_paid` → unified payment status (ShopSuite's state table: 3010 unpaid, 3013 paid).
@@ -51,8 +51,10 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
         OrderStatus::Unknown
     });
     let delivery = row.get("delivery").cloned().unwrap_or(Value::Null);
-    let address: Vec<String> =
-        ["da_province", "da_city", "da_county", "da_address"].iter().filter_map(|f| values::non_empty(&delivery, f)).collect();
+    let address: Vec<String> = ["da_province", "da_city", "da_county", "da_address"]
+        .iter()
+        .filter_map(|f| values::non_empty(&delivery, f))
+        .collect();
     let lines = row
         .get("items")
         .and_then(Value::as_array)

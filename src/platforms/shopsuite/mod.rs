@@ -53,7 +53,8 @@ pub struct ShopSuite {
 
 /// Builds the connector (registry entry).
 pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
-    let token = parts.shop.credentials.get("token").cloned().ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
+    let token =
+        parts.shop.credentials.get("token").cloned().ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
     let cancel_reason =
         parts.shop.options.get("cancel_reason").cloned().unwrap_or_else(|| wire::DEFAULT_CANCEL_REASON.to_string());
     Ok(Arc::new(ShopSuite { client: BearerClient::new(parts.http, token), cancel_reason }))
@@ -74,7 +75,9 @@ fn reject(stream: Stream, row: &Value, key: &str, e: ValueError) -> Rejected {
 
 /// Unix milliseconds of a CST day's first and last instant.
 fn day_bounds_ms(w: DayWindow) -> (i64, i64) {
-    let at = |day: NaiveDate, t: NaiveTime| cst().from_local_datetime(&day.and_time(t)).single().map(|t| t.timestamp_millis());
+    let at = |day: NaiveDate, t: NaiveTime| {
+        cst().from_local_datetime(&day.and_time(t)).single().map(|t| t.timestamp_millis())
+    };
     let start = at(w.start, NaiveTime::MIN).unwrap_or_default();
     let end = at(w.end + chrono::Duration::days(1), NaiveTime::MIN).unwrap_or_default() - 1;
     (start, end)
@@ -140,7 +143,8 @@ impl ShopSuite {
         }
         // Open orders created before the look-back still change: read each by its detail.
         let open: Vec<String> = req.open_orders.iter().filter(|o| !seen.contains(*o)).cloned().collect();
-        let mut details = stream::iter(open).map(|id| self.detail(id)).buffered(DETAIL_CONCURRENCY).chunks(wire::PAGE_SIZE);
+        let mut details =
+            stream::iter(open).map(|id| self.detail(id)).buffered(DETAIL_CONCURRENCY).chunks(wire::PAGE_SIZE);
         while let Some(chunk) = details.next().await {
             let rows = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
             sink.commit(Self::order_batch(&rows.into_iter().flatten().collect::<Vec<_>>(), &mut seen))?;
@@ -235,7 +239,10 @@ impl Connector for ShopSuite {
     async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            let state = self.detail(item.order_no.clone()).await?.and_then(|d| values::int(&d, "order_state_id").ok().flatten());
+            let state = self
+                .detail(item.order_no.clone())
+                .await?
+                .and_then(|d| values::int(&d, "order_state_id").ok().flatten());
             let target = match &item.payload {
                 PushPayload::Status { status: OrderStatus::Cancelled } => Some(wire::STATE_CANCELLED),
                 PushPayload::Status { status: OrderStatus::Completed } => Some(wire::STATE_RECEIVED),
