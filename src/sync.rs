@@ -9,6 +9,7 @@ use crate::runtime::{Runtime, Shop};
 use crate::store::{BatchCounts, Store};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// What a finished pass did.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +83,13 @@ pub async fn run_pass(
         stream,
         counts: BatchCounts::default(),
     };
-    let result = shop.connector.sync(&req, &mut Interruptible { inner: &mut sink, cancel: cancel.clone() }).await;
+    // The span names shop and stream on every line the connector logs.
+    let span = tracing::info_span!("pass", shop = shop_id, %stream);
+    let result = shop
+        .connector
+        .sync(&req, &mut Interruptible { inner: &mut sink, cancel: cancel.clone() })
+        .instrument(span)
+        .await;
     let counts = sink.counts;
     let error = result.as_ref().err().map(|e| e.to_string());
     if let Err(e) = store.run_finished(run, shop_id, stream, Utc::now(), counts, error.as_deref()) {

@@ -283,9 +283,10 @@ pub trait Connector: Send + Sync {
     }
 
     /// The cursor that makes the next pass of `stream` re-read from `since`; `None` means
-    /// "start over" (a full backfill, or the whole list for id-cursored streams).
-    fn resync_cursor(&self, _stream: Stream, _since: chrono::NaiveDate) -> Option<String> {
-        None
+    /// "start over" (a full backfill, or the whole list for id-cursored streams). Every platform's
+    /// orders stream keeps a day cursor (`window::pass_span`).
+    fn resync_cursor(&self, stream: Stream, since: chrono::NaiveDate) -> Option<String> {
+        (stream == Stream::Orders).then(|| window::resync_cursor(since))
     }
 
     /// Checks, before enqueueing, that the order can make the move `payload` asks for from its
@@ -325,6 +326,37 @@ pub struct ConnectorParts<'a> {
     pub shop: &'a ShopConfig,
     /// An HTTP client for the shop, under the shop's shared rate limiter.
     pub http: HttpClient,
+}
+
+impl ConnectorParts<'_> {
+    /// A credential the platform requires (`shop_rules` has checked it is configured).
+    pub fn credential(&self, key: &str) -> Result<crate::config::Secret, String> {
+        self.shop.credentials.get(key).cloned().ok_or_else(|| format!("shop `{}`: no `{key}` configured", self.shop.id))
+    }
+}
+
+/// Runs `f` for each item in turn (platforms that take one order per call), stopping at the
+/// first error: the core then treats the whole batch as failed and reads back what may have landed.
+pub async fn one_by_one<'a, T, F, Fut>(items: &'a [PushItem], mut f: F) -> Result<Vec<T>, SyncError>
+where
+    F: FnMut(&'a PushItem) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SyncError>>,
+{
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(f(item).await?);
+    }
+    Ok(out)
+}
+
+/// The outcome of a one-order push call: done, or refused for good with the vendor's code and
+/// message when it answered `code` ≠ 0; transport errors stay errors (they may be retried).
+pub fn push_outcome(answer: Result<serde_json::Value, SyncError>) -> Result<PushOutcome, SyncError> {
+    match answer {
+        Ok(_) => Ok(PushOutcome::Done),
+        Err(SyncError::Vendor { code, msg, .. }) => Ok(PushOutcome::Refused(format!("code {code}: {msg}"))),
+        Err(e) => Err(e),
+    }
 }
 
 /// A platform as the registry knows it.

@@ -1,7 +1,43 @@
 //! Date windows for list endpoints that filter on whole days: the span a pass must cover,
 //! split into windows no longer than a platform allows.
 
+use super::values::cst;
+use super::SyncRequest;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+/// Days a later pass re-reads before its saved cursor day, so edits late on that day are seen.
+pub const OVERLAP_DAYS: u32 = 1;
+/// How a day appears in cursors and in vendors' date parameters.
+const DAY: &str = "%Y-%m-%d";
+
+/// The days an orders pass covers in China Standard Time: from the saved day cursor (minus the
+/// overlap), or `backfill_days` back on the first pass, through today; with `lookback`, widened
+/// to start no later than `lookback_days` ago (platforms without a modified-time filter).
+pub fn pass_span(req: &SyncRequest, lookback: bool) -> DayWindow {
+    let cursor = req.cursor.as_deref().and_then(|c| match NaiveDate::parse_from_str(c, DAY) {
+        Ok(day) => Some(day),
+        Err(_) => {
+            tracing::warn!(cursor = c, "unreadable day cursor; starting over from the backfill");
+            None
+        }
+    });
+    let span = span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS);
+    if lookback {
+        span.reach_back(req.lookback_days)
+    } else {
+        span
+    }
+}
+
+/// The day cursor that makes the next pass start at `since`.
+pub fn resync_cursor(since: NaiveDate) -> String {
+    (since + Duration::days(i64::from(OVERLAP_DAYS))).format(DAY).to_string()
+}
+
+/// A day as vendors' date parameters write it.
+pub fn day(d: NaiveDate) -> String {
+    d.format(DAY).to_string()
+}
 
 /// An inclusive span of calendar days (in the vendor's zone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +83,11 @@ impl DayWindow {
             start = end + Duration::days(1);
         }
         out
+    }
+
+    /// The cursor saved once this window is committed: its last day.
+    pub fn cursor(&self) -> String {
+        day(self.end)
     }
 
     /// Days in the window, inclusive.

@@ -143,23 +143,13 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
         &lines_text,
         &o.raw_json,
     ]);
-    let existing: Option<(String, String, Option<String>, String)> = tx
-        .query_row(
-            "SELECT status, platform_status, updated_at, fingerprint FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-            params![shop_id, o.order_no],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
-    let outcome = match &existing {
-        Some((.., fp_old)) if *fp_old == fp => return Ok(Outcome::Unchanged),
-        Some((_, _, updated_old, _)) if is_stale(updated_old.as_deref(), updated.as_deref()) => {
-            return Ok(Outcome::Stale)
-        }
-        Some((status_old, ..)) => {
-            let old: OrderStatus = status_old.parse().unwrap_or(OrderStatus::Unknown);
-            Outcome::Updated { regression: old.is_regression_to(o.status) }
-        }
-        None => Outcome::Inserted,
+    let existing = Stored::read(tx, "orders", "order_no", shop_id, &o.order_no)?;
+    let outcome = match decide(existing.as_ref(), &fp, updated.as_deref(), |old| {
+        old.parse().unwrap_or(OrderStatus::Unknown).is_regression_to(o.status)
+    }) {
+        Outcome::Unchanged => return Ok(Outcome::Unchanged),
+        Outcome::Stale => return Ok(Outcome::Stale),
+        other => other,
     };
     tx.execute(
         "INSERT INTO orders (shop_id, order_no, platform, platform_order_id, status, platform_status, payment_status,
@@ -211,43 +201,92 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
             params![shop_id, id, o.order_no],
         )?;
     }
-    let (old_status, old_platform) =
-        existing.as_ref().map(|(s, p, ..)| (Some(s.as_str()), Some(p.as_str()))).unwrap_or((None, None));
-    if old_status != Some(o.status.as_str()) || old_platform != Some(o.platform_status.as_str()) {
-        let regression = matches!(outcome, Outcome::Updated { regression: true });
-        if regression {
-            tracing::warn!(shop = shop_id, order = o.order_no, from = old_status, to = %o.status, "order status moved backwards; recorded as a regression");
-        }
-        record_change(
-            tx,
-            shop_id,
-            "order",
-            &o.order_no,
-            (old_status, old_platform),
-            (o.status.as_str(), &o.platform_status),
-            regression,
-            now,
-        )?;
-    }
+    record_transition(
+        tx,
+        shop_id,
+        ("order", &o.order_no),
+        existing.as_ref(),
+        (o.status.as_str(), &o.platform_status),
+        &outcome,
+        now,
+    )?;
     Ok(outcome)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_change(
+/// The stored state of an order or refund row, for deciding what an observation changes.
+struct Stored {
+    status: String,
+    platform_status: String,
+    updated_at: Option<String>,
+    fingerprint: String,
+}
+
+impl Stored {
+    /// Reads the row keyed (`shop_id`, `key_column` = `key`) of `table` (a constant of ours).
+    fn read(
+        tx: &Transaction,
+        table: &str,
+        key_column: &str,
+        shop_id: &str,
+        key: &str,
+    ) -> rusqlite::Result<Option<Stored>> {
+        let sql = format!(
+            "SELECT status, platform_status, updated_at, fingerprint FROM {table} WHERE shop_id = ?1 AND {key_column} = ?2"
+        );
+        tx.prepare_cached(&sql)?
+            .query_row(params![shop_id, key], |r| {
+                Ok(Stored {
+                    status: r.get(0)?,
+                    platform_status: r.get(1)?,
+                    updated_at: r.get(2)?,
+                    fingerprint: r.get(3)?,
+                })
+            })
+            .optional()
+    }
+}
+
+/// What an observation does to the stored row: nothing when unchanged, nothing when older than
+/// what is stored (by the vendor's clock), otherwise an insert or an update flagged as a
+/// regression when `regression(old_status)` says the status moved backwards.
+fn decide(
+    existing: Option<&Stored>,
+    fp: &str,
+    updated: Option<&str>,
+    regression: impl FnOnce(&str) -> bool,
+) -> Outcome {
+    match existing {
+        None => Outcome::Inserted,
+        Some(old) if old.fingerprint == fp => Outcome::Unchanged,
+        Some(old) if is_stale(old.updated_at.as_deref(), updated) => Outcome::Stale,
+        Some(old) => Outcome::Updated { regression: regression(&old.status) },
+    }
+}
+
+/// Records a status transition (first sight included) when the unified or vendor status changed.
+fn record_transition(
     tx: &Transaction,
     shop_id: &str,
-    entity: &str,
-    key: &str,
-    from: (Option<&str>, Option<&str>),
-    to: (&str, &str),
-    regression: bool,
+    (entity, key): (&str, &str),
+    existing: Option<&Stored>,
+    (to, to_platform): (&str, &str),
+    outcome: &Outcome,
     now: &str,
 ) -> rusqlite::Result<()> {
+    let from = existing.map(|e| e.status.as_str());
+    let from_platform = existing.map(|e| e.platform_status.as_str());
+    if from == Some(to) && from_platform == Some(to_platform) {
+        return Ok(());
+    }
+    let regression = matches!(outcome, Outcome::Updated { regression: true });
+    if regression {
+        tracing::warn!(shop = shop_id, entity, key, from, to, "status moved backwards; recorded as a regression");
+    }
     tx.prepare_cached(
         "INSERT INTO status_changes (shop_id, entity, entity_key, from_status, to_status, from_platform_status,
             to_platform_status, regression, observed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![shop_id, entity, key, from.0, to.0, from.1, to.1, regression, now])?;
+    .execute(params![shop_id, entity, key, from, to, from_platform, to_platform, regression, now])?;
     Ok(())
 }
 
@@ -307,23 +346,15 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
         updated.as_deref().unwrap_or(""),
         &r.raw_json,
     ]);
-    let existing: Option<(String, String, Option<String>, String)> = tx
-        .query_row(
-            "SELECT status, platform_status, updated_at, fingerprint FROM refunds WHERE shop_id = ?1 AND refund_id = ?2",
-            params![shop_id, r.refund_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )
-        .optional()?;
-    let outcome = match &existing {
-        Some((.., fp_old)) if *fp_old == fp => return Ok(Outcome::Unchanged),
-        Some((_, _, updated_old, _)) if is_stale(updated_old.as_deref(), updated.as_deref()) => {
-            return Ok(Outcome::Stale)
-        }
-        Some((status_old, ..)) => {
-            let old: RefundStatus = status_old.parse().unwrap_or(RefundStatus::Unknown);
-            Outcome::Updated { regression: old.is_terminal() && old != r.status }
-        }
-        None => Outcome::Inserted,
+    let existing = Stored::read(tx, "refunds", "refund_id", shop_id, &r.refund_id)?;
+    let outcome = match decide(existing.as_ref(), &fp, updated.as_deref(), |old| {
+        // A refund that reached an end state and moves again is reported like an order regression.
+        let old: RefundStatus = old.parse().unwrap_or(RefundStatus::Unknown);
+        old.is_terminal() && old != r.status
+    }) {
+        Outcome::Unchanged => return Ok(Outcome::Unchanged),
+        Outcome::Stale => return Ok(Outcome::Stale),
+        other => other,
     };
     tx.execute(
         "INSERT INTO refunds (shop_id, refund_id, order_no, status, platform_status, amount_minor, reason, created_at, updated_at, synced_at, raw_json, fingerprint)
@@ -334,21 +365,15 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
             raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
         params![shop_id, r.refund_id, r.order_no, r.status.as_str(), r.platform_status, r.amount_minor, r.reason, created, updated, now, r.raw_json, fp],
     )?;
-    let (old_status, old_platform) =
-        existing.as_ref().map(|(s, p, ..)| (Some(s.as_str()), Some(p.as_str()))).unwrap_or((None, None));
-    if old_status != Some(r.status.as_str()) || old_platform != Some(r.platform_status.as_str()) {
-        let regression = matches!(outcome, Outcome::Updated { regression: true });
-        record_change(
-            tx,
-            shop_id,
-            "refund",
-            &r.refund_id,
-            (old_status, old_platform),
-            (r.status.as_str(), &r.platform_status),
-            regression,
-            now,
-        )?;
-    }
+    record_transition(
+        tx,
+        shop_id,
+        ("refund", &r.refund_id),
+        existing.as_ref(),
+        (r.status.as_str(), &r.platform_status),
+        &outcome,
+        now,
+    )?;
     Ok(outcome)
 }
 

@@ -10,14 +10,13 @@ pub mod map;
 pub mod wire;
 
 use crate::model::{OrderStatus, PushKind, Rejected, Stream};
-use crate::platforms::values::{self, cst};
+use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    envelope, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Sink,
-    SyncError, SyncRequest,
+    envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome,
+    PushPayload, ReadBack, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use client::Client;
 use futures_util::{stream, StreamExt};
 use serde_json::Value;
@@ -45,8 +44,6 @@ pub static CAPABILITIES: Capabilities = Capabilities {
 
 /// Detail calls in flight at once per shop (the shop's rate limit still applies to each).
 const DETAIL_CONCURRENCY: usize = 4;
-/// Later passes re-read the last day of the previous one.
-const OVERLAP_DAYS: u32 = 1;
 
 /// The Guanmai connector for one shop.
 pub struct Guanmai {
@@ -55,18 +52,14 @@ pub struct Guanmai {
 
 /// Builds the connector (registry entry).
 pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
-    let credential = |key: &str| {
-        parts.shop.credentials.get(key).cloned().ok_or_else(|| format!("shop `{}`: no {key}", parts.shop.id))
-    };
-    let client = Client::new(parts.http, credential("access_id")?, credential("secret")?);
+    let (access_id, secret) = (parts.credential("access_id")?, parts.credential("secret")?);
+    let client = Client::new(parts.http, access_id, secret);
     Ok(Arc::new(Guanmai { client }))
 }
 
 impl Guanmai {
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
-        let cursor = req.cursor.as_deref().and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok());
-        let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS).reach_back(req.lookback_days);
-        for w in span.split(wire::MAX_SPAN_DAYS) {
+        for w in window::pass_span(req, true).split(wire::MAX_SPAN_DAYS) {
             let mut offset = 0usize;
             let mut previous_ids: Vec<String> = Vec::new();
             loop {
@@ -81,7 +74,7 @@ impl Guanmai {
                 let last = rows.len() < wire::PAGE_LIMIT;
                 let mut batch = self.read_changed(&rows, sink).await?;
                 if last {
-                    batch.cursor = Some(w.end.format("%Y-%m-%d").to_string());
+                    batch.cursor = Some(w.cursor());
                 }
                 sink.commit(batch)?;
                 if last {
@@ -97,8 +90,8 @@ impl Guanmai {
     async fn list_page(&self, w: DayWindow, offset: usize) -> Result<Vec<Value>, SyncError> {
         let query = vec![
             ("query_type".to_string(), "1".to_string()),
-            ("start_date".to_string(), w.start.format("%Y-%m-%d").to_string()),
-            ("end_date".to_string(), w.end.format("%Y-%m-%d").to_string()),
+            ("start_date".to_string(), window::day(w.start)),
+            ("end_date".to_string(), window::day(w.end)),
             ("sort_type".to_string(), "date_asc".to_string()),
             ("offset".to_string(), offset.to_string()),
             ("limit".to_string(), wire::PAGE_LIMIT.to_string()),
@@ -153,15 +146,6 @@ impl Guanmai {
     async fn detail(&self, id: String) -> Result<Value, SyncError> {
         self.client.get(wire::ORDER_PATH, vec![("order_id".to_string(), id)]).await
     }
-
-    async fn update_status(&self, item: &PushItem, code: i64) -> Result<PushOutcome, SyncError> {
-        let form = vec![("order_id".to_string(), item.order_no.clone()), ("status".to_string(), code.to_string())];
-        match self.client.post(wire::UPDATE_PATH, form).await {
-            Ok(_) => Ok(PushOutcome::Done),
-            Err(SyncError::Vendor { code, msg, .. }) => Ok(PushOutcome::Refused(format!("code {code}: {msg}"))),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 fn reject(row: &Value, error: String) -> Rejected {
@@ -184,37 +168,23 @@ impl Connector for Guanmai {
         }
     }
 
-    fn resync_cursor(&self, stream: Stream, since: NaiveDate) -> Option<String> {
-        (stream == Stream::Orders)
-            .then(|| (since + chrono::Duration::days(i64::from(OVERLAP_DAYS))).format("%Y-%m-%d").to_string())
-    }
-
     async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
-        let mut outcomes = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let code = match &item.payload {
-                PushPayload::Status { status } => map::push_code(*status),
-                _ => None,
+        one_by_one(items, |item| async move {
+            let PushPayload::Status { status } = &item.payload else {
+                return Ok(PushOutcome::Refused(format!("guanmai cannot take {:?}", item.payload)));
             };
-            let Some(code) = code else {
-                outcomes.push(PushOutcome::Refused(format!("guanmai cannot take {:?}", item.payload)));
-                continue;
+            let Some(code) = map::push_code(*status) else {
+                return Ok(PushOutcome::Refused(format!("guanmai cannot move an order to `{status}`")));
             };
-            match self.update_status(item, code).await {
-                Ok(o) => outcomes.push(o),
-                Err(e) if i == 0 => return Err(e),
-                // One order per call: later items keep their own fate for the next round.
-                Err(e) => outcomes.push(PushOutcome::Retry(e.to_string())),
-            }
-        }
-        Ok(outcomes)
+            let form = vec![("order_id".to_string(), item.order_no.clone()), ("status".to_string(), code.to_string())];
+            push_outcome(self.client.post(wire::UPDATE_PATH, form).await)
+        })
+        .await
     }
 
     async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let answer = self.client.get(wire::ORDER_PATH, vec![("order_id".to_string(), item.order_no.clone())]).await;
-            let current = match answer {
+        one_by_one(items, |item| async move {
+            let current = match self.detail(item.order_no.clone()).await {
                 Ok(a) => a.get("data").and_then(|d| values::int(d, "status").ok().flatten()),
                 Err(SyncError::Vendor { .. }) => None,
                 Err(e) => return Err(e),
@@ -223,14 +193,14 @@ impl Connector for Guanmai {
                 PushPayload::Status { status } => map::push_code(*status),
                 _ => None,
             };
-            out.push(match (current, target) {
+            Ok(match (current, target) {
                 // Vendor codes grow along the lifecycle (1, 5, 10, 15, 100): at or past the target
                 // means our move landed, or a later one overtook it.
                 (Some(c), Some(t)) if c >= t => ReadBack::Applied,
                 _ => ReadBack::NotApplied,
-            });
-        }
-        Ok(out)
+            })
+        })
+        .await
     }
 
     fn check_move(&self, payload: &PushPayload, current: Option<OrderStatus>) -> Result<(), String> {

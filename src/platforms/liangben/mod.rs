@@ -12,14 +12,13 @@ use crate::model::{OrderStatus, PushKind, Rejected, Stream};
 use crate::platforms::bearer::BearerClient;
 use crate::platforms::http::Idempotency;
 use crate::platforms::paging::{for_each_page, PageOf};
-use crate::platforms::values::{self, cst, ValueError};
+use crate::platforms::values::{self, ValueError};
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    envelope, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Sink,
-    SyncError, SyncRequest,
+    envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome,
+    PushPayload, ReadBack, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use futures_util::{stream, StreamExt};
 use reqwest::Method;
 use serde_json::Value;
@@ -45,8 +44,6 @@ pub static CAPABILITIES: Capabilities = Capabilities {
 
 /// `out_info` calls in flight at once per shop (the shop's rate limit still applies to each).
 const OUT_INFO_CONCURRENCY: usize = 4;
-/// Later passes re-read the last day of the previous one.
-const OVERLAP_DAYS: u32 = 1;
 
 /// The Liangben connector for one shop.
 pub struct Liangben {
@@ -106,10 +103,8 @@ impl Liangben {
     }
 
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
-        let cursor = req.cursor.as_deref().and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok());
-        let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS);
         let mut seen = HashSet::new();
-        for w in span.split(wire::WINDOW_DAYS) {
+        for w in window::pass_span(req, false).split(wire::WINDOW_DAYS) {
             self.list_window(w, sink, &mut seen).await?;
         }
         // Older orders change too, but the list cannot filter on change: ask for each open one.
@@ -135,10 +130,10 @@ impl Liangben {
         seen: &mut HashSet<String>,
     ) -> Result<(), SyncError> {
         let fields = form(&[
-            ("start_time", format!("{} 00:00:00", w.start.format("%Y-%m-%d"))),
-            ("end_time", format!("{} 23:59:59", w.end.format("%Y-%m-%d"))),
+            ("start_time", format!("{} 00:00:00", window::day(w.start))),
+            ("end_time", format!("{} 23:59:59", window::day(w.end))),
         ]);
-        let cursor = w.end.format("%Y-%m-%d").to_string();
+        let cursor = w.cursor();
         for_each_page(
             wire::ORDER_LIST,
             |page| self.page(wire::ORDER_LIST, fields.clone(), page),
@@ -212,11 +207,7 @@ impl Liangben {
             }
             other => return Ok(PushOutcome::Refused(format!("liangben cannot take {other:?}"))),
         };
-        match self.post(path, fields, Idempotency::Write).await {
-            Ok(_) => Ok(PushOutcome::Done),
-            Err(SyncError::Vendor { code, msg, .. }) => Ok(PushOutcome::Refused(format!("code {code}: {msg}"))),
-            Err(e) => Err(e),
-        }
+        push_outcome(self.post(path, fields, Idempotency::Write).await)
     }
 }
 
@@ -234,22 +225,8 @@ impl Connector for Liangben {
         }
     }
 
-    fn resync_cursor(&self, stream: Stream, since: NaiveDate) -> Option<String> {
-        (stream == Stream::Orders)
-            .then(|| (since + chrono::Duration::days(i64::from(OVERLAP_DAYS))).format("%Y-%m-%d").to_string())
-    }
-
     async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
-        let mut outcomes = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            match self.push_one(item).await {
-                Ok(o) => outcomes.push(o),
-                Err(e) if i == 0 => return Err(e),
-                // One order per call: later items keep their own fate for the next round.
-                Err(e) => outcomes.push(PushOutcome::Retry(e.to_string())),
-            }
-        }
-        Ok(outcomes)
+        one_by_one(items, |item| self.push_one(item)).await
     }
 
     async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {

@@ -15,8 +15,8 @@ use crate::platforms::paging::{for_each_page, PageOf};
 use crate::platforms::values::{self, cst, ValueError};
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    envelope, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Sink,
-    SyncError, SyncRequest,
+    envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome,
+    PushPayload, ReadBack, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use chrono::{NaiveDate, NaiveTime, TimeZone};
@@ -42,8 +42,6 @@ pub static CAPABILITIES: Capabilities = Capabilities {
 
 /// Detail calls in flight at once per shop (the shop's rate limit still applies to each).
 const DETAIL_CONCURRENCY: usize = 4;
-/// Later passes re-read the last day of the previous one.
-const OVERLAP_DAYS: u32 = 1;
 
 /// The ShopSuite connector for one shop.
 pub struct ShopSuite {
@@ -118,17 +116,15 @@ impl ShopSuite {
     }
 
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
-        let cursor = req.cursor.as_deref().and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok());
-        let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS).reach_back(req.lookback_days);
         let mut seen = HashSet::new();
-        for w in span.split(wire::WINDOW_DAYS) {
+        for w in window::pass_span(req, true).split(wire::WINDOW_DAYS) {
             let (start, end) = day_bounds_ms(w);
             let q = query(&[
                 ("createTimeStart", start.to_string()),
                 ("createTimeEnd", end.to_string()),
                 ("sidx", "order_time".into()),
             ]);
-            let cursor = w.end.format("%Y-%m-%d").to_string();
+            let cursor = w.cursor();
             let seen = &mut seen;
             for_each_page(
                 wire::ORDER_LIST,
@@ -194,11 +190,7 @@ impl ShopSuite {
             }
             other => return Ok(PushOutcome::Refused(format!("shopsuite cannot take {other:?}"))),
         };
-        match self.client.call(Method::POST, path, q, Vec::new(), Idempotency::Write).await {
-            Ok(_) => Ok(PushOutcome::Done),
-            Err(SyncError::Vendor { code, msg, .. }) => Ok(PushOutcome::Refused(format!("code {code}: {msg}"))),
-            Err(e) => Err(e),
-        }
+        push_outcome(self.client.call(Method::POST, path, q, Vec::new(), Idempotency::Write).await)
     }
 }
 
@@ -219,37 +211,21 @@ impl Connector for ShopSuite {
         }
     }
 
-    fn resync_cursor(&self, stream: Stream, since: NaiveDate) -> Option<String> {
-        (stream == Stream::Orders)
-            .then(|| (since + chrono::Duration::days(i64::from(OVERLAP_DAYS))).format("%Y-%m-%d").to_string())
-    }
-
     async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
-        let mut outcomes = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            match self.push_one(item).await {
-                Ok(o) => outcomes.push(o),
-                Err(e) if i == 0 => return Err(e),
-                Err(e) => outcomes.push(PushOutcome::Retry(e.to_string())),
-            }
-        }
-        Ok(outcomes)
+        one_by_one(items, |item| self.push_one(item)).await
     }
 
     async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let state = self
-                .detail(item.order_no.clone())
-                .await?
-                .and_then(|d| values::int(&d, "order_state_id").ok().flatten());
+        one_by_one(items, |item| async move {
+            let detail = self.detail(item.order_no.clone()).await?;
+            let state = detail.and_then(|d| values::int(&d, "order_state_id").ok().flatten());
             let target = match &item.payload {
                 PushPayload::Status { status: OrderStatus::Cancelled } => Some(wire::STATE_CANCELLED),
                 PushPayload::Status { status: OrderStatus::Completed } => Some(wire::STATE_RECEIVED),
                 _ => None,
             };
-            out.push(if state.is_some() && state == target { ReadBack::Applied } else { ReadBack::NotApplied });
-        }
-        Ok(out)
+            Ok(if state.is_some() && state == target { ReadBack::Applied } else { ReadBack::NotApplied })
+        })
+        .await
     }
 }

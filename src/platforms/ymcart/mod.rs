@@ -11,14 +11,13 @@ pub mod wire;
 
 use crate::model::{OrderStatus, PushKind, Rejected, Stream};
 use crate::platforms::http::Idempotency;
-use crate::platforms::values::{self, cst};
+use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
     Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Sink, SyncError,
     SyncRequest,
 };
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use client::Client;
 use serde_json::Value;
 use std::sync::Arc;
@@ -44,20 +43,17 @@ pub static CAPABILITIES: Capabilities = Capabilities {
 
 /// Longest window one list call covers; shorter windows keep a backfill's progress saved often.
 const WINDOW_DAYS: u32 = 7;
-/// Later passes re-read the last day of the previous one, so edits at the window edge are not lost.
-const OVERLAP_DAYS: u32 = 1;
 
 /// The YMCart connector for one shop.
 pub struct YmCart {
     client: Client,
-    shop_id: String,
 }
 
 /// Builds the connector (registry entry).
 pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
     let token =
         parts.shop.credentials.get("token").cloned().ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
-    Ok(Arc::new(YmCart { client: Client::new(parts.http, token), shop_id: parts.shop.id.clone() }))
+    Ok(Arc::new(YmCart { client: Client::new(parts.http, token) }))
 }
 
 fn reject(stream: Stream, row: &Value, key_field: &str, error: String) -> Rejected {
@@ -73,25 +69,13 @@ fn reject(stream: Stream, row: &Value, key_field: &str, error: String) -> Reject
 
 impl YmCart {
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
-        let cursor = req.cursor.as_deref().and_then(|c| match NaiveDate::parse_from_str(c, "%Y-%m-%d") {
-            Ok(day) => Some(day),
-            Err(_) => {
-                tracing::warn!(
-                    shop = self.shop_id,
-                    cursor = c,
-                    "unreadable orders cursor; starting over from the backfill"
-                );
-                None
-            }
-        });
-        let span = window::span(cursor, req.now, cst(), req.backfill_days, OVERLAP_DAYS);
-        for w in span.split(WINDOW_DAYS) {
+        for w in window::pass_span(req, false).split(WINDOW_DAYS) {
             let mut last = Batch::default();
             // Creation time catches untouched orders (act_time "0"); act_time catches changes.
             for time_type in [None, Some("2")] {
                 self.list_window(w, time_type, sink, &mut last).await?;
             }
-            last.cursor = Some(w.end.format("%Y-%m-%d").to_string());
+            last.cursor = Some(w.cursor());
             sink.commit(last)?;
         }
         Ok(())
@@ -112,8 +96,8 @@ impl YmCart {
                 ("page_no".to_string(), page_no.to_string()),
                 ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
                 ("order_by".to_string(), "0".to_string()),
-                ("start_time".to_string(), w.start.format("%Y-%m-%d").to_string()),
-                ("end_time".to_string(), w.end.format("%Y-%m-%d").to_string()),
+                ("start_time".to_string(), window::day(w.start)),
+                ("end_time".to_string(), window::day(w.end)),
             ];
             if let Some(t) = time_type {
                 fields.push(("time_type".to_string(), t.to_string()));
@@ -200,12 +184,6 @@ impl Connector for YmCart {
                 Err(SyncError::Shape { path: String::new(), detail: "YMCart has no refund list".into() })
             }
         }
-    }
-
-    fn resync_cursor(&self, stream: Stream, since: NaiveDate) -> Option<String> {
-        // The orders cursor is the last day covered, and a pass starts one day before it.
-        (stream == Stream::Orders)
-            .then(|| (since + chrono::Duration::days(i64::from(OVERLAP_DAYS))).format("%Y-%m-%d").to_string())
     }
 
     async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
