@@ -4,6 +4,7 @@
 mod common;
 
 use common::{count, spawn_ymcart};
+use ordersync::sim::Simulator;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -10,6 +10,7 @@ use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
 use ordersync::sim::guanmai::GmSim;
 use ordersync::sim::SimHandle;
+use ordersync::sim::Simulator;
 use ordersync::store::NewEntry;
 use ordersync::sync::run_pass;
 use std::process::Command;

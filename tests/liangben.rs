@@ -11,6 +11,7 @@ use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
 use ordersync::sim::liangben::LbSim;
 use ordersync::sim::SimHandle;
+use ordersync::sim::Simulator;
 use ordersync::store::NewEntry;
 use ordersync::sync::run_pass;
 use tokio_util::sync::CancellationToken;

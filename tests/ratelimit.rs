@@ -7,6 +7,7 @@ use common::{spawn_ymcart, SHOP, TOKEN};
 use ordersync::model::Stream;
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
+use ordersync::sim::Simulator;
 use ordersync::store::NewEntry;
 use ordersync::sync::run_pass;
 use std::time::Duration;

@@ -11,6 +11,7 @@ use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
 use ordersync::sim::shopsuite::SsSim;
 use ordersync::sim::SimHandle;
+use ordersync::sim::Simulator;
 use ordersync::store::NewEntry;
 use ordersync::sync::run_pass;
 use std::process::Command;

@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{json, Value};
 
 use ordersync::sim::guanmai::GmSim;
+use ordersync::sim::Simulator;
 use ordersync::sim::{Faults, SimHandle};
 
 const ACCESS_ID: &str = "station-main";

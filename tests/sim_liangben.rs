@@ -10,6 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
 use ordersync::sim::liangben::{LbSim, LbTruthOrder};
+use ordersync::sim::Simulator;
 use ordersync::sim::{Faults, SimHandle};
 
 const TOKEN: &str = "lb-token-main";

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use ordersync::sim::shopsuite::SsSim;
+use ordersync::sim::Simulator;
 use ordersync::sim::{Faults, SimHandle};
 
 const TOKEN: &str = "ss-token-main";

@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::{json, Value};
 
 use ordersync::sim::ymcart::YmSim;
+use ordersync::sim::Simulator;
 use ordersync::sim::{Faults, SimHandle};
 
 const TOKEN: &str = "tok-main";

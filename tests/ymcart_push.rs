@@ -9,6 +9,7 @@ use ordersync::model::{OrderStatus, Stream};
 use ordersync::platforms::{PushItem, PushPayload};
 use ordersync::push::flush_all;
 use ordersync::sim::Faults;
+use ordersync::sim::Simulator;
 use ordersync::store::NewEntry;
 use ordersync::sync::run_pass;
 use std::collections::HashMap;

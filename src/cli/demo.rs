@@ -9,7 +9,7 @@ use crate::daemon;
 use crate::model::OrderStatus;
 use crate::platforms::PushPayload;
 use crate::runtime::{load_config, Runtime};
-use crate::sim::{guanmai::GmSim, liangben::LbSim, shopsuite::SsSim, ymcart::YmSim, SimHandle};
+use crate::sim::{guanmai::GmSim, liangben::LbSim, shopsuite::SsSim, ymcart::YmSim, SimHandle, Simulator};
 use crate::store::{NewEntry, Store};
 use anyhow::Context;
 use chrono::Utc;

@@ -45,8 +45,8 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst, cst_day_bounds, lock, now_unix, parse_date, pick, random_phone, yuan4, AppliedPush, Faults, RequestLogEntry,
-    SimCore, SimHandle, FIRST_NAMES, LAST_NAMES, PLACES,
+    cst, cst_day_bounds, lock, now_unix, parse_date, pick, random_phone, yuan4, SimCore, SimHandle, Simulator,
+    FIRST_NAMES, LAST_NAMES, PLACES,
 };
 
 /// Largest `limit` the order list accepts.
@@ -486,51 +486,25 @@ impl GmSim {
         })
     }
 
-    /// Every status update applied so far, all shops (`shop` is the access_id).
-    pub fn applied_pushes(&self) -> Vec<AppliedPush> {
-        self.inner.core.applied_pushes()
-    }
-
-    /// Every request received so far, all shops (`shop` is the access_id, empty when the token
-    /// was missing or never issued).
-    pub fn requests(&self) -> Vec<RequestLogEntry> {
-        self.inner.core.requests()
-    }
-
-    /// Empties the request log.
-    pub fn clear_requests(&self) {
-        self.inner.core.clear_requests();
-    }
-
-    /// Replaces the fault plan (takes effect from the next request).
-    pub fn set_faults(&self, faults: Faults) {
-        self.inner.core.set_faults(faults);
-    }
-
     /// For the demo: every tick adds an order and moves a random open order forward
     /// (1→5, 5→10, 10→15, 15→100), until the handle is aborted.
     pub fn spawn_activity(&self, access_id: &str, every: Duration) -> JoinHandle<()> {
         let (sim, access_id) = (self.clone(), access_id.to_string());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tick.tick().await;
-                sim.add_orders(&access_id, 1);
-                sim.with_shop(&access_id, |shop, rng| {
-                    let open: Vec<usize> = (0..shop.orders.len()).filter(|&i| shop.orders[i].is_open()).collect();
-                    let Some(&idx) = open.get(rng.gen_range(0..open.len().max(1))) else {
-                        return;
-                    };
-                    let next = match shop.orders[idx].status {
-                        1 => 5,
-                        5 => 10,
-                        10 => 15,
-                        _ => 100,
-                    };
-                    shop.move_to(idx, next);
-                });
-            }
+        super::every(every, move || {
+            sim.add_orders(&access_id, 1);
+            sim.with_shop(&access_id, |shop, rng| {
+                let open: Vec<usize> = (0..shop.orders.len()).filter(|&i| shop.orders[i].is_open()).collect();
+                let Some(&idx) = open.get(rng.gen_range(0..open.len().max(1))) else {
+                    return;
+                };
+                let next = match shop.orders[idx].status {
+                    1 => 5,
+                    5 => 10,
+                    10 => 15,
+                    _ => 100,
+                };
+                shop.move_to(idx, next);
+            });
         })
     }
 
@@ -785,6 +759,12 @@ fn detail_data(o: &Order) -> Value {
         "sort_id": o.sort_id,
         "total_pay": o.real_price() + o.freight,
     })
+}
+
+impl Simulator for GmSim {
+    fn core(&self) -> &SimCore {
+        &self.inner.core
+    }
 }
 
 #[cfg(test)]

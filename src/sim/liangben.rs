@@ -35,8 +35,8 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst, cst_compact_date, lock, now_unix, pick, random_phone, random_units, units_to_fen, yuan4, AppliedPush, Faults,
-    RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
+    cst, cst_compact_date, lock, now_unix, pick, random_phone, random_units, units_to_fen, yuan4, SimCore, SimHandle,
+    Simulator, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
 /// Largest `page_size` the lists accept (Contract).
@@ -506,53 +506,27 @@ impl LbSim {
         })
     }
 
-    /// Every push applied so far, all shops.
-    pub fn applied_pushes(&self) -> Vec<AppliedPush> {
-        self.inner.core.applied_pushes()
-    }
-
-    /// Every request received so far, all shops.
-    pub fn requests(&self) -> Vec<RequestLogEntry> {
-        self.inner.core.requests()
-    }
-
-    /// Empties the request log.
-    pub fn clear_requests(&self) {
-        self.inner.core.clear_requests();
-    }
-
-    /// Replaces the fault plan (takes effect from the next request).
-    pub fn set_faults(&self, faults: Faults) {
-        self.inner.core.set_faults(faults);
-    }
-
     /// For the demo: every tick adds an order, moves a random open order forward (1→4, 4→5 all
     /// shipped, 5→6) and now and then opens a refund, until the handle is aborted.
     pub fn spawn_activity(&self, token: &str, every: Duration) -> JoinHandle<()> {
         let (sim, token) = (self.clone(), token.to_string());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tick.tick().await;
-                sim.add_orders(&token, 1);
-                let next = sim.with_shop(&token, |shop, rng| {
-                    let open: Vec<&LbTruthOrder> = (shop.orders.iter().map(|o| &o.truth))
-                        .filter(|t| matches!(t.order_status, 1 | 4 | 5))
-                        .collect();
-                    let o = open.get(rng.gen_range(0..open.len().max(1)))?;
-                    let (status, shipment) = match o.order_status {
-                        1 => (4, 1),
-                        4 => (5, 3),
-                        _ => (6, 3),
-                    };
-                    Some((o.order_sn.clone(), status, shipment, rng.gen_bool(0.1)))
-                });
-                if let Some((sn, status, shipment, refund)) = next {
-                    sim.set_order_status(&token, &sn, status, shipment);
-                    if refund {
-                        sim.add_refund(&token, &sn);
-                    }
+        super::every(every, move || {
+            sim.add_orders(&token, 1);
+            let next = sim.with_shop(&token, |shop, rng| {
+                let open: Vec<&LbTruthOrder> =
+                    (shop.orders.iter().map(|o| &o.truth)).filter(|t| matches!(t.order_status, 1 | 4 | 5)).collect();
+                let o = open.get(rng.gen_range(0..open.len().max(1)))?;
+                let (status, shipment) = match o.order_status {
+                    1 => (4, 1),
+                    4 => (5, 3),
+                    _ => (6, 3),
+                };
+                Some((o.order_sn.clone(), status, shipment, rng.gen_bool(0.1)))
+            });
+            if let Some((sn, status, shipment, refund)) = next {
+                sim.set_order_status(&token, &sn, status, shipment);
+                if refund {
+                    sim.add_refund(&token, &sn);
                 }
             }
         })
@@ -858,4 +832,10 @@ fn receipt(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
     }
     (o.order_status, o.update_time) = (6, now_unix());
     Ok(json!({"order_sn": sn, "order_status": 6}))
+}
+
+impl Simulator for LbSim {
+    fn core(&self) -> &SimCore {
+        &self.inner.core
+    }
 }

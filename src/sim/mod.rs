@@ -78,6 +78,44 @@ pub struct AppliedPush {
     pub at_utc: DateTime<Utc>,
 }
 
+/// What every simulator offers tests, through its shared [`SimCore`].
+pub trait Simulator {
+    /// The simulator's core: fault plan, request log, applied-push log.
+    fn core(&self) -> &SimCore;
+
+    /// Every push entry applied so far, all shops.
+    fn applied_pushes(&self) -> Vec<AppliedPush> {
+        self.core().applied_pushes()
+    }
+
+    /// Every request received so far, all shops.
+    fn requests(&self) -> Vec<RequestLogEntry> {
+        self.core().requests()
+    }
+
+    /// Empties the request log.
+    fn clear_requests(&self) {
+        self.core().clear_requests();
+    }
+
+    /// Replaces the fault plan (takes effect from the next request).
+    fn set_faults(&self, faults: Faults) {
+        self.core().set_faults(faults);
+    }
+}
+
+/// Runs `tick` every `period` until the returned handle is aborted: the demo's shop activity.
+pub(crate) fn every(period: Duration, mut tick: impl FnMut() + Send + 'static) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period.max(Duration::from_millis(1)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            tick();
+        }
+    })
+}
+
 /// The fault drawn for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {

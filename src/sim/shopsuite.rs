@@ -33,8 +33,8 @@ use serde_json::{json, Map, Number, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst_compact_date, lock, pick, random_phone, random_units, units_to_fen, yuan4, AppliedPush, Faults,
-    RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
+    cst_compact_date, lock, pick, random_phone, random_units, units_to_fen, yuan4, SimCore, SimHandle, Simulator,
+    CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
 /// Largest `size` the lists accept (Contract).
@@ -706,39 +706,14 @@ impl SsSim {
         })
     }
 
-    /// Every push applied so far, all shops (kind `status`, `order_no` = `order_id`).
-    pub fn applied_pushes(&self) -> Vec<AppliedPush> {
-        self.inner.core.applied_pushes()
-    }
-
-    /// Every request received so far, all shops (`shop` = the bearer token, `endpoint` = path).
-    pub fn requests(&self) -> Vec<RequestLogEntry> {
-        self.inner.core.requests()
-    }
-
-    /// Empties the request log.
-    pub fn clear_requests(&self) {
-        self.inner.core.clear_requests();
-    }
-
-    /// Replaces the fault plan (takes effect from the next request).
-    pub fn set_faults(&self, faults: Faults) {
-        self.inner.core.set_faults(faults);
-    }
-
     /// For the demo: every tick adds an order, moves a random open order one state on
     /// (2011→…→2060), sometimes opens a return and moves a random open return one state on,
     /// until the handle is aborted.
     pub fn spawn_activity(&self, token: &str, every: Duration) -> JoinHandle<()> {
         let (sim, token) = (self.clone(), token.to_string());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tick.tick().await;
-                sim.add_orders(&token, 1);
-                sim.with_shop(&token, |shop, rng| shop.tick(rng, now_ms()));
-            }
+        super::every(every, move || {
+            sim.add_orders(&token, 1);
+            sim.with_shop(&token, |shop, rng| shop.tick(rng, now_ms()));
         })
     }
 
@@ -1089,6 +1064,12 @@ fn return_row(shop: &Shop, r: &Return) -> Value {
         })
         .collect();
     merge(merge(head, money), json!({"items": items}))
+}
+
+impl Simulator for SsSim {
+    fn core(&self) -> &SimCore {
+        &self.inner.core
+    }
 }
 
 #[cfg(test)]

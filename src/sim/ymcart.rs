@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use super::{
     cst_compact_date, cst_day_bounds, lock, now_unix, parse_date, pick, random_phone, random_units, units_to_fen,
-    yuan4, AppliedPush, Faults, RequestLogEntry, SimCore, SimHandle, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
+    yuan4, SimCore, SimHandle, Simulator, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
 /// Most entries one push may carry (the vendor sends one e-mail per entry).
@@ -546,49 +546,24 @@ impl YmSim {
         self.with_shop(token, |shop, _| shop.orders.iter().filter(|o| keep(o)).map(|o| o.itemno.clone()).collect())
     }
 
-    /// Every push entry applied so far, all shops.
-    pub fn applied_pushes(&self) -> Vec<AppliedPush> {
-        self.inner.core.applied_pushes()
-    }
-
-    /// Every request received so far, all shops.
-    pub fn requests(&self) -> Vec<RequestLogEntry> {
-        self.inner.core.requests()
-    }
-
-    /// Empties the request log.
-    pub fn clear_requests(&self) {
-        self.inner.core.clear_requests();
-    }
-
-    /// Replaces the fault plan (takes effect from the next request).
-    pub fn set_faults(&self, faults: Faults) {
-        self.inner.core.set_faults(faults);
-    }
-
     /// For the demo: every tick adds an order and moves a random open order forward
     /// (100→200, 200→301, 301→700), until the handle is aborted.
     pub fn spawn_activity(&self, token: &str, every: Duration) -> JoinHandle<()> {
         let (sim, token) = (self.clone(), token.to_string());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tick.tick().await;
-                sim.add_orders(&token, 1);
-                let next = sim.with_shop(&token, |shop, rng| {
-                    let open: Vec<&Order> = shop.orders.iter().filter(|o| o.is_open()).collect();
-                    let o = open.get(rng.gen_range(0..open.len().max(1)))?;
-                    let status = match o.order_status {
-                        100 => 200,
-                        200 => 301,
-                        _ => 700,
-                    };
-                    Some((o.itemno.clone(), status))
-                });
-                if let Some((itemno, status)) = next {
-                    sim.touch_order(&token, &itemno, status);
-                }
+        super::every(every, move || {
+            sim.add_orders(&token, 1);
+            let next = sim.with_shop(&token, |shop, rng| {
+                let open: Vec<&Order> = shop.orders.iter().filter(|o| o.is_open()).collect();
+                let o = open.get(rng.gen_range(0..open.len().max(1)))?;
+                let status = match o.order_status {
+                    100 => 200,
+                    200 => 301,
+                    _ => 700,
+                };
+                Some((o.itemno.clone(), status))
+            });
+            if let Some((itemno, status)) = next {
+                sim.touch_order(&token, &itemno, status);
             }
         })
     }
@@ -962,6 +937,12 @@ fn delivery_row(shop: &Shop, d: &Delivery) -> Value {
         "shipping_cost" => s("0.0000"), "create_time" => s(d.create_time),
         "delivery_time" => s(d.create_time), "remark" => s(&d.remark),
     })
+}
+
+impl Simulator for YmSim {
+    fn core(&self) -> &SimCore {
+        &self.inner.core
+    }
 }
 
 #[cfg(test)]
