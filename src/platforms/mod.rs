@@ -86,6 +86,33 @@ pub struct Batch {
     pub cursor: Option<String>,
 }
 
+impl Batch {
+    /// Reads each of `rows` with `read` and adds the result with `add`; a row that cannot be
+    /// read is kept raw with its error (nothing fetched is lost), keyed by its `key` field.
+    pub fn read<T, E: std::fmt::Display>(
+        &mut self,
+        rows: &[serde_json::Value],
+        (stream, key): (Stream, &str),
+        read: impl Fn(&serde_json::Value) -> Result<T, E>,
+        add: impl Fn(&mut Batch, T),
+    ) {
+        for row in rows {
+            match read(row) {
+                Ok(item) => add(self, item),
+                Err(e) => self.rejected.push(rejected(stream, row, key, e.to_string())),
+            }
+        }
+    }
+}
+
+/// A vendor record kept raw: keyed by its `key` field, or by a hash of its JSON when it has none.
+pub fn rejected(stream: Stream, row: &serde_json::Value, key: &str, error: String) -> Rejected {
+    let raw_json = row.to_string();
+    let vendor_key =
+        values::non_empty(row, key).unwrap_or_else(|| format!("raw:{}", crate::store::fingerprint(&[&raw_json])));
+    Rejected { stream, vendor_key, error, raw_json }
+}
+
 /// Where a connector hands its batches; the core commits each one atomically with its cursor.
 pub trait Sink: Send {
     /// Commits `batch`; an error stops the pass (the cursor stays where it was).

@@ -9,12 +9,12 @@ mod client;
 pub mod map;
 pub mod wire;
 
-use crate::model::{OrderStatus, PushKind, Rejected, Stream};
+use crate::model::{OrderStatus, PushKind, Stream};
 use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome,
-    PushPayload, ReadBack, Sink, SyncError, SyncRequest,
+    envelope, one_by_one, push_outcome, rejected, Batch, Capabilities, Connector, ConnectorParts, PushItem,
+    PushOutcome, PushPayload, ReadBack, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use client::Client;
@@ -111,7 +111,7 @@ impl Guanmai {
             match values::non_empty(row, "id") {
                 Some(id) if stored.get(&id).and_then(Option::as_ref) == Some(row) => {}
                 Some(id) => wanted.push((id, row.clone())),
-                None => batch.rejected.push(reject(row, "list row without `id`".into())),
+                None => batch.rejected.push(rejected(Stream::Orders, row, "id", "list row without `id`".into())),
             }
         }
         // Owned rows: futures borrowing from the page would not be `Send` across the trait object.
@@ -127,16 +127,14 @@ impl Guanmai {
             match detail {
                 Ok(answer) => {
                     let detail = answer.get("data").cloned().unwrap_or(Value::Null);
-                    match map::order(&row, &detail) {
-                        Ok(order) => batch.orders.push(order),
-                        Err(e) => batch.rejected.push(reject(
-                            &serde_json::json!({"list": row, "detail": detail}),
-                            format!("order {id}: {e}"),
-                        )),
-                    }
+                    let both = serde_json::json!({"id": id, "list": row, "detail": detail});
+                    let read = |both: &Value| map::order(&both["list"], &both["detail"]);
+                    batch.read(std::slice::from_ref(&both), (Stream::Orders, "id"), read, |b, o| b.orders.push(o));
                 }
                 // The vendor refused this one detail (deleted meanwhile?): keep the row raw.
-                Err(e @ SyncError::Vendor { .. }) => batch.rejected.push(reject(&row, e.to_string())),
+                Err(e @ SyncError::Vendor { .. }) => {
+                    batch.rejected.push(rejected(Stream::Orders, &row, "id", e.to_string()))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -146,13 +144,6 @@ impl Guanmai {
     async fn detail(&self, id: String) -> Result<Value, SyncError> {
         self.client.get(wire::ORDER_PATH, vec![("order_id".to_string(), id)]).await
     }
-}
-
-fn reject(row: &Value, error: String) -> Rejected {
-    let key = values::non_empty(row, "id")
-        .or_else(|| row.pointer("/list/id").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| format!("raw:{row}"));
-    Rejected { stream: Stream::Orders, vendor_key: key, error, raw_json: row.to_string() }
 }
 
 #[async_trait]

@@ -8,11 +8,11 @@
 pub mod map;
 pub mod wire;
 
-use crate::model::{OrderStatus, PushKind, Rejected, Stream};
+use crate::model::{OrderStatus, PushKind, Stream};
 use crate::platforms::bearer::BearerClient;
 use crate::platforms::http::Idempotency;
 use crate::platforms::paging::{for_each_page, PageOf};
-use crate::platforms::values::{self, ValueError};
+use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
     envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome,
@@ -61,15 +61,6 @@ fn form(pairs: &[(&str, String)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
-fn reject(stream: Stream, row: &Value, key: &str, e: ValueError) -> Rejected {
-    Rejected {
-        stream,
-        vendor_key: values::non_empty(row, key).unwrap_or_else(|| format!("raw:{row}")),
-        error: e.to_string(),
-        raw_json: row.to_string(),
-    }
-}
-
 impl Liangben {
     async fn post(&self, path: &str, fields: Vec<(String, String)>, idem: Idempotency) -> Result<Value, SyncError> {
         self.client.call(Method::POST, path, Vec::new(), fields, idem).await
@@ -90,15 +81,8 @@ impl Liangben {
 
     fn order_batch(rows: Vec<Value>, seen: &mut HashSet<String>) -> Batch {
         let mut batch = Batch::default();
-        for row in rows {
-            match map::order(&row) {
-                Ok(order) => {
-                    seen.insert(order.order_no.clone());
-                    batch.orders.push(order);
-                }
-                Err(e) => batch.rejected.push(reject(Stream::Orders, &row, "order_sn", e)),
-            }
-        }
+        batch.read(&rows, (Stream::Orders, "order_sn"), map::order, |b, o| b.orders.push(o));
+        seen.extend(batch.orders.iter().map(|o| o.order_no.clone()));
         batch
     }
 
@@ -164,12 +148,8 @@ impl Liangben {
             let mut batch = Batch::default();
             for result in chunk {
                 let (order_no, records) = result?;
-                for rec in records {
-                    match map::shipment(&order_no, &rec) {
-                        Ok(s) => batch.shipments.push(s),
-                        Err(e) => batch.rejected.push(reject(Stream::Shipments, &rec, "purchase_sn", e)),
-                    }
-                }
+                let read = |rec: &Value| map::shipment(&order_no, rec);
+                batch.read(&records, (Stream::Shipments, "purchase_sn"), read, |b, s| b.shipments.push(s));
             }
             sink.commit(batch)?;
         }
@@ -182,12 +162,7 @@ impl Liangben {
             |page| self.page(wire::REFUND_LIST, Vec::new(), page),
             |rows, _| {
                 let mut batch = Batch::default();
-                for row in rows {
-                    match map::refund(&row) {
-                        Ok(r) => batch.refunds.push(r),
-                        Err(e) => batch.rejected.push(reject(Stream::Refunds, &row, "refund_sn", e)),
-                    }
-                }
+                batch.read(&rows, (Stream::Refunds, "refund_sn"), map::refund, |b, r| b.refunds.push(r));
                 sink.commit(batch)
             },
         )

@@ -8,11 +8,11 @@
 pub mod map;
 pub mod wire;
 
-use crate::model::{OrderStatus, PushKind, Rejected, Stream};
+use crate::model::{OrderStatus, PushKind, Stream};
 use crate::platforms::bearer::BearerClient;
 use crate::platforms::http::Idempotency;
 use crate::platforms::paging::{for_each_page, PageOf};
-use crate::platforms::values::{self, cst, ValueError};
+use crate::platforms::values::{self, cst};
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
     envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome,
@@ -62,15 +62,6 @@ fn query(pairs: &[(&str, String)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
-fn reject(stream: Stream, row: &Value, key: &str, e: ValueError) -> Rejected {
-    Rejected {
-        stream,
-        vendor_key: values::non_empty(row, key).unwrap_or_else(|| format!("raw:{row}")),
-        error: e.to_string(),
-        raw_json: row.to_string(),
-    }
-}
-
 /// Unix milliseconds of a CST day's first and last instant.
 fn day_bounds_ms(w: DayWindow) -> (i64, i64) {
     let at = |day: NaiveDate, t: NaiveTime| {
@@ -102,16 +93,11 @@ impl ShopSuite {
 
     fn order_batch(rows: &[Value], seen: &mut HashSet<String>) -> Batch {
         let mut batch = Batch::default();
-        for row in rows {
-            match map::order(row) {
-                Ok((order, shipments)) => {
-                    seen.insert(order.order_no.clone());
-                    batch.orders.push(order);
-                    batch.shipments.extend(shipments);
-                }
-                Err(e) => batch.rejected.push(reject(Stream::Orders, row, "order_id", e)),
-            }
-        }
+        batch.read(rows, (Stream::Orders, "order_id"), map::order, |b, (order, shipments)| {
+            b.orders.push(order);
+            b.shipments.extend(shipments);
+        });
+        seen.extend(batch.orders.iter().map(|o| o.order_no.clone()));
         batch
     }
 
@@ -167,12 +153,7 @@ impl ShopSuite {
             |page| self.page(wire::RETURN_LIST, q.clone(), page),
             |rows, _| {
                 let mut batch = Batch::default();
-                for row in rows {
-                    match map::refund(&row) {
-                        Ok(r) => batch.refunds.push(r),
-                        Err(e) => batch.rejected.push(reject(Stream::Refunds, &row, "return_id", e)),
-                    }
-                }
+                batch.read(&rows, (Stream::Refunds, "return_id"), map::refund, |b, r| b.refunds.push(r));
                 sink.commit(batch)
             },
         )

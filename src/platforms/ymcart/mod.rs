@@ -9,7 +9,7 @@ mod client;
 pub mod map;
 pub mod wire;
 
-use crate::model::{OrderStatus, PushKind, Rejected, Stream};
+use crate::model::{OrderStatus, PushKind, Stream};
 use crate::platforms::http::Idempotency;
 use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
@@ -56,17 +56,6 @@ pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
     Ok(Arc::new(YmCart { client: Client::new(parts.http, token) }))
 }
 
-fn reject(stream: Stream, row: &Value, key_field: &str, error: String) -> Rejected {
-    Rejected {
-        stream,
-        vendor_key: values::non_empty(row, key_field)
-            .or_else(|| values::non_empty(row, "id"))
-            .unwrap_or_else(|| format!("raw:{}", row)),
-        error,
-        raw_json: row.to_string(),
-    }
-}
-
 impl YmCart {
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
         for w in window::pass_span(req, false).split(WINDOW_DAYS) {
@@ -105,12 +94,7 @@ impl YmCart {
             let page = self.client.list("orderList", fields).await?;
             let full = page.rows.len() >= wire::PAGE_SIZE;
             let mut batch = Batch::default();
-            for row in &page.rows {
-                match map::order(row) {
-                    Ok(order) => batch.orders.push(order),
-                    Err(e) => batch.rejected.push(reject(Stream::Orders, row, "itemno", e.to_string())),
-                }
-            }
+            batch.read(&page.rows, (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
             sink.commit(std::mem::replace(last, batch))?;
             // `count` may change while we page; a short page is the reliable end, and the page
             // bound keeps a vendor that repeats pages from looping forever.
@@ -132,14 +116,8 @@ impl YmCart {
             ];
             let page = self.client.list("deliveryList", fields).await?;
             let mut batch = Batch::default();
-            let mut highest = max_id;
-            for row in &page.rows {
-                highest = highest.max(values::int(row, "id").ok().flatten().unwrap_or(0));
-                match map::shipment(row) {
-                    Ok(s) => batch.shipments.push(s),
-                    Err(e) => batch.rejected.push(reject(Stream::Shipments, row, "id", e.to_string())),
-                }
-            }
+            let highest = page.rows.iter().filter_map(|r| values::int(r, "id").ok().flatten()).fold(max_id, i64::max);
+            batch.read(&page.rows, (Stream::Shipments, "id"), map::shipment, |b, s| b.shipments.push(s));
             if page.rows.is_empty() {
                 return Ok(());
             }
