@@ -39,6 +39,26 @@ pub fn non_empty(row: &Value, field: &str) -> Option<String> {
     text(row, field).filter(|s| !s.trim().is_empty())
 }
 
+/// The elements of an array field (none when missing or null).
+pub fn items<'a>(row: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
+    row.get(field).and_then(Value::as_array).into_iter().flatten()
+}
+
+/// Reads each element of an array field with `read` (given its 0-based position).
+pub fn each<T>(
+    row: &Value,
+    field: &str,
+    read: impl Fn(usize, &Value) -> Result<T, ValueError>,
+) -> Result<Vec<T>, ValueError> {
+    items(row, field).enumerate().map(|(i, item)| read(i, item)).collect()
+}
+
+/// The non-empty ones of `fields` joined by `sep`; None when all are empty.
+pub fn joined(row: &Value, fields: &[&str], sep: &str) -> Option<String> {
+    let parts: Vec<String> = fields.iter().filter_map(|f| non_empty(row, f)).collect();
+    (!parts.is_empty()).then(|| parts.join(sep))
+}
+
 /// A required non-empty text field.
 pub fn required(row: &Value, field: &str) -> Result<String, ValueError> {
     non_empty(row, field).ok_or_else(|| bad(field, "missing or empty"))

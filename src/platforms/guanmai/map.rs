@@ -68,12 +68,7 @@ pub fn order(list_row: &Value, detail: &Value) -> Result<Order, ValueError> {
             .ok_or_else(|| ValueError { field: "date_time".into(), problem: "missing".into() })?,
     };
     let customer = detail.get("customer").cloned().unwrap_or(Value::Null);
-    let lines = detail
-        .get("details")
-        .and_then(Value::as_array)
-        .map(|rows| rows.iter().enumerate().map(|(i, d)| line(i, d)).collect::<Result<Vec<_>, _>>())
-        .transpose()?
-        .unwrap_or_default();
+    let lines = values::each(detail, "details", line)?;
     Ok(Order {
         order_no,
         platform_order_id: None,

@@ -60,14 +60,7 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         OrderStatus::Unknown
     });
     let pay = code(row, "pay_status")?;
-    let address: Vec<String> =
-        ["province", "city", "district", "address"].iter().filter_map(|f| values::non_empty(row, f)).collect();
-    let lines = row
-        .get("products")
-        .and_then(Value::as_array)
-        .map(|ps| ps.iter().enumerate().map(|(i, p)| line(i, p)).collect::<Result<Vec<_>, _>>())
-        .transpose()?
-        .unwrap_or_default();
+    let lines = values::each(row, "products", line)?;
     Ok(Order {
         order_no,
         platform_order_id: None,
@@ -81,7 +74,7 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         shipping_minor: values::fen(row, "freight")?,
         buyer_name: values::non_empty(row, "consignee"),
         buyer_phone: values::non_empty(row, "mobile"),
-        ship_address: (!address.is_empty()).then(|| address.join(" ")),
+        ship_address: values::joined(row, &["province", "city", "district", "address"], " "),
         external_ref: values::non_empty(row, "external_order_sn"),
         created_at: values::cst_datetime(row, "create_time")?
             .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing".into() })?,
@@ -140,10 +133,10 @@ pub fn refund(row: &Value) -> Result<Refund, ValueError> {
     })
 }
 
-/// Units per SKU in a `products[]` array.
-fn units(products: Option<&Value>) -> HashMap<String, i64> {
+/// Units per SKU in a record's `products[]`.
+fn units(record: &Value) -> HashMap<String, i64> {
     let mut out = HashMap::new();
-    for p in products.and_then(Value::as_array).into_iter().flatten() {
+    for p in values::items(record, "products") {
         let sku = values::non_empty(p, "sku_id").unwrap_or_default();
         *out.entry(sku).or_insert(0) += values::int(p, "num").ok().flatten().unwrap_or(0);
     }
@@ -158,11 +151,11 @@ pub fn shipments_incomplete(order_raw: &str, shipment_raws: &[String]) -> bool {
     match shipment_status {
         Some(2) => true, // partly shipped: more records may come
         Some(3) => {
-            let ordered = units(order.get("products"));
+            let ordered = units(&order);
             let mut shipped: HashMap<String, i64> = HashMap::new();
             for raw in shipment_raws {
                 let rec: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-                for (sku, n) in units(rec.get("products")) {
+                for (sku, n) in units(&rec) {
                     *shipped.entry(sku).or_insert(0) += n;
                 }
             }

@@ -55,24 +55,10 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
         .iter()
         .filter_map(|f| values::non_empty(&delivery, f))
         .collect();
-    let lines = row
-        .get("items")
-        .and_then(Value::as_array)
-        .map(|items| items.iter().enumerate().map(|(i, it)| line(i, it)).collect::<Result<Vec<_>, _>>())
-        .transpose()?
-        .unwrap_or_default();
-    let shipments = row
-        .get("logistics")
-        .and_then(Value::as_array)
-        .map(|ls| ls.iter().map(|l| logistics(&order_no, l)).collect::<Result<Vec<_>, _>>())
-        .transpose()?
-        .unwrap_or_default();
+    let lines = values::each(row, "items", line)?;
+    let shipments = values::each(row, "logistics", |_, l| logistics(&order_no, l))?;
     // The state log is the only modified time ShopSuite gives: its latest entry.
-    let updated_at = row
-        .get("log_items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let updated_at = values::items(row, "log_items")
         .filter_map(|l| values::millis_or_datetime(l, "order_state_time").ok().flatten())
         .max();
     let order = Order {

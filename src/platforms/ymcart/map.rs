@@ -55,12 +55,7 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
     let payment = values::int(row, "payment_status")?.map(|c| c.to_string()).unwrap_or_default();
     let created_at = values::unix_secs(row, "create_time")?
         .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing or 0".into() })?;
-    let lines = row
-        .get("item")
-        .and_then(Value::as_array)
-        .map(|items| items.iter().enumerate().map(|(i, item)| line(i, item)).collect::<Result<Vec<_>, _>>())
-        .transpose()?
-        .unwrap_or_default();
+    let lines = values::each(row, "item", line)?;
     let shipping_address = addresses(row).find(|a| values::int(a, "address_type").ok().flatten() == Some(0));
     Ok(Order {
         order_no,
@@ -95,7 +90,7 @@ fn line(index: usize, item: &Value) -> Result<OrderLine, ValueError> {
 }
 
 fn addresses(row: &Value) -> impl Iterator<Item = &Value> {
-    row.get("address").and_then(Value::as_array).into_iter().flatten()
+    values::items(row, "address")
 }
 
 fn person_name(a: &Value) -> Option<String> {
