@@ -9,6 +9,9 @@ use std::process::ExitCode;
 pub fn run(path: &Path) -> ExitCode {
     match runtime::load_config(path) {
         Ok(config) => {
+            for warning in config.secret_file_warnings() {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             let streams: usize = config.shops.iter().map(|s| s.schedule.len()).sum();
             println!("{}: ok ({} shops, {} scheduled streams)", path.display(), config.shops.len(), streams);
             ExitCode::SUCCESS

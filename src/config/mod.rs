@@ -50,6 +50,26 @@ pub struct Config {
 }
 
 impl Config {
+    /// Secret files that users other than the owner may read: a secret is only as safe as its file.
+    pub fn secret_file_warnings(&self) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut out = Vec::new();
+        for (i, shop) in self.shops.iter().enumerate() {
+            for (key, file) in &shop.secret_files {
+                let Ok(meta) = std::fs::metadata(file) else { continue };
+                let mode = meta.permissions().mode();
+                if mode & 0o077 != 0 {
+                    out.push(format!(
+                        "shops[{i}].{key}: {} is readable by other users (mode {:o}); run chmod 600 on it",
+                        file.display(),
+                        mode & 0o777
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// The shop with this id.
     pub fn shop(&self, id: &str) -> Option<&ShopConfig> {
         self.shops.iter().find(|shop| shop.id == id)
@@ -111,6 +131,8 @@ pub struct ShopConfig {
     pub base_url: String,
     /// Resolved credentials (`token`, `access_id`, `secret`) under their bare key names.
     pub credentials: BTreeMap<String, Secret>,
+    /// The files credentials were read from (`<key>_file`, path), for permission warnings.
+    pub secret_files: Vec<(String, PathBuf)>,
     /// Requests per second this shop may receive, shared by all its streams and pushes (default 5).
     pub rate_limit_per_sec: u32,
     /// How far back the first run reaches (default 30).

@@ -8,7 +8,7 @@ use super::walk::{kind, Problems, Section};
 use config::{Value, ValueKind};
 use std::env::VarError;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The credential keys a shop may carry; which ones a platform needs is its rules' business.
 pub(super) const CREDENTIAL_KEYS: [&str; 3] = ["token", "access_id", "secret"];
@@ -44,18 +44,29 @@ impl fmt::Display for Secret {
 /// Reads credential `name` of a shop, in either of its forms. `None` when it is not written; an
 /// empty placeholder when it is written but could not be resolved (the problem is recorded, and
 /// the rules callback still sees that the key was given, so it does not also call it missing).
-pub(super) fn credential(s: &mut Section, p: &mut Problems, name: &str, folder: &Path) -> Option<Secret> {
+/// The file it was read from comes along, so `check` can warn when others may read it.
+pub(super) fn credential(
+    s: &mut Section,
+    p: &mut Problems,
+    name: &str,
+    folder: &Path,
+) -> Option<(Secret, Option<PathBuf>)> {
     let file_key = format!("{name}_file");
-    let (key, resolved) = match (s.take(name), s.take(&file_key)) {
+    let (key, resolved, file) = match (s.take(name), s.take(&file_key)) {
         (None, None) => return None,
-        (Some((key, _)), Some(_)) => (key, Err(format!("both `{name}` and `{file_key}` are set; keep one"))),
-        (Some((key, v)), None) => (key, text(&v).and_then(|text| from_env(&text, &file_key))),
-        (None, Some((key, v))) => (key, text(&v).and_then(|path| from_file(&folder.join(path)))),
+        (Some((key, _)), Some(_)) => (key, Err(format!("both `{name}` and `{file_key}` are set; keep one")), None),
+        (Some((key, v)), None) => (key, text(&v).and_then(|text| from_env(&text, &file_key)), None),
+        (None, Some((key, v))) => {
+            let path = text(&v).map(|path| folder.join(path));
+            let resolved = path.clone().and_then(|path| from_file(&path));
+            (key, resolved, path.ok())
+        }
     };
-    Some(resolved.unwrap_or_else(|message| {
+    let secret = resolved.unwrap_or_else(|message| {
         p.add(&key, message);
         Secret::default()
-    }))
+    });
+    Some((secret, file))
 }
 
 /// Text of a credential key; on a wrong type only the type is named, never the value.

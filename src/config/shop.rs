@@ -31,9 +31,11 @@ pub(super) fn read(mut s: Section, p: &mut Problems, folder: &Path) -> (ShopConf
     });
     let base_url = s.required_string(p, "base_url").map(|(key, url)| base_url(p, &key, url));
     let mut credentials = BTreeMap::new();
+    let mut secret_files = Vec::new();
     for name in CREDENTIAL_KEYS {
-        if let Some(secret) = credential(&mut s, p, name, folder) {
+        if let Some((secret, file)) = credential(&mut s, p, name, folder) {
             credentials.insert(name.to_string(), secret);
+            secret_files.extend(file.map(|f| (format!("{name}_file"), f)));
         }
     }
     let mut shop = ShopConfig {
@@ -41,6 +43,7 @@ pub(super) fn read(mut s: Section, p: &mut Problems, folder: &Path) -> (ShopConf
         platform: platform.clone().unwrap_or_default(),
         base_url: base_url.unwrap_or_default(),
         credentials,
+        secret_files,
         rate_limit_per_sec: s.u32(p, "rate_limit_per_sec", 5, 1, u32::MAX),
         backfill_days: s.u32(p, "backfill_days", 30, 0, MAX_DAYS),
         lookback_days: s.u32(p, "lookback_days", 3, 0, MAX_DAYS),

@@ -44,6 +44,23 @@ pub struct Faults {
     /// Chance of processing the request (pushes ARE applied), then answering 200 with the JSON
     /// body cut in half: an ambiguous failure.
     pub cut_body: f64,
+    /// A misbehaviour applied to every request instead of the normal answer (nothing applied).
+    pub hostile: Option<Hostile>,
+}
+
+/// Ways a broken vendor answers, for the reliability tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hostile {
+    /// HTTP 200 with an HTML error page (a proxy in front of the vendor).
+    HtmlPage,
+    /// HTTP 200 with a body that is not UTF-8.
+    NotUtf8,
+    /// HTTP 200 streaming this many bytes without a Content-Length (must be refused, not buffered).
+    Huge(usize),
+    /// HTTP 200 whose body arrives one byte per this many milliseconds (a slow drip).
+    Drip(u64),
+    /// A 302 redirect to this URL (another host: credentials must never follow).
+    RedirectTo(String),
 }
 
 /// One request as the simulator received it.
@@ -130,6 +147,7 @@ pub struct SimCore {
     faults: Mutex<(Faults, StdRng)>,
     requests: Mutex<Vec<RequestLogEntry>>,
     pushes: Mutex<Vec<AppliedPush>>,
+    streamed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Locks a mutex, ignoring poisoning: a panicking test thread must not wedge the simulator.
@@ -144,6 +162,7 @@ impl SimCore {
             faults: Mutex::new((Faults::default(), StdRng::seed_from_u64(seed))),
             requests: Mutex::new(Vec::new()),
             pushes: Mutex::new(Vec::new()),
+            streamed: Default::default(),
         }
     }
 
@@ -160,6 +179,12 @@ impl SimCore {
     /// Empties the request log.
     pub fn clear_requests(&self) {
         lock(&self.requests).clear();
+    }
+
+    /// Bytes of [`Hostile::Huge`] bodies handed to the network so far: a client that stops
+    /// reading at its cap keeps this far below the body's size.
+    pub fn streamed_bytes(&self) -> usize {
+        self.streamed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A copy of the applied-push log.
@@ -226,6 +251,10 @@ impl SimCore {
         if let Some(d) = slow {
             tokio::time::sleep(d).await;
         }
+        let hostile = lock(&self.faults).0.hostile.clone();
+        if let Some(h) = hostile {
+            return hostile_answer(h, std::sync::Arc::clone(&self.streamed));
+        }
         match fault {
             Some(Fault::Http500) => {
                 return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
@@ -248,6 +277,45 @@ impl SimCore {
         }
         let json = HeaderValue::from_static("application/json; charset=utf-8");
         (status, [(header::CONTENT_TYPE, json)], text).into_response()
+    }
+}
+
+fn hostile_answer(h: Hostile, streamed: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Response {
+    use axum::body::{Body, Bytes};
+    let json = HeaderValue::from_static("application/json; charset=utf-8");
+    match h {
+        Hostile::HtmlPage => {
+            let html = HeaderValue::from_static("text/html");
+            let page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>";
+            (StatusCode::OK, [(header::CONTENT_TYPE, html)], page).into_response()
+        }
+        Hostile::NotUtf8 => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, json)], vec![b'{', 0xff, 0xfe, 0xfd, b'}']).into_response()
+        }
+        Hostile::Huge(bytes) => {
+            let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+            let chunks = bytes.div_ceil(chunk.len());
+            let stream = futures_util::stream::iter((0..chunks).map(move |_| {
+                streamed.fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, std::io::Error>(chunk.clone())
+            }));
+            (StatusCode::OK, [(header::CONTENT_TYPE, json)], Body::from_stream(stream)).into_response()
+        }
+        Hostile::Drip(ms) => {
+            let body = br#"{"code":0,"count":"0","data":[]}"#;
+            let stream = futures_util::stream::unfold(0usize, move |i| async move {
+                if i >= body.len() {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Some((Ok::<_, std::io::Error>(Bytes::from_static(&body[i..i + 1])), i + 1))
+            });
+            (StatusCode::OK, [(header::CONTENT_TYPE, json)], Body::from_stream(stream)).into_response()
+        }
+        Hostile::RedirectTo(url) => match HeaderValue::from_str(&url) {
+            Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)], "").into_response(),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "bad redirect target").into_response(),
+        },
     }
 }
 

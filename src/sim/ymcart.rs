@@ -296,6 +296,17 @@ struct Shop {
     next_id: i64,
     next_child_id: i64,
     next_delivery_id: i64,
+    quirk: Option<PagingQuirk>,
+}
+
+/// Paging misbehaviour of a shop's order list, for the reliability tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagingQuirk {
+    /// Every page after the first starts one row early, repeating the previous page's last row
+    /// (what a row inserted ahead of the cursor does to offset paging).
+    RepeatRow,
+    /// `count` grows as the client pages (rows added while it reads).
+    CountGrows,
 }
 
 impl Shop {
@@ -310,6 +321,7 @@ impl Shop {
             next_id: base + 1_000,
             next_child_id: base + 1,
             next_delivery_id: base + 1,
+            quirk: None,
         }
     }
 
@@ -482,6 +494,11 @@ impl YmSim {
         let mut guard = lock(&self.inner.state);
         let State { rng, shops, .. } = &mut *guard;
         shops.get_mut(token).map_or_else(R::default, |shop| f(shop, rng))
+    }
+
+    /// Makes a shop's order list page badly (or well again with `None`).
+    pub fn set_paging_quirk(&self, token: &str, quirk: Option<PagingQuirk>) {
+        self.with_shop(token, |shop, _| shop.quirk = quirk);
     }
 
     /// Adds `n` orders created now (status 100 or 200, act_time 0); returns their numbers.
@@ -671,10 +688,10 @@ fn list_field<'a>(f: &'a HashMap<String, String>, name: &str) -> Option<Vec<&'a 
     field(f, name).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
 }
 
-fn page_of<T>(rows: &[T], offset: usize, size: usize, to_row: impl Fn(&T) -> Value) -> Value {
+fn page_of<T>(rows: &[T], (offset, size, count): (usize, usize, usize), to_row: impl Fn(&T) -> Value) -> Value {
     json!({
         "code": 0,
-        "count": rows.len().to_string(),
+        "count": count.to_string(),
         "data": rows.iter().skip(offset).take(size).map(to_row).collect::<Vec<_>>(),
     })
 }
@@ -715,14 +732,20 @@ fn order_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String>
                 && itemnos.as_ref().is_none_or(|n| n.contains(&o.itemno.as_str()))
         })
         .collect();
-    Ok(page_of(&rows, offset, size, |o| order_row(shop, o)))
+    let (offset, count) = match shop.quirk {
+        Some(PagingQuirk::RepeatRow) => (offset.saturating_sub(1), rows.len()),
+        Some(PagingQuirk::CountGrows) => (offset, rows.len() + offset),
+        None => (offset, rows.len()),
+    };
+    Ok(page_of(&rows, (offset, size, count), |o| order_row(shop, o)))
 }
 
 fn delivery_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String> {
     let (offset, size) = paging(f)?;
     let max_id = int_field(f, "max_id", 0)?;
     let start = shop.deliveries.partition_point(|d| d.id <= max_id);
-    Ok(page_of(&shop.deliveries[start..], offset, size, |d| delivery_row(shop, d)))
+    let rows = &shop.deliveries[start..];
+    Ok(page_of(rows, (offset, size, rows.len()), |d| delivery_row(shop, d)))
 }
 
 // ---- pushes ----

@@ -27,11 +27,10 @@ lease_secs = 2
 retry_base_ms = 10
 retry_max_secs = 1
 
-[http]
-retries = 6
-retry_initial_ms = 10
-request_timeout_secs = 5
 "#;
+
+/// The `[http]` section of test configs unless a test gives its own.
+pub const HTTP: &str = "[http]\nretries = 6\nretry_initial_ms = 10\nrequest_timeout_secs = 5\n";
 
 /// A test's folder: the config file, secret files and the database.
 pub struct TestDir {
@@ -47,16 +46,23 @@ impl TestDir {
         TestDir { dir, config_path }
     }
 
-    /// Writes a secret file and returns its path.
+    /// Writes a secret file (readable by its owner only) and returns its path.
     pub fn secret(&self, name: &str, value: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
         let path = self.dir.path().join(name);
         std::fs::write(&path, format!("{value}\n")).expect("secret file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         path.display().to_string()
     }
 
     /// Writes the config: the common header followed by `shops` (TOML `[[shops]]` blocks).
     pub fn write_config(&self, shops: &str) {
-        std::fs::write(&self.config_path, format!("{HEADER}\n{shops}")).expect("config written");
+        self.write_config_with(HTTP, shops);
+    }
+
+    /// Writes the config with its own `[http]` section.
+    pub fn write_config_with(&self, http: &str, shops: &str) {
+        std::fs::write(&self.config_path, format!("{HEADER}\n{http}\n{shops}")).expect("config written");
     }
 
     /// A runtime built from the current config file.
@@ -100,9 +106,16 @@ pub async fn spawn_ymcart(orders: usize, days: u32, seed: u64) -> TestEnv {
 impl TestEnv {
     /// (Re)writes the config: one YMCart shop with `rate` requests/s; `extra` is appended to the shop.
     pub fn write_config(&self, rate: u32, extra: &str) {
+        self.write_config_with(HTTP, rate, extra);
+    }
+
+    /// (Re)writes the config with its own `[http]` section.
+    pub fn write_config_with(&self, http: &str, rate: u32, extra: &str) {
         let token = self.test_dir.secret("ym.token", TOKEN);
-        self.test_dir.write_config(&format!(
-            r#"
+        self.test_dir.write_config_with(
+            http,
+            &format!(
+                r#"
 [[shops]]
 id = "{SHOP}"
 platform = "ymcart"
@@ -115,8 +128,9 @@ backfill_days = 30
 orders = "*/2 * * * * *"
 shipments = "*/2 * * * * *"
 "#,
-            base = self.handle.base_url(),
-        ));
+                base = self.handle.base_url(),
+            ),
+        );
     }
 
     /// A runtime built from the current config file.

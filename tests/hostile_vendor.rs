@@ -1,0 +1,135 @@
+//! Vendor misbehaviour against the YMCart simulator: each is a clear error (or absorbed), nothing
+//! stored is lost, and the next run after the vendor recovers starts clean.
+
+mod common;
+
+use axum::routing::any;
+use common::{count, spawn_ymcart, TestEnv, SHOP, TOKEN};
+use ordersync::model::Stream;
+use ordersync::sim::ymcart::PagingQuirk;
+use ordersync::sim::{Faults, Hostile, Simulator};
+use ordersync::sync::{run_pass, PassError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+async fn pass(env: &TestEnv, stream: Stream) -> Result<ordersync::store::BatchCounts, PassError> {
+    let rt = env.runtime();
+    let shop = rt.shop(SHOP).expect("shop").clone();
+    run_pass(&rt, &shop, stream, &CancellationToken::new()).await.map(|r| r.counts)
+}
+
+/// Syncs once cleanly, turns `hostile` on, checks the failing pass's error, then recovers.
+async fn fails_clearly_then_recovers(env: &TestEnv, hostile: Hostile, expect: &[&str]) {
+    pass(env, Stream::Orders).await.expect("a clean first pass");
+    let stored = count(&env.store(), "SELECT COUNT(*) FROM orders");
+    env.sim.add_orders(TOKEN, 5);
+    env.sim.set_faults(Faults { hostile: Some(hostile), ..Faults::default() });
+    let err = pass(env, Stream::Orders).await.expect_err("a hostile answer fails the pass").to_string();
+    for part in expect {
+        assert!(err.contains(part), "error {err:?} should mention {part:?}");
+    }
+    assert!(err.contains(SHOP) && !err.contains(TOKEN), "names the shop, never the token: {err}");
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders"), stored, "nothing stored is lost");
+    let last_error: Option<String> = env
+        .store()
+        .connection()
+        .query_row("SELECT last_error FROM sync_state WHERE stream = 'orders'", [], |r| r.get(0))
+        .unwrap();
+    assert!(last_error.is_some(), "status shows the failure");
+
+    env.sim.set_faults(Faults::default());
+    pass(env, Stream::Orders).await.expect("the next run after recovery succeeds");
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders"), stored + 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_error_page_with_http_200() {
+    let env = spawn_ymcart(60, 5, 61).await;
+    fails_clearly_then_recovers(&env, Hostile::HtmlPage, &["not valid JSON", "<html>"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_is_not_utf8() {
+    let env = spawn_ymcart(60, 5, 62).await;
+    fails_clearly_then_recovers(&env, Hostile::NotUtf8, &["not valid JSON"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_cap_is_refused_not_buffered() {
+    let env = spawn_ymcart(60, 5, 63).await;
+    env.write_config_with("[http]\nmax_body_bytes = 1048576\nretries = 3\nretry_initial_ms = 10\n", 50, "");
+    fails_clearly_then_recovers(&env, Hostile::Huge(64 << 20), &["exceeds the 1048576-byte cap"]).await;
+    // Refused at once (a body too large will not shrink on a retry), and read only up to the cap:
+    // of 64 MiB offered, the server could hand over little more than the cap plus socket buffers.
+    env.sim.set_faults(Faults { hostile: Some(Hostile::Huge(64 << 20)), ..Faults::default() });
+    env.sim.clear_requests();
+    let before = env.sim.core().streamed_bytes();
+    pass(&env, Stream::Orders).await.expect_err("refused again");
+    assert_eq!(env.sim.requests().len(), 1, "not retried");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let streamed = env.sim.core().streamed_bytes() - before;
+    assert!(streamed < 16 << 20, "the client stopped reading: {streamed} bytes left the server");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_drip_hits_the_timeout() {
+    let env = spawn_ymcart(60, 5, 64).await;
+    env.write_config_with("[http]\nrequest_timeout_secs = 1\nretries = 1\nretry_initial_ms = 10\n", 50, "");
+    fails_clearly_then_recovers(&env, Hostile::Drip(200), &["timed out"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_to_another_host_is_never_followed() {
+    let env = spawn_ymcart(60, 5, 65).await;
+    // The "other host": it counts every request that reaches it.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let other = axum::Router::new().fallback(any(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { "{}" }
+    }));
+    let other = ordersync::sim::serve(other).await.unwrap();
+    let target = format!("{}/steal-credentials", other.base_url());
+    fails_clearly_then_recovers(
+        &env,
+        Hostile::RedirectTo(target),
+        &["refused to follow a redirect", "steal-credentials"],
+    )
+    .await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing, and so no token, reached the other host");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_that_repeat_a_row_or_whose_count_grows_still_give_the_truth() {
+    for (seed, quirk) in [(66, PagingQuirk::RepeatRow), (67, PagingQuirk::CountGrows)] {
+        let env = spawn_ymcart(450, 10, seed).await;
+        env.sim.set_paging_quirk(TOKEN, Some(quirk));
+        pass(&env, Stream::Orders).await.unwrap_or_else(|e| panic!("{quirk:?}: {e}"));
+        let truth = env.sim.truth_orders(TOKEN);
+        assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders"), truth.len() as i64, "{quirk:?}");
+        // A repeated row is absorbed by the upsert: one first-sight transition per order.
+        assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM status_changes"), truth.len() as i64, "{quirk:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_hundreds_on_every_retry_end_the_run_and_the_next_starts_clean() {
+    let env = spawn_ymcart(60, 5, 68).await;
+    env.write_config_with("[http]\nretries = 3\nretry_initial_ms = 10\n", 50, "");
+    env.sim.set_faults(Faults { http_500: 1.0, ..Faults::default() });
+    env.sim.clear_requests();
+    let err = pass(&env, Stream::Orders).await.expect_err("500 on every try").to_string();
+    assert!(err.contains("HTTP 500"), "{err}");
+    assert_eq!(env.sim.requests().len(), 4, "the first try and 3 retries, then a clear error");
+    env.sim.set_faults(Faults::default());
+    env.sim.clear_requests();
+    pass(&env, Stream::Orders).await.expect("the next run starts clean");
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders"), 60);
+    let status: Option<String> = env
+        .store()
+        .connection()
+        .query_row("SELECT last_error FROM sync_state WHERE stream = 'orders'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, None, "a successful pass clears the error");
+}
