@@ -21,7 +21,7 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
         tracing::warn!("{warning}");
     }
     let database = config.daemon.database.clone();
-    Store::open(&database).with_context(|| "cannot open the database")?;
+    Store::open_with(&database, config.daemon.busy_timeout).with_context(|| "cannot open the database")?;
     let mut rt = Arc::new(Runtime::new(config, None).map_err(anyhow::Error::msg)?);
     let jobs_cancel = CancellationToken::new();
     let mut sched = Scheduler::start(Arc::clone(&rt), jobs_cancel.clone()).await?;

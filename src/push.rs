@@ -41,7 +41,7 @@ impl FlushReport {
 
 /// Delivers every due entry of every shop (shops in parallel, each under its own limiter).
 pub async fn flush_all(rt: &Runtime, cancel: &CancellationToken) -> Result<FlushReport, StoreError> {
-    let due = Store::open(&rt.config.daemon.database)?.shops_with_due(Utc::now())?;
+    let due = rt.store()?.shops_with_due(Utc::now())?;
     let mut report = FlushReport::default();
     let jobs = due.iter().filter_map(|id| {
         let shop = rt.shop(id);
@@ -59,7 +59,7 @@ pub async fn flush_all(rt: &Runtime, cancel: &CancellationToken) -> Result<Flush
 /// Delivers every due entry of one shop.
 pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -> Result<FlushReport, StoreError> {
     let cfg = &rt.config.push;
-    let mut store = Store::open(&rt.config.daemon.database)?;
+    let mut store = rt.store()?;
     let mut report = FlushReport::default();
     let caps = shop.connector.capabilities();
     while !cancel.is_cancelled() {

@@ -44,6 +44,11 @@ impl Runtime {
         Ok(Runtime { config, shops })
     }
 
+    /// A connection to the configured database, with the configured busy timeout.
+    pub fn store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        crate::store::Store::open_with(&self.config.daemon.database, self.config.daemon.busy_timeout)
+    }
+
     /// The shop with id `id`.
     pub fn shop(&self, id: &str) -> Option<&Arc<Shop>> {
         self.shops.iter().find(|s| s.config.id == id)

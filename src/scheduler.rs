@@ -187,8 +187,8 @@ impl Work {
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "outbox flush failed"),
                 }
-                let pruned = crate::store::Store::open(&self.rt.config.daemon.database)
-                    .and_then(|mut s| s.prune(self.rt.config.daemon.retention_days, Utc::now()));
+                let pruned =
+                    self.rt.store().and_then(|mut s| s.prune(self.rt.config.daemon.retention_days, Utc::now()));
                 match pruned {
                     Ok(n) if n > 0 => {
                         tracing::info!(rows = n, "pruned delivered outbox rows and old run records")

@@ -65,7 +65,7 @@ pub async fn run_pass(
 ) -> Result<PassReport, PassError> {
     let fail = |source: SyncError, counts| PassError { shop: shop.config.id.clone(), stream, source, counts };
     let shop_id = shop.config.id.as_str();
-    let mut store = Store::open(&rt.config.daemon.database).map_err(|e| fail(e.into(), BatchCounts::default()))?;
+    let mut store = rt.store().map_err(|e| fail(e.into(), BatchCounts::default()))?;
     let now = Utc::now();
     let run = store.run_started(shop_id, stream, now).map_err(|e| fail(e.into(), BatchCounts::default()))?;
     let req = SyncRequest {

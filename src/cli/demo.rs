@@ -181,7 +181,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if deadline.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
-        let mut store = Store::open(&rt.config.daemon.database)?;
+        let mut store = rt.store()?;
         enqueue_pushes(&rt, &mut store)?;
         progress(&store, started.elapsed())?;
     }
@@ -249,7 +249,7 @@ fn progress(store: &Store, elapsed: Duration) -> anyhow::Result<()> {
 }
 
 fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Result<()> {
-    let store = Store::open(&rt.config.daemon.database)?;
+    let store = rt.store()?;
     let outbox = store.outbox_depths()?;
     println!();
     println!("summary after {}s", elapsed.as_secs());

@@ -1,7 +1,6 @@
 //! `ordersync outbox list|retry|cancel`: look at and manage the outbox.
 
 use crate::runtime::Runtime;
-use crate::store::Store;
 use anyhow::bail;
 use chrono::Utc;
 use std::process::ExitCode;
@@ -35,7 +34,7 @@ pub enum OutboxCommand {
 
 /// Runs an outbox subcommand.
 pub fn run(rt: &Runtime, cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(&rt.config.daemon.database)?;
+    let mut store = rt.store()?;
     match cmd {
         OutboxCommand::List { state, json } => {
             for row in store.outbox_list(state.as_deref())? {

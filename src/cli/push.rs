@@ -3,7 +3,7 @@
 use crate::model::OrderStatus;
 use crate::platforms::PushPayload;
 use crate::runtime::Runtime;
-use crate::store::{NewEntry, Store};
+use crate::store::NewEntry;
 use anyhow::{bail, ensure};
 use chrono::Utc;
 use std::process::ExitCode;
@@ -70,7 +70,7 @@ pub fn run(rt: &Runtime, cmd: PushCommand) -> anyhow::Result<ExitCode> {
     };
     ensure!(!order_no.trim().is_empty(), "--order must not be empty");
     let Some(shop) = rt.shop(&shop_id) else { bail!("no shop `{shop_id}` in {}", rt.config.path.display()) };
-    let mut store = Store::open(&rt.config.daemon.database)?;
+    let mut store = rt.store()?;
     let current = store.order_status(&shop_id, &order_no)?;
     let checked =
         shop.connector.capabilities().check(&payload).and_then(|()| shop.connector.check_move(&payload, current));

@@ -1,7 +1,6 @@
 //! `ordersync resync --shop ID [--since DATE]`: make the next passes re-read a period.
 
 use crate::runtime::Runtime;
-use crate::store::Store;
 use anyhow::bail;
 use chrono::NaiveDate;
 use std::process::ExitCode;
@@ -20,7 +19,7 @@ pub struct Args {
 /// Rewinds the cursors of every stream of the shop.
 pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let Some(shop) = rt.shop(&args.shop) else { bail!("no shop `{}` in {}", args.shop, rt.config.path.display()) };
-    let mut store = Store::open(&rt.config.daemon.database)?;
+    let mut store = rt.store()?;
     for stream in shop.connector.capabilities().streams {
         let cursor = args.since.and_then(|d| shop.connector.resync_cursor(*stream, d));
         store.set_cursor(&shop.config.id, *stream, cursor.as_deref())?;

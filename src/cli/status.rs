@@ -2,7 +2,7 @@
 
 use crate::runtime::Runtime;
 use crate::scheduler::next_ticks;
-use crate::store::{ShopOutbox, Store, StreamStatus};
+use crate::store::{ShopOutbox, StreamStatus};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -49,7 +49,7 @@ fn late(schedule: &str, tz: chrono_tz::Tz, last_success: Option<DateTime<Utc>>, 
 
 /// Prints the report; with `--check`, exit 1 when something needs attention.
 pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&rt.config.daemon.database)?;
+    let store = rt.store()?;
     let now = Utc::now();
     let states = store.stream_statuses()?;
     let mut rows = Vec::new();

@@ -88,6 +88,8 @@ pub struct DaemonConfig {
     /// How long done outbox rows and old run records are kept (default 30, at least 1: the done
     /// rows are what stops the same update being enqueued twice).
     pub retention_days: u32,
+    /// How long a write waits for another writer before failing (`busy_timeout_ms`, default 10 s).
+    pub busy_timeout: Duration,
 }
 
 /// `[push]`.
@@ -331,6 +333,7 @@ fn daemon(mut s: Section, p: &mut Problems, folder: &Path) -> DaemonConfig {
         timezone: timezone.unwrap_or(chrono_tz::Asia::Shanghai),
         drain_timeout: s.secs(p, "drain_timeout_secs", 30, 0),
         retention_days: s.u32(p, "retention_days", 30, 1, MAX_DAYS),
+        busy_timeout: s.millis(p, "busy_timeout_ms", 10_000),
     };
     s.finish(p);
     daemon

@@ -20,7 +20,7 @@ use std::time::Duration;
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates.
 pub const SCHEMA_VERSION: i64 = 1;
-/// How long a write waits for another writer before giving up.
+/// How long a write waits for another writer before giving up, unless the config says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A database failure, naming the file.
@@ -33,6 +33,16 @@ pub enum StoreError {
         path: PathBuf,
         /// SQLite's error.
         source: rusqlite::Error,
+    },
+    /// The file could not be opened for writing; `cause` is what the file system said.
+    #[error("database {path}: {source} ({cause})")]
+    Unwritable {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+        /// The operating system's reason (read-only file system, permission denied, …).
+        cause: String,
     },
     /// The file's schema is newer than this binary understands.
     #[error(
@@ -61,6 +71,31 @@ impl StoreError {
     }
 }
 
+/// SQLite says only "unable to open database file"; the file system usually knows why.
+fn explain_open_failure(path: &Path, e: StoreError) -> StoreError {
+    let StoreError::Sqlite { source, .. } = e else { return e };
+    if is_busy(&source) {
+        return StoreError::Sqlite { path: path.to_path_buf(), source };
+    }
+    let probe = if path.exists() {
+        std::fs::OpenOptions::new().append(true).open(path).map(drop)
+    } else {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        tempfile_probe(dir)
+    };
+    match probe {
+        Err(io) => StoreError::Unwritable { path: path.to_path_buf(), source, cause: io.to_string() },
+        Ok(()) => StoreError::Sqlite { path: path.to_path_buf(), source },
+    }
+}
+
+/// Whether a file can be created in `dir` (created and removed at once).
+fn tempfile_probe(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".ordersync-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
@@ -75,21 +110,30 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|source| StoreError::Sqlite { path: path.to_path_buf(), source })?;
-        let mut store = Store { conn, path: path.to_path_buf() };
-        store.configure()?;
-        store.migrate()?;
-        Ok(store)
+        Store::open_with(path, BUSY_TIMEOUT)
     }
 
-    fn configure(&mut self) -> Result<(), StoreError> {
-        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+    /// [`Store::open`] with a busy timeout of its own (the daemon's `busy_timeout_ms`).
+    pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
+        let opened = (|| {
+            let flags =
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(path, flags)
+                .map_err(|source| StoreError::Sqlite { path: path.to_path_buf(), source })?;
+            let mut store = Store { conn, path: path.to_path_buf() };
+            store.configure(busy_timeout)?;
+            store.migrate()?;
+            Ok(store)
+        })();
+        opened.map_err(|e| explain_open_failure(path, e))
+    }
+
+    fn configure(&mut self, busy_timeout: Duration) -> Result<(), StoreError> {
+        self.conn.busy_timeout(busy_timeout).map_err(|e| self.err(e))?;
         self.conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(|e| self.err(e))?;
         // Switching to WAL needs a moment alone with the file and SQLite does not wait for it
         // (no busy handler), so a first open racing another one retries here.
-        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let deadline = std::time::Instant::now() + busy_timeout;
         loop {
             let mode: rusqlite::Result<String> = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
             match mode {
