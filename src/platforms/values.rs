@@ -59,6 +59,13 @@ pub fn joined(row: &Value, fields: &[&str], sep: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(sep))
 }
 
+/// A status code exactly as the vendor wrote it (number or text, trimmed); empty when unset.
+/// Codes are compared as text with the status tables, so a code that is not a number at all is
+/// still stored raw and maps to `unknown` instead of failing the record.
+pub fn code(row: &Value, field: &str) -> String {
+    text(row, field).map(|t| t.trim().to_string()).unwrap_or_default()
+}
+
 /// A required non-empty text field.
 pub fn required(row: &Value, field: &str) -> Result<String, ValueError> {
     non_empty(row, field).ok_or_else(|| bad(field, "missing or empty"))

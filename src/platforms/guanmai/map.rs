@@ -56,8 +56,9 @@ pub fn stored_list_row(raw_json: &str) -> Option<Value> {
 /// Reads one order from its list row and its detail.
 pub fn order(list_row: &Value, detail: &Value) -> Result<Order, ValueError> {
     let order_no = values::required(list_row, "id")?;
-    let code =
-        values::int(detail, "status")?.or(values::int(list_row, "status")?).map(|c| c.to_string()).unwrap_or_default();
+    let code = Some(values::code(detail, "status"))
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| values::code(list_row, "status"));
     let status = status_of(&code).unwrap_or_else(|| {
         tracing::warn!(order_no, code, "unknown Guanmai status; stored as `unknown`");
         OrderStatus::Unknown

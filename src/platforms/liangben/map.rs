@@ -42,14 +42,10 @@ pub fn refund_status(refund: &str, examine: &str) -> Option<RefundStatus> {
         .map(|(.., u)| *u)
 }
 
-fn code(row: &Value, field: &str) -> Result<String, ValueError> {
-    Ok(values::int(row, field)?.map(|c| c.to_string()).unwrap_or_default())
-}
-
 /// Reads one order row.
 pub fn order(row: &Value) -> Result<Order, ValueError> {
     let order_no = values::required(row, "order_sn")?;
-    let (o, s) = (code(row, "order_status")?, code(row, "shipment_status")?);
+    let (o, s) = (values::code(row, "order_status"), values::code(row, "shipment_status"));
     let status = order_status(&o, &s).unwrap_or_else(|| {
         tracing::warn!(
             order_no,
@@ -59,7 +55,7 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         );
         OrderStatus::Unknown
     });
-    let pay = code(row, "pay_status")?;
+    let pay = values::code(row, "pay_status");
     let lines = values::each(row, "products", line)?;
     Ok(Order {
         order_no,
@@ -110,7 +106,7 @@ pub fn shipment(order_no: &str, rec: &Value) -> Result<Shipment, ValueError> {
 /// Reads one refund row.
 pub fn refund(row: &Value) -> Result<Refund, ValueError> {
     let refund_id = values::required(row, "refund_sn")?;
-    let (r, e) = (code(row, "refund_status")?, code(row, "examine_status")?);
+    let (r, e) = (values::code(row, "refund_status"), values::code(row, "examine_status"));
     let status = refund_status(&r, &e).unwrap_or_else(|| {
         tracing::warn!(
             refund_id,
@@ -138,7 +134,9 @@ fn units(record: &Value) -> HashMap<String, i64> {
     let mut out = HashMap::new();
     for p in values::items(record, "products") {
         let sku = values::non_empty(p, "sku_id").unwrap_or_default();
-        *out.entry(sku).or_insert(0) += values::int(p, "num").ok().flatten().unwrap_or(0);
+        // Saturating: absurd vendor counts must not overflow (and so panic in a debug build).
+        let units = out.entry(sku).or_insert(0i64);
+        *units = units.saturating_add(values::int(p, "num").ok().flatten().unwrap_or(0));
     }
     out
 }
@@ -156,7 +154,8 @@ pub fn shipments_incomplete(order_raw: &str, shipment_raws: &[String]) -> bool {
             for raw in shipment_raws {
                 let rec: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
                 for (sku, n) in units(&rec) {
-                    *shipped.entry(sku).or_insert(0) += n;
+                    let units = shipped.entry(sku).or_insert(0i64);
+                    *units = units.saturating_add(n);
                 }
             }
             shipment_raws.is_empty() || ordered.iter().any(|(sku, n)| shipped.get(sku).copied().unwrap_or(0) < *n)

@@ -38,14 +38,10 @@ pub fn lookup<T: Copy>(table: &[(&str, T)], code: &str) -> Option<T> {
     table.iter().find(|(c, _)| *c == code).map(|(_, v)| *v)
 }
 
-fn code(row: &Value, field: &str) -> Result<String, ValueError> {
-    Ok(values::int(row, field)?.map(|c| c.to_string()).unwrap_or_default())
-}
-
 /// Reads one order (list row or detail) and its embedded logistics rows.
 pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
     let order_no = values::required(row, "order_id")?;
-    let state = code(row, "order_state_id")?;
+    let state = values::code(row, "order_state_id");
     let status = lookup(ORDER_STATE, &state).unwrap_or_else(|| {
         tracing::warn!(order_no, code = state, "unknown ShopSuite order_state_id; stored as `unknown`");
         OrderStatus::Unknown
@@ -64,8 +60,8 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
     let order = Order {
         status,
         platform_status: state,
-        payment_status: lookup(PAID_STATE, &code(row, "order_is_paid")?),
-        refund_status: lookup(REFUND_SUMMARY, &code(row, "order_refund_status")?),
+        payment_status: lookup(PAID_STATE, &values::code(row, "order_is_paid")),
+        refund_status: lookup(REFUND_SUMMARY, &values::code(row, "order_refund_status")),
         currency: "CNY".into(),
         total_minor: values::fen(row, "order_payment_amount")?,
         shipping_minor: values::fen(row, "order_shipping_fee")?,
@@ -109,7 +105,7 @@ fn logistics(order_no: &str, l: &Value) -> Result<Shipment, ValueError> {
 /// Reads one return.
 pub fn refund(row: &Value) -> Result<Refund, ValueError> {
     let refund_id = values::required(row, "return_id")?;
-    let state = code(row, "return_state_id")?;
+    let state = values::code(row, "return_state_id");
     let status = lookup(RETURN_STATE, &state).unwrap_or_else(|| {
         tracing::warn!(refund_id, code = state, "unknown ShopSuite return_state_id; stored as `unknown`");
         RefundStatus::Unknown

@@ -47,12 +47,12 @@ pub fn push_code(status: OrderStatus) -> Option<u16> {
 /// Reads one orderList row.
 pub fn order(row: &Value) -> Result<Order, ValueError> {
     let order_no = values::required(row, "itemno")?;
-    let platform_status = values::int(row, "order_status")?.map(|c| c.to_string()).unwrap_or_default();
+    let platform_status = values::code(row, "order_status");
     let status = lookup(ORDER_STATUS, &platform_status).unwrap_or_else(|| {
         tracing::warn!(order_no, code = platform_status, "unknown YMCart order_status; stored as `unknown`");
         OrderStatus::Unknown
     });
-    let payment = values::int(row, "payment_status")?.map(|c| c.to_string()).unwrap_or_default();
+    let payment = values::code(row, "payment_status");
     let created_at = values::unix_secs(row, "create_time")?
         .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing or 0".into() })?;
     let lines = values::each(row, "item", line)?;
