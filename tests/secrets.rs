@@ -27,7 +27,11 @@ fn run(dir: &TestDir, args: &[&str]) -> Output {
 
 fn assert_clean(what: &str, text: &str) {
     for secret in ALL {
-        assert!(!text.contains(secret), "{what} shows a secret: {}", &text[text.find(secret).unwrap_or(0).saturating_sub(200)..]);
+        assert!(
+            !text.contains(secret),
+            "{what} shows a secret: {}",
+            &text[text.find(secret).unwrap_or(0).saturating_sub(200)..]
+        );
     }
 }
 
@@ -41,7 +45,8 @@ async fn no_command_shows_a_secret_anywhere() {
     lb.add_shop(LB, 40, 5);
     let ss = SsSim::new(94);
     ss.add_shop(SS, 40, 5);
-    let (ym_h, gm_h, lb_h, ss_h) = (ym.serve().await.unwrap(), gm.serve().await.unwrap(), lb.serve().await.unwrap(), ss.serve().await.unwrap());
+    let (ym_h, gm_h, lb_h, ss_h) =
+        (ym.serve().await.unwrap(), gm.serve().await.unwrap(), lb.serve().await.unwrap(), ss.serve().await.unwrap());
     let dir = TestDir::new();
     let shops = format!(
         r#"
@@ -100,10 +105,22 @@ refunds = "* * * * * *"
     let gm_order = gm.order_ids_in_status(GM_ID, 1)[0].clone();
     let lb_order = lb.order_sns_where(LB, 1, None)[0].clone();
     let ss_order = ss.order_ids_in_state(SS, 2011)[0].clone();
-    outputs.push(("push ship", run(&dir, &["push", "ship", "--shop", "ym", "--order", &ym_order, "--carrier", "SF", "--tracking", "T1"])));
-    outputs.push(("push gm", run(&dir, &["push", "status", "--shop", "gm", "--order", &gm_order, "--status", "processing"])));
-    outputs.push(("push lb", run(&dir, &["push", "status", "--shop", "lb", "--order", &lb_order, "--status", "cancelled"])));
-    outputs.push(("push ss", run(&dir, &["push", "status", "--shop", "ss", "--order", &ss_order, "--status", "cancelled"])));
+    outputs.push((
+        "push ship",
+        run(&dir, &["push", "ship", "--shop", "ym", "--order", &ym_order, "--carrier", "SF", "--tracking", "T1"]),
+    ));
+    outputs.push((
+        "push gm",
+        run(&dir, &["push", "status", "--shop", "gm", "--order", &gm_order, "--status", "processing"]),
+    ));
+    outputs.push((
+        "push lb",
+        run(&dir, &["push", "status", "--shop", "lb", "--order", &lb_order, "--status", "cancelled"]),
+    ));
+    outputs.push((
+        "push ss",
+        run(&dir, &["push", "status", "--shop", "ss", "--order", &ss_order, "--status", "cancelled"]),
+    ));
     outputs.push(("flush", run(&dir, &["flush"])));
     outputs.push(("status", run(&dir, &["status"])));
     outputs.push(("status --json", run(&dir, &["status", "--json"])));
@@ -127,7 +144,11 @@ refunds = "* * * * * *"
     outputs.push(("run", child.wait_with_output().unwrap()));
 
     // A broken file while the secrets are set: the errors name keys, never values.
-    std::fs::write(&dir.config_path, std::fs::read_to_string(&dir.config_path).unwrap().replace("platform = \"guanmai\"", "platform = 7")).unwrap();
+    std::fs::write(
+        &dir.config_path,
+        std::fs::read_to_string(&dir.config_path).unwrap().replace("platform = \"guanmai\"", "platform = 7"),
+    )
+    .unwrap();
     outputs.push(("check (broken)", run(&dir, &["check"])));
 
     let mut trace_lines = 0;
@@ -143,7 +164,17 @@ refunds = "* * * * * *"
     assert_eq!(synced, Some(true), "the sync worked, so the secrets were really used");
 
     let store = dir.store();
-    for table in ["orders", "order_lines", "shipments", "refunds", "status_changes", "sync_state", "sync_runs", "outbox", "rejected_records"] {
+    for table in [
+        "orders",
+        "order_lines",
+        "shipments",
+        "refunds",
+        "status_changes",
+        "sync_state",
+        "sync_runs",
+        "outbox",
+        "rejected_records",
+    ] {
         assert_clean(table, &snapshot(&store, table).join("\n"));
     }
 }

@@ -1,0 +1,263 @@
+//! SIGKILL at random moments (seeded) while the daemon syncs four platforms and delivers pushes
+//! being enqueued: afterwards every record equals the simulators' truth, the database is sound,
+//! every outbox entry ended `done` or `failed` with a reason, and every push was applied exactly
+//! once at the simulator — an entry whose lease expired is read back before it is sent again.
+
+mod common;
+
+use chrono::Utc;
+use common::{count, TestDir};
+use ordersync::model::OrderStatus;
+use ordersync::platforms::{guanmai, liangben, shopsuite, ymcart, PushPayload};
+use ordersync::sim::{guanmai::GmSim, liangben::LbSim, shopsuite::SsSim, ymcart::YmSim, Faults, Simulator};
+use ordersync::store::NewEntry;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const YM: &str = "crash-ym";
+const GM_ID: &str = "crash-gm";
+const GM_SECRET: &str = "crash-gm-secret";
+const LB: &str = "crash-lb";
+const SS: &str = "crash-ss";
+const KILLS: usize = 6;
+
+fn spawn_daemon(dir: &TestDir) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(&dir.config_path)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon starts")
+}
+
+fn status_push(shop: &str, order: &str, status: OrderStatus) -> NewEntry {
+    NewEntry { shop_id: shop.into(), order_no: order.into(), payload: PushPayload::Status { status } }
+}
+
+fn stored_status(dir: &TestDir, shop: &str, order: &str) -> Option<String> {
+    dir.store()
+        .connection()
+        .query_row("SELECT status FROM orders WHERE shop_id = ?1 AND order_no = ?2", [shop, order], |r| r.get(0))
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_random_moments_loses_nothing_and_applies_each_push_once() {
+    let ym = YmSim::new(101);
+    ym.add_shop(YM, 150, 3);
+    let gm = GmSim::new(102);
+    gm.add_shop(GM_ID, GM_SECRET, 150, 3);
+    let lb = LbSim::new(103);
+    lb.add_shop(LB, 150, 3);
+    let ss = SsSim::new(104);
+    ss.add_shop(SS, 150, 3);
+    let slow = Faults { slow: 0.5, slow_ms: 300, ..Faults::default() };
+    ym.set_faults(slow.clone());
+    gm.set_faults(slow.clone());
+    lb.set_faults(slow.clone());
+    ss.set_faults(slow.clone());
+    let servers =
+        (ym.serve().await.unwrap(), gm.serve().await.unwrap(), lb.serve().await.unwrap(), ss.serve().await.unwrap());
+
+    let dir = TestDir::new();
+    let every = "\"* * * * * *\"";
+    dir.write_config(&format!(
+        r#"
+[[shops]]
+id = "ym"
+platform = "ymcart"
+base_url = "{ym_url}"
+token_file = "{ym_token}"
+rate_limit_per_sec = 50
+backfill_days = 5
+[shops.schedule]
+orders = {every}
+shipments = {every}
+
+[[shops]]
+id = "gm"
+platform = "guanmai"
+base_url = "{gm_url}"
+access_id_file = "{gm_id}"
+secret_file = "{gm_secret}"
+rate_limit_per_sec = 50
+backfill_days = 5
+lookback_days = 5
+[shops.schedule]
+orders = {every}
+
+[[shops]]
+id = "lb"
+platform = "liangben"
+base_url = "{lb_url}"
+token_file = "{lb_token}"
+rate_limit_per_sec = 50
+backfill_days = 5
+[shops.schedule]
+orders = {every}
+shipments = {every}
+refunds = {every}
+
+[[shops]]
+id = "ss"
+platform = "shopsuite"
+base_url = "{ss_url}"
+token_file = "{ss_token}"
+rate_limit_per_sec = 50
+backfill_days = 5
+lookback_days = 5
+[shops.schedule]
+orders = {every}
+refunds = {every}
+"#,
+        ym_url = servers.0.base_url(),
+        ym_token = dir.secret("ym", YM),
+        gm_url = servers.1.base_url(),
+        gm_id = dir.secret("gm.id", GM_ID),
+        gm_secret = dir.secret("gm.secret", GM_SECRET),
+        lb_url = servers.2.base_url(),
+        lb_token = dir.secret("lb", LB),
+        ss_url = servers.3.base_url(),
+        ss_token = dir.secret("ss", SS),
+    ));
+
+    // What the warehouse and the buyer will ask for, decided up front and enqueued while the
+    // daemon runs and dies.
+    let mut plan: Vec<NewEntry> = Vec::new();
+    for (i, o) in ym.order_nos_in_status(YM, 200).iter().take(25).enumerate() {
+        let payload = PushPayload::Ship { carrier: "SF".into(), tracking: format!("CRASH{i:03}") };
+        plan.push(NewEntry { shop_id: "ym".into(), order_no: o.clone(), payload });
+    }
+    plan.extend(
+        gm.order_ids_in_status(GM_ID, 1).iter().take(10).map(|o| status_push("gm", o, OrderStatus::Processing)),
+    );
+    plan.extend(lb.order_sns_where(LB, 1, None).iter().take(10).map(|o| status_push("lb", o, OrderStatus::Cancelled)));
+    plan.extend(ss.order_ids_in_state(SS, 2020).iter().take(6).map(|o| status_push("ss", o, OrderStatus::Cancelled)));
+    plan.extend(ss.order_ids_in_state(SS, 2040).iter().take(6).map(|o| status_push("ss", o, OrderStatus::Completed)));
+    assert!(plan.len() >= 50, "enough pushes planned: {}", plan.len());
+
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut kills_in_flight = 0;
+    let chunk = plan.len().div_ceil(KILLS);
+    for round in 0..KILLS {
+        let mut child = spawn_daemon(&dir);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if dir.dir.path().join("ordersync.db").exists() {
+            let mut store = dir.store();
+            for entry in plan.iter().skip(round * chunk).take(chunk) {
+                store.enqueue(entry, Utc::now()).expect("enqueue");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(700..2500))).await;
+        if dir.dir.path().join("ordersync.db").exists() {
+            kills_in_flight +=
+                usize::from(count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'in_flight'") > 0);
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+    }
+    // Whatever was not enqueued yet (a round that died before its database existed).
+    {
+        let mut store = dir.store();
+        for entry in &plan {
+            store.enqueue(entry, Utc::now()).unwrap();
+        }
+    }
+
+    // The vendors calm down; one last daemon runs until everything converged.
+    for f in [&ym as &dyn Simulator, &gm, &lb, &ss] {
+        f.set_faults(Faults::default());
+    }
+    let mut child = spawn_daemon(&dir);
+    let converged = |dir: &TestDir| {
+        let store = dir.store();
+        let open = count(&store, "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')");
+        let orders = count(&store, "SELECT COUNT(*) FROM orders");
+        open == 0 && orders == 600 && statuses_match(dir, &ym, &gm, &lb, &ss).is_empty()
+    };
+    let start = Instant::now();
+    while !converged(&dir) {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "not converged: {:?}",
+            statuses_match(&dir, &ym, &gm, &lb, &ss)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // One more second of passes, then a clean stop.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Command::new("sh").arg("-c").arg(format!("kill -TERM {}", child.id())).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let store = dir.store();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    assert!(kills_in_flight >= 1, "at least one kill landed while pushes were in flight");
+    let mismatches = statuses_match(&dir, &ym, &gm, &lb, &ss);
+    assert!(mismatches.is_empty(), "every order equals the truth: {mismatches:?}");
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM shipments WHERE shop_id = 'ym'"),
+        ym.truth_deliveries(YM).len() as i64
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM shipments WHERE shop_id = 'lb'"),
+        lb.truth_outbound(LB).len() as i64
+    );
+    let ss_logistics: usize = ss.truth_orders(SS).iter().map(|o| o.logistics.len()).sum();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM shipments WHERE shop_id = 'ss'"), ss_logistics as i64);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds WHERE shop_id = 'lb'"), lb.truth_refunds(LB).len() as i64);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds WHERE shop_id = 'ss'"), ss.truth_returns(SS).len() as i64);
+
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox"), plan.len() as i64, "dedupe: each planned push once");
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM outbox WHERE NOT (state = 'done' OR (state = 'failed' AND last_error IS NOT NULL))"
+        ),
+        0,
+        "every entry ended done, or failed with a reason"
+    );
+    // Exactly once: each done entry applied once at its simulator, each failed one never.
+    let mut applied: HashMap<(String, String), usize> = HashMap::new();
+    for (shop, sim) in [("ym", &ym as &dyn Simulator), ("gm", &gm), ("lb", &lb), ("ss", &ss)] {
+        for p in sim.applied_pushes() {
+            *applied.entry((shop.to_string(), p.order_no)).or_default() += 1;
+        }
+    }
+    for row in store.outbox_list(None).unwrap() {
+        let n = applied.get(&(row.shop_id.clone(), row.order_no.clone())).copied().unwrap_or(0);
+        let want = usize::from(row.state == "done");
+        assert_eq!(n, want, "entry #{} ({} {} {}) applied {n} times", row.id, row.shop_id, row.order_no, row.state);
+    }
+}
+
+/// Orders whose stored unified status differs from the simulator's truth, as "shop/order".
+fn statuses_match(dir: &TestDir, ym: &YmSim, gm: &GmSim, lb: &LbSim, ss: &SsSim) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let mut check = |shop: &str, order: &str, want: Option<OrderStatus>| {
+        if stored_status(dir, shop, order).as_deref() != want.map(|s| s.as_str()) {
+            wrong.push(format!("{shop}/{order}"));
+        }
+    };
+    for t in ym.truth_orders(YM) {
+        check("ym", &t.itemno, ymcart::map::lookup(ymcart::map::ORDER_STATUS, &t.order_status.to_string()));
+    }
+    for t in gm.truth_orders(GM_ID) {
+        check("gm", &t.order_id, guanmai::map::status_of(&t.status.to_string()));
+    }
+    for t in lb.truth_orders(LB) {
+        check(
+            "lb",
+            &t.order_sn,
+            liangben::map::order_status(&t.order_status.to_string(), &t.shipment_status.to_string()),
+        );
+    }
+    for t in ss.truth_orders(SS) {
+        check("ss", &t.order_id, shopsuite::map::lookup(shopsuite::map::ORDER_STATE, &t.state.to_string()));
+    }
+    wrong
+}
