@@ -41,6 +41,9 @@ pub struct Faults {
     pub slow: f64,
     /// Milliseconds slept by a slow answer.
     pub slow_ms: u64,
+    /// Sleep after doing the work instead of before: the push is applied, the answer is late
+    /// (a client that dies meanwhile never learns it landed).
+    pub slow_after: bool,
     /// Chance of processing the request (pushes ARE applied), then answering 200 with the JSON
     /// body cut in half: an ambiguous failure.
     pub cut_body: f64,
@@ -248,7 +251,8 @@ impl SimCore {
             items,
             fault: label,
         });
-        if let Some(d) = slow {
+        let slow_after = lock(&self.faults).0.slow_after;
+        if let Some(d) = slow.filter(|_| !slow_after) {
             tokio::time::sleep(d).await;
         }
         let hostile = lock(&self.faults).0.hostile.clone();
@@ -266,6 +270,9 @@ impl SimCore {
             _ => {}
         }
         let (status, body) = handler();
+        if let Some(d) = slow.filter(|_| slow_after) {
+            tokio::time::sleep(d).await;
+        }
         let mut text = body.to_string();
         if fault == Some(Fault::Cut) {
             // Cut on a char boundary so the body stays valid UTF-8 but not valid JSON.
