@@ -163,3 +163,117 @@ fn capabilities_lists_each_platform_and_its_gaps() {
     assert!(out.status.success());
     assert!(text.contains("ymcart") && text.contains("no refunds: YMCart has no refund list"), "{text}");
 }
+
+/// A good file for the malformed-file tests: every platform, options, env and file secrets.
+fn good_file(dir: &std::path::Path) -> String {
+    let secret = dir.join("s.token");
+    std::fs::write(&secret, "x").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    format!(
+        r#"[daemon]
+database = "x.db"
+timezone = "Asia/Shanghai"
+[push]
+schedule = "*/30 * * * * *"
+[[shops]]
+id = "ym"
+platform = "ymcart"
+base_url = "http://127.0.0.1:9"
+token = "${{ORDERSYNC_CLI_TEST_TOKEN}}"
+rate_limit_per_sec = 5
+[shops.schedule]
+orders = "0 */5 * * * *"
+[[shops]]
+id = "ss"
+platform = "shopsuite"
+base_url = "http://127.0.0.1:9"
+token_file = "{}"
+[shops.options]
+cancel_reason = "dup"
+[shops.schedule]
+orders = "*/5 * * * *"
+"#,
+        secret.display()
+    )
+}
+
+#[test]
+fn each_malformed_file_gives_one_clear_error_naming_the_key() {
+    std::env::set_var("ORDERSYNC_CLI_TEST_TOKEN", "secret-value-123");
+    let dir = tempfile::tempdir().unwrap();
+    let good = good_file(dir.path());
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            good.replace("rate_limit_per_sec = 5", "rate_limit_per_sec = \"five\""),
+            "shops[0].rate_limit_per_sec",
+            "integer",
+        ),
+        (good.replace("rate_limit_per_sec = 5", "rate_limit_per_sec = -5"), "shops[0].rate_limit_per_sec", ""),
+        (good.replace("id = \"ss\"", "id = \"ym\""), "shops[1].id", "ym"),
+        (good.replace("rate_limit_per_sec = 5", "rate_limt_per_sec = 5"), "rate_limt_per_sec", "rate_limit_per_sec"),
+        (good.replace("orders = \"0 */5 * * * *\"", "orders = \"0 0 0 30 2 *\""), "shops[0].schedule.orders", "never"),
+        (good.replace("Asia/Shanghai", "Asia/Shanghia"), "daemon.timezone", "Asia/Shanghia"),
+        (good.replace("http://127.0.0.1:9\"\ntoken =", "ftp://x\"\ntoken ="), "shops[0].base_url", ""),
+        (good.replace("cancel_reason", "cancel_reasn"), "shops[1].options.cancel_reasn", "cancel_reason"),
+        (
+            good.replace("orders = \"*/5 * * * *\"", "shipments = \"*/5 * * * *\""),
+            "shops[1].schedule.shipments",
+            "orders stream",
+        ),
+        (good.replace("[push]", "[pusch]"), "pusch", ""),
+    ];
+    for (text, key, hint) in cases {
+        assert_ne!(text, good, "the case for {key} changes the file");
+        let (code, err) = check_file(&text);
+        assert_eq!(code, 1, "{key}: {err}");
+        let problems: Vec<&str> =
+            err.lines().filter(|l| !l.ends_with("problem(s)") && !l.contains("warning")).collect();
+        assert_eq!(problems.len(), 1, "one problem for {key}: {err}");
+        assert!(problems[0].contains(key) && problems[0].contains(hint), "names `{key}` (and `{hint}`): {err}");
+    }
+}
+
+#[test]
+fn random_damage_to_a_good_file_never_crashes_check() {
+    use rand::{Rng, SeedableRng};
+    std::env::set_var("ORDERSYNC_CLI_TEST_TOKEN", "secret-value-123");
+    let dir = tempfile::tempdir().unwrap();
+    let good = good_file(dir.path());
+    let lines: Vec<&str> = good.lines().collect();
+    let junk = ["", "\"", "= =", "[[shops]]", "7", "\"${NOPE}\"", "true", "[daemon]", "x = [1,", "é\u{0}"];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..40 {
+        let mut damaged: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let i = rng.gen_range(0..damaged.len());
+        let j = rng.gen_range(0..junk.len());
+        match rng.gen_range(0..3) {
+            0 => damaged[i] = junk[j].to_string(),
+            1 => damaged[i] = format!("{} {}", damaged[i], junk[j]),
+            _ => {
+                damaged.remove(i);
+            }
+        }
+        let (code, err) = check_file(&damaged.join("\n"));
+        assert!(code == 0 || code == 1, "check exits 0 or 1, got {code}: {err}");
+        if code == 1 {
+            assert!(err.lines().all(|l| l.contains("ordersync.toml")), "every line names the file: {err}");
+            assert!(!err.contains("secret-value-123"));
+        }
+    }
+}
+
+#[test]
+fn check_warns_when_a_secret_file_is_readable_by_others() {
+    std::env::set_var("ORDERSYNC_CLI_TEST_TOKEN", "secret-value-123");
+    let dir = tempfile::tempdir().unwrap();
+    let good = good_file(dir.path());
+    let (code, err) = check_file(&good);
+    assert_eq!((code, err.contains("warning")), (0, false), "{err}");
+    std::fs::set_permissions(dir.path().join("s.token"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (code, err) = check_file(&good);
+    assert_eq!(code, 0, "a warning, not an error");
+    assert!(
+        err.contains("warning") && err.contains("shops[1].token_file") && err.contains("readable by other users"),
+        "{err}"
+    );
+}

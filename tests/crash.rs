@@ -155,11 +155,21 @@ refunds = {every}
                 store.enqueue(entry, Utc::now()).expect("enqueue");
             }
         }
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(700..2500))).await;
-        if dir.dir.path().join("ordersync.db").exists() {
-            kills_in_flight +=
-                usize::from(count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'in_flight'") > 0);
+        // Odd rounds die at a seeded random moment; even ones as soon as a push is on the wire
+        // (within a few seconds), so the worst moment is hit whatever the machine's speed.
+        let in_flight = |dir: &TestDir| {
+            dir.dir.path().join("ordersync.db").exists()
+                && count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'in_flight'") > 0
+        };
+        if round % 2 == 1 {
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(700..2500))).await;
+        } else {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !in_flight(&dir) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
+        kills_in_flight += usize::from(in_flight(&dir));
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
     }
