@@ -306,3 +306,51 @@ fn parse_payload(id: i64, kind: &str, payload: &str) -> Result<PushPayload, Stri
         _ => Ok(parsed),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OrderStatus;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        (dir, store)
+    }
+
+    fn entry(order: &str) -> NewEntry {
+        NewEntry {
+            shop_id: "s".into(),
+            order_no: order.into(),
+            payload: PushPayload::Status { status: OrderStatus::Completed },
+        }
+    }
+
+    #[test]
+    fn the_same_push_twice_is_one_row() {
+        let (_d, mut s) = store();
+        let a = s.enqueue(&entry("1"), Utc::now()).unwrap();
+        let b = s.enqueue(&entry("1"), Utc::now()).unwrap();
+        assert_eq!((a.id, a.created, b.created), (b.id, true, false));
+    }
+
+    #[test]
+    fn a_holder_whose_lease_expired_cannot_undo_the_next_holders_settlement() {
+        let (_d, mut s) = store();
+        s.enqueue(&entry("1"), Utc::now()).unwrap();
+        let t0 = Utc::now();
+        let first = s.claim_due("s", t0, Duration::from_secs(1), 10).unwrap().remove(0);
+        // While the lease holds nobody else gets it; after it, the next claim must read back.
+        assert!(s.claim_due("s", t0, Duration::from_secs(1), 10).unwrap().is_empty());
+        let later = t0 + ChronoDuration::seconds(2);
+        let second = s.claim_due("s", later, Duration::from_secs(1), 10).unwrap().remove(0);
+        assert!(second.needs_read_back && second.attempts == first.attempts + 1);
+        assert!(s.settle(&second, &Settlement::Done { read_back: true }, later).unwrap());
+        // The first holder wakes up and tries to put it back: refused, the entry stays done.
+        let stale = Settlement::Retry { reason: "late".into(), at: later, may_have_applied: true };
+        assert!(!s.settle(&first, &stale, later).unwrap());
+        assert!(!s.settle(&first, &Settlement::Done { read_back: false }, later).unwrap());
+        let rows = s.outbox_list(None).unwrap();
+        assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("done", 2));
+    }
+}
