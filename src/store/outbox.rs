@@ -345,9 +345,12 @@ mod tests {
         let later = t0 + ChronoDuration::seconds(2);
         let second = s.claim_due("s", later, Duration::from_secs(1), 10).unwrap().remove(0);
         assert!(second.needs_read_back && second.attempts == first.attempts + 1);
-        assert!(s.settle(&second, &Settlement::Done { read_back: true }, later).unwrap());
-        // The first holder wakes up and tries to put it back: refused, the entry stays done.
+        // The first holder wakes up while the second is sending and tries to put it back:
+        // refused, or a third process could send it again.
         let stale = Settlement::Retry { reason: "late".into(), at: later, may_have_applied: true };
+        assert!(!s.settle(&first, &stale, later).unwrap());
+        assert!(s.claim_due("s", later, Duration::from_secs(1), 10).unwrap().is_empty());
+        assert!(s.settle(&second, &Settlement::Done { read_back: true }, later).unwrap());
         assert!(!s.settle(&first, &stale, later).unwrap());
         assert!(!s.settle(&first, &Settlement::Done { read_back: false }, later).unwrap());
         let rows = s.outbox_list(None).unwrap();
