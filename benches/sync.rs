@@ -1,0 +1,2 @@
+//! Placeholder replaced below in the same change.
+fn main() {}
