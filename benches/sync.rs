@@ -1,2 +1,303 @@
-//! Placeholder replaced below in the same change.
-fn main() {}
+//! `cargo bench --bench sync`: end-to-end figures for docs/benchmarks.md.
+//!
+//! Each scenario starts the built-in simulator in this process and runs the real `ordersync`
+//! binary against it as a child process, so the daemon's time and peak memory (VmHWM) are its
+//! own. Options: `--orders N` (default 100000), `--only NAME` (a scenario), `--growth` (adds the
+//! 10k / 100k / 1M curve, which needs a few GiB for the simulator).
+
+use ordersync::sim::guanmai::GmSim;
+use ordersync::sim::liangben::LbSim;
+use ordersync::sim::shopsuite::SsSim;
+use ordersync::sim::ymcart::YmSim;
+use ordersync::sim::{SimHandle, Simulator};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One line of the result table.
+struct Row {
+    scenario: String,
+    n: usize,
+    seconds: f64,
+    rate: String,
+    peak_rss_mib: f64,
+    requests: usize,
+    note: String,
+}
+
+/// Runs `ordersync <args>` and returns (wall time, peak RSS in MiB), failing loudly on errors.
+fn run_ordersync(config: &Path, args: &[&str]) -> (Duration, f64) {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ordersync starts");
+    let status_path = format!("/proc/{}/status", child.id());
+    let stat_path = format!("/proc/{}/stat", child.id());
+    let mut peak_kib = 0u64;
+    let mut cpu_ticks = 0u64;
+    loop {
+        if let Ok(stat) = std::fs::read_to_string(&stat_path) {
+            // utime and stime, fields 14 and 15, counted after the ")" that ends the command name.
+            let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+            cpu_ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+                + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        }
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "ordersync {args:?} failed");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "  ordersync {}: {:.2}s wall, {:.2}s CPU",
+        args.join(" "),
+        start.elapsed().as_secs_f64(),
+        cpu_ticks as f64 / 100.0
+    );
+    (start.elapsed(), peak_kib as f64 / 1024.0)
+}
+
+struct Bench {
+    dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        Bench { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn config(&self, name: &str, shop: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.toml"));
+        let text =
+            format!("[daemon]\ndatabase = \"{name}.db\"\n[push]\nlease_secs = 600\n[http]\nretries = 2\n\n{shop}");
+        std::fs::write(&path, text).expect("config");
+        path
+    }
+
+    fn secret(&self, name: &str, value: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, value).expect("secret");
+        path.display().to_string()
+    }
+
+    fn db(&self, name: &str) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join(format!("{name}.db"))).expect("db")
+    }
+}
+
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).expect("count")
+}
+
+fn shop_block(platform: &str, url: &str, creds: &str, streams: &[&str]) -> String {
+    let schedule: String = streams.iter().map(|s| format!("{s} = \"0 0 * * * *\"\n")).collect();
+    format!(
+        "[[shops]]\nid = \"bench\"\nplatform = \"{platform}\"\nbase_url = \"{url}\"\n{creds}\nrate_limit_per_sec = 1000000\nbackfill_days = 30\nlookback_days = 30\n[shops.schedule]\n{schedule}"
+    )
+}
+
+async fn ymcart_full(b: &Bench, n: usize, rows: &mut Vec<Row>) -> (YmSim, SimHandle, PathBuf) {
+    let sim = YmSim::new(1);
+    sim.add_shop("bench-ym", n, 30);
+    let server = sim.serve().await.expect("sim");
+    let creds = format!("token_file = \"{}\"", b.secret("ym.token", "bench-ym"));
+    let cfg = b.config("ym", &shop_block("ymcart", &server.base_url(), &creds, &["orders", "shipments"]));
+    let (t, rss) = run_ordersync(&cfg, &["sync", "--stream", "orders"]);
+    let stored = count(&b.db("ym"), "SELECT COUNT(*) FROM orders") as usize;
+    assert_eq!(stored, n, "every order stored");
+    rows.push(Row {
+        scenario: "ymcart full sync".into(),
+        n,
+        seconds: t.as_secs_f64(),
+        rate: format!("{:.0} orders/s", n as f64 / t.as_secs_f64()),
+        peak_rss_mib: rss,
+        requests: sim.requests().len(),
+        note: "lines, addresses, raw JSON".into(),
+    });
+    (sim, server, cfg)
+}
+
+async fn ymcart_no_change(b: &Bench, sim: &YmSim, cfg: &Path, n: usize, rows: &mut Vec<Row>) {
+    let conn = b.db("ym");
+    let before = count(&conn, "SELECT total_changes()") + count(&conn, "SELECT COUNT(*) FROM status_changes");
+    let orders_before: i64 = count(&conn, "SELECT SUM(LENGTH(fingerprint)) + COUNT(*) FROM orders");
+    sim.clear_requests();
+    let (t, rss) = run_ordersync(cfg, &["sync", "--stream", "orders"]);
+    let conn = b.db("ym");
+    let changes = count(&conn, "SELECT COUNT(*) FROM status_changes") + count(&conn, "SELECT total_changes()") - before;
+    assert_eq!(orders_before, count(&conn, "SELECT SUM(LENGTH(fingerprint)) + COUNT(*) FROM orders"));
+    let written = count(&conn, "SELECT COUNT(*) FROM orders WHERE synced_at > (SELECT MAX(started_at) FROM sync_runs WHERE id < (SELECT MAX(id) FROM sync_runs))");
+    rows.push(Row {
+        scenario: "ymcart no-change pass".into(),
+        n,
+        seconds: t.as_secs_f64(),
+        rate: format!("{:.0} orders/s", n as f64 / t.as_secs_f64()),
+        peak_rss_mib: rss,
+        requests: sim.requests().len(),
+        note: format!("{written} order rows written, {changes} new transitions"),
+    });
+}
+
+async fn ymcart_flush(b: &Bench, sim: &YmSim, cfg: &Path, rows: &mut Vec<Row>) {
+    let paid: Vec<String> = sim
+        .order_nos_in_status("bench-ym", 200)
+        .into_iter()
+        .chain(sim.order_nos_in_status("bench-ym", 301))
+        .take(10_000)
+        .collect();
+    let n = paid.len();
+    {
+        let mut store = ordersync::store::Store::open(&b.dir.path().join("ym.db")).expect("db");
+        for (i, order) in paid.iter().enumerate() {
+            let payload =
+                ordersync::platforms::PushPayload::Ship { carrier: "SF".into(), tracking: format!("B{i:06}") };
+            let entry = ordersync::store::NewEntry { shop_id: "bench".into(), order_no: order.clone(), payload };
+            store.enqueue(&entry, chrono::Utc::now()).expect("enqueue");
+        }
+    }
+    sim.clear_requests();
+    let (t, rss) = run_ordersync(cfg, &["flush"]);
+    let conn = b.db("ym");
+    let done = count(&conn, "SELECT COUNT(*) FROM outbox WHERE state = 'done'") as usize;
+    let applied = sim.applied_pushes();
+    let mut orders: Vec<&str> = applied.iter().map(|p| p.order_no.as_str()).collect();
+    orders.sort_unstable();
+    orders.dedup();
+    rows.push(Row {
+        scenario: "ymcart flush of ship pushes".into(),
+        n,
+        seconds: t.as_secs_f64(),
+        rate: format!("{:.0} entries/s", n as f64 / t.as_secs_f64()),
+        peak_rss_mib: rss,
+        requests: sim.requests().len(),
+        note: format!("{done} done, {} applied, {} distinct orders", applied.len(), orders.len()),
+    });
+}
+
+async fn other_platform(b: &Bench, platform: &str, n: usize, rows: &mut Vec<Row>) {
+    let (server, requests, cfg, streams): (SimHandle, Box<dyn Fn() -> usize>, PathBuf, Vec<&str>);
+    match platform {
+        "guanmai" => {
+            let sim = GmSim::new(2);
+            sim.add_shop("bench-gm", "bench-secret", n, 30);
+            server = sim.serve().await.expect("sim");
+            let creds = format!(
+                "access_id_file = \"{}\"\nsecret_file = \"{}\"",
+                b.secret("gm.id", "bench-gm"),
+                b.secret("gm.secret", "bench-secret")
+            );
+            streams = vec!["orders"];
+            cfg = b.config(platform, &shop_block(platform, &server.base_url(), &creds, &streams));
+            requests = Box::new(move || sim.requests().len());
+        }
+        "liangben" => {
+            let sim = LbSim::new(3);
+            sim.add_shop("bench-lb", n, 30);
+            server = sim.serve().await.expect("sim");
+            let creds = format!("token_file = \"{}\"", b.secret("lb.token", "bench-lb"));
+            streams = vec!["orders", "shipments", "refunds"];
+            cfg = b.config(platform, &shop_block(platform, &server.base_url(), &creds, &streams));
+            requests = Box::new(move || sim.requests().len());
+        }
+        _ => {
+            let sim = SsSim::new(4);
+            sim.add_shop("bench-ss", n, 30);
+            server = sim.serve().await.expect("sim");
+            let creds = format!("token_file = \"{}\"", b.secret("ss.token", "bench-ss"));
+            streams = vec!["orders", "refunds"];
+            cfg = b.config(platform, &shop_block(platform, &server.base_url(), &creds, &streams));
+            requests = Box::new(move || sim.requests().len());
+        }
+    }
+    let mut total = Duration::ZERO;
+    let mut peak: f64 = 0.0;
+    for stream in &streams {
+        let (t, rss) = run_ordersync(&cfg, &["sync", "--stream", stream]);
+        total += t;
+        peak = peak.max(rss);
+    }
+    let stored = count(&b.db(platform), "SELECT COUNT(*) FROM orders") as usize;
+    assert_eq!(stored, n, "{platform}: every order stored");
+    let shipments = count(&b.db(platform), "SELECT COUNT(*) FROM shipments");
+    rows.push(Row {
+        scenario: format!("{platform} full sync"),
+        n,
+        seconds: total.as_secs_f64(),
+        rate: format!("{:.0} orders/s", n as f64 / total.as_secs_f64()),
+        peak_rss_mib: peak,
+        requests: requests(),
+        note: format!("streams {}; {shipments} shipments", streams.join("+")),
+    });
+    drop(server);
+}
+
+fn print(rows: &[Row]) {
+    println!();
+    println!("| scenario | n | seconds | rate | peak RSS (MiB) | requests | note |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.2} | {} | {:.1} | {} | {} |",
+            r.scenario, r.n, r.seconds, r.rate, r.peak_rss_mib, r.requests, r.note
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let n: usize = opt("--orders").and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let only = opt("--only");
+    let wants = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    let mut rows = Vec::new();
+    if wants("ymcart") {
+        let b = Bench::new();
+        let (sim, _server, cfg) = ymcart_full(&b, n, &mut rows).await;
+        ymcart_no_change(&b, &sim, &cfg, n, &mut rows).await;
+        ymcart_flush(&b, &sim, &cfg, &mut rows).await;
+        print(&rows);
+    }
+    for platform in ["guanmai", "liangben", "shopsuite"] {
+        if wants(platform) {
+            let b = Bench::new();
+            other_platform(&b, platform, n, &mut rows).await;
+            print(&rows);
+        }
+    }
+    if args.iter().any(|a| a == "--growth") {
+        for size in [10_000, 100_000, 1_000_000] {
+            let b = Bench::new();
+            let mut curve = Vec::new();
+            ymcart_full(&b, size, &mut curve).await;
+            rows.push(Row { scenario: "growth: ymcart full sync".into(), ..curve.remove(0) });
+            print(&rows);
+        }
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

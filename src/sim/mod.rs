@@ -371,7 +371,8 @@ pub async fn serve(router: Router) -> std::io::Result<SimHandle> {
         let shutdown = async {
             let _ = stopped.await;
         };
-        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+        // Without TCP_NODELAY small answers wait for delayed ACKs: ~20 ms a request on loopback.
+        if let Err(e) = axum::serve(listener, router).tcp_nodelay(true).with_graceful_shutdown(shutdown).await {
             tracing::warn!(%addr, error = %e, "simulator server stopped with an error");
         }
     });

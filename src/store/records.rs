@@ -151,7 +151,7 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
         Outcome::Stale => return Ok(Outcome::Stale),
         other => other,
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO orders (shop_id, order_no, platform, platform_order_id, status, platform_status, payment_status,
             refund_status, currency, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address, external_ref,
             created_at, updated_at, synced_at, raw_json, fingerprint)
@@ -164,30 +164,31 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
             buyer_phone = excluded.buyer_phone, ship_address = excluded.ship_address,
             external_ref = excluded.external_ref, created_at = excluded.created_at, updated_at = excluded.updated_at,
             synced_at = excluded.synced_at, raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
-        params![
-            shop_id,
-            o.order_no,
-            platform,
-            o.platform_order_id,
-            o.status.as_str(),
-            o.platform_status,
-            payment,
-            refund,
-            o.currency,
-            o.total_minor,
-            o.shipping_minor,
-            o.buyer_name,
-            o.buyer_phone,
-            o.ship_address,
-            o.external_ref,
-            created,
-            updated,
-            now,
-            o.raw_json,
-            fp
-        ],
-    )?;
-    tx.execute("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2", params![shop_id, o.order_no])?;
+    )?
+    .execute(params![
+        shop_id,
+        o.order_no,
+        platform,
+        o.platform_order_id,
+        o.status.as_str(),
+        o.platform_status,
+        payment,
+        refund,
+        o.currency,
+        o.total_minor,
+        o.shipping_minor,
+        o.buyer_name,
+        o.buyer_phone,
+        o.ship_address,
+        o.external_ref,
+        created,
+        updated,
+        now,
+        o.raw_json,
+        fp
+    ])?;
+    tx.prepare_cached("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?
+        .execute(params![shop_id, o.order_no])?;
     let mut insert_line = tx.prepare_cached(
         "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
@@ -196,10 +197,10 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
     }
     if let Some(id) = &o.platform_order_id {
         // Shipments that arrived before their order name it by internal id only; link them now.
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE shipments SET order_no = ?3 WHERE shop_id = ?1 AND platform_order_id = ?2 AND order_no IS NULL",
-            params![shop_id, id, o.order_no],
-        )?;
+        )?
+        .execute(params![shop_id, id, o.order_no])?;
     }
     record_transition(
         tx,
@@ -321,13 +322,12 @@ fn upsert_shipment(tx: &Transaction, shop_id: &str, s: &Shipment, now: &str) -> 
     if existing.as_deref() == Some(fp.as_str()) {
         return Ok(Outcome::Unchanged);
     }
-    tx.execute(
-        "INSERT INTO shipments (shop_id, shipment_id, order_no, platform_order_id, carrier, tracking_no, shipped_at, synced_at, raw_json, fingerprint)
+    tx.prepare_cached("INSERT INTO shipments (shop_id, shipment_id, order_no, platform_order_id, carrier, tracking_no, shipped_at, synced_at, raw_json, fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (shop_id, shipment_id) DO UPDATE SET order_no = excluded.order_no,
             platform_order_id = excluded.platform_order_id, carrier = excluded.carrier, tracking_no = excluded.tracking_no,
             shipped_at = excluded.shipped_at, synced_at = excluded.synced_at, raw_json = excluded.raw_json,
-            fingerprint = excluded.fingerprint",
+            fingerprint = excluded.fingerprint")?.execute(
         params![shop_id, s.shipment_id, order_no, s.platform_order_id, s.carrier, s.tracking_no, shipped, now, s.raw_json, fp],
     )?;
     Ok(if existing.is_some() { Outcome::Updated { regression: false } } else { Outcome::Inserted })
@@ -356,13 +356,12 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
         Outcome::Stale => return Ok(Outcome::Stale),
         other => other,
     };
-    tx.execute(
-        "INSERT INTO refunds (shop_id, refund_id, order_no, status, platform_status, amount_minor, reason, created_at, updated_at, synced_at, raw_json, fingerprint)
+    tx.prepare_cached("INSERT INTO refunds (shop_id, refund_id, order_no, status, platform_status, amount_minor, reason, created_at, updated_at, synced_at, raw_json, fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (shop_id, refund_id) DO UPDATE SET order_no = excluded.order_no, status = excluded.status,
             platform_status = excluded.platform_status, amount_minor = excluded.amount_minor, reason = excluded.reason,
             created_at = excluded.created_at, updated_at = excluded.updated_at, synced_at = excluded.synced_at,
-            raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
+            raw_json = excluded.raw_json, fingerprint = excluded.fingerprint")?.execute(
         params![shop_id, r.refund_id, r.order_no, r.status.as_str(), r.platform_status, r.amount_minor, r.reason, created, updated, now, r.raw_json, fp],
     )?;
     record_transition(
@@ -379,11 +378,10 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
 
 /// Stores a raw reject; returns true when it was new or different.
 fn store_rejected(tx: &Transaction, shop_id: &str, r: &Rejected, now: &str) -> rusqlite::Result<bool> {
-    let changed = tx.execute(
-        "INSERT INTO rejected_records (shop_id, stream, vendor_key, error, raw_json, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    let changed = tx.prepare_cached("INSERT INTO rejected_records (shop_id, stream, vendor_key, error, raw_json, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (shop_id, stream, vendor_key) DO UPDATE SET error = excluded.error, raw_json = excluded.raw_json,
             seen_at = excluded.seen_at
-         WHERE rejected_records.raw_json IS NOT excluded.raw_json OR rejected_records.error IS NOT excluded.error",
+         WHERE rejected_records.raw_json IS NOT excluded.raw_json OR rejected_records.error IS NOT excluded.error")?.execute(
         params![shop_id, r.stream.as_str(), r.vendor_key, r.error, r.raw_json, now],
     )?;
     Ok(changed > 0)

@@ -96,8 +96,8 @@ impl Guanmai {
             ("offset".to_string(), offset.to_string()),
             ("limit".to_string(), wire::PAGE_LIMIT.to_string()),
         ];
-        let answer = self.client.get(wire::ORDERS_PATH, query).await?;
-        envelope::list_at(&answer, "/data/list", wire::ORDERS_PATH)
+        let mut answer = self.client.get(wire::ORDERS_PATH, query).await?;
+        envelope::list_at(&mut answer, "/data/list", wire::ORDERS_PATH)
     }
 
     /// Reads the details of the rows that are new or changed since they were stored.

@@ -73,8 +73,8 @@ impl Liangben {
             ("page_size", wire::PAGE_SIZE.to_string()),
             ("use_has_next", "true".into()),
         ]));
-        let answer = self.post(path, fields, Idempotency::Read).await?;
-        let rows = envelope::list_at(&answer, "/data/list", path)?;
+        let mut answer = self.post(path, fields, Idempotency::Read).await?;
+        let rows = envelope::list_at(&mut answer, "/data/list", path)?;
         let more = answer.pointer("/data/has_next").and_then(Value::as_bool).unwrap_or(rows.len() >= wire::PAGE_SIZE);
         Ok(PageOf { rows, more })
     }
@@ -131,8 +131,8 @@ impl Liangben {
     }
 
     async fn out_info(&self, order_no: String) -> Result<(String, Vec<Value>), SyncError> {
-        let answer = self.post(wire::OUT_INFO, form(&[("order_sn", order_no.clone())]), Idempotency::Read).await?;
-        Ok((order_no, envelope::list_at(&answer, "/data/list", wire::OUT_INFO)?))
+        let mut answer = self.post(wire::OUT_INFO, form(&[("order_sn", order_no.clone())]), Idempotency::Read).await?;
+        Ok((order_no, envelope::list_at(&mut answer, "/data/list", wire::OUT_INFO)?))
     }
 
     async fn sync_shipments(&self, sink: &mut dyn Sink) -> Result<(), SyncError> {

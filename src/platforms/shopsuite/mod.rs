@@ -80,8 +80,8 @@ impl ShopSuite {
     /// One page of a `records`/`total` list.
     async fn page(&self, path: &str, mut q: Vec<(String, String)>, page: u64) -> Result<PageOf, SyncError> {
         q.extend(query(&[("page", page.to_string()), ("size", wire::PAGE_SIZE.to_string()), ("sort", "asc".into())]));
-        let answer = self.get(path, q).await?;
-        let rows = envelope::list_at(&answer, "/data/items", path)?;
+        let mut answer = self.get(path, q).await?;
+        let rows = envelope::list_at(&mut answer, "/data/items", path)?;
         let data = answer.get("data").cloned().unwrap_or(Value::Null);
         // `total` counts pages, not rows (the vendor's own app pages until page >= total).
         let more = match values::int(&data, "total").ok().flatten() {

@@ -49,9 +49,9 @@ impl Client {
     /// Calls a list endpoint and reads `count` and `data`.
     pub async fn list(&self, name: &str, fields: Vec<(String, String)>) -> Result<Page, SyncError> {
         let path = format!("/api-erp-{name}.html");
-        let answer = self.call(name, fields, Idempotency::Read).await?;
+        let mut answer = self.call(name, fields, Idempotency::Read).await?;
         let count = values::int(&answer, "count").map_err(|e| envelope::shape(&path, e.to_string()))?.unwrap_or(0);
-        let rows = list_at(&answer, "/data", &path)?;
+        let rows = list_at(&mut answer, "/data", &path)?;
         Ok(Page { count: count.max(0) as u64, rows })
     }
 }

@@ -75,8 +75,23 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         created_at,
         updated_at: values::unix_secs(row, "act_time")?,
         lines,
-        raw_json: row.to_string(),
+        raw_json: without_numeric_keys(row).to_string(),
     })
+}
+
+/// The row without PHP's numeric duplicate keys (`"0":"595"` beside `"id":"595"`): they repeat
+/// every named field, so dropping them halves what is stored and loses nothing.
+pub fn without_numeric_keys(row: &Value) -> Value {
+    match row {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !k.bytes().all(|b| b.is_ascii_digit()))
+                .map(|(k, v)| (k.clone(), without_numeric_keys(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_numeric_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 fn line(index: usize, item: &Value) -> Result<OrderLine, ValueError> {
@@ -121,7 +136,7 @@ pub fn shipment(row: &Value) -> Result<Shipment, ValueError> {
         carrier: values::non_empty(row, "shipping_corp_name"),
         tracking_no: values::non_empty(row, "delivery_no"),
         shipped_at,
-        raw_json: row.to_string(),
+        raw_json: without_numeric_keys(row).to_string(),
     })
 }
 
