@@ -4,6 +4,7 @@
 //! problems logged and the old jobs keep running. SIGTERM (or SIGINT) stops new runs, lets
 //! running ones finish within `daemon.drain_timeout_secs`, and returns so the process exits 0.
 
+use crate::notify;
 use crate::runtime::{self, Runtime};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -31,9 +32,21 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     let mut zone_check = tokio::time::interval(Duration::from_secs(60));
+    // The watchdog is pinged from this loop, so a wedged loop gets the daemon restarted; without
+    // a watchdog the timer still refreshes the status line now and then.
+    let mut watchdog = tokio::time::interval(notify::watchdog_interval().unwrap_or(Duration::from_secs(30)));
+    notify::ready(&status_line(&rt));
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(config_path, &mut rt, &mut sched).await,
+            _ = hup.recv() => {
+                notify::reloading();
+                reload(config_path, &mut rt, &mut sched).await;
+                notify::ready(&status_line(&rt));
+            }
+            _ = watchdog.tick() => {
+                notify::ping();
+                notify::status(&status_line(&rt));
+            }
             _ = term.recv() => { tracing::info!("SIGTERM: draining"); break }
             _ = int.recv() => { tracing::info!("SIGINT: draining"); break }
             _ = stop.cancelled() => { tracing::info!("stop requested: draining"); break }
@@ -47,6 +60,7 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
             }
         }
     }
+    notify::stopping();
     let drain = rt.config.daemon.drain_timeout;
     if sched.shutdown(drain).await {
         tracing::info!("all running jobs finished; exiting");
@@ -57,6 +71,26 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
         );
     }
     Ok(())
+}
+
+/// One line for `systemctl status`: shops, outbox depth, dead letters, the latest pass error.
+fn status_line(rt: &Runtime) -> String {
+    let figures = rt.store().and_then(|s| Ok((s.outbox_depths()?, s.stream_statuses()?)));
+    match figures {
+        Ok((outbox, streams)) => {
+            let pending: u64 = outbox.iter().map(|o| o.pending + o.in_flight).sum();
+            let dead: u64 = outbox.iter().map(|o| o.failed).sum();
+            let failing: Vec<String> = streams
+                .iter()
+                .filter(|s| s.last_error.is_some())
+                .map(|s| format!("{}/{}", s.shop_id, s.stream))
+                .collect();
+            let errors =
+                if failing.is_empty() { "no errors".to_string() } else { format!("failing: {}", failing.join(", ")) };
+            format!("{} shops; outbox {pending} pending, {dead} dead letters; {errors}", rt.shops.len())
+        }
+        Err(e) => format!("{} shops; database unreadable: {e}", rt.shops.len()),
+    }
 }
 
 async fn reload(config_path: &Path, rt: &mut Arc<Runtime>, sched: &mut Scheduler) {

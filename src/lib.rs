@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod model;
+pub mod notify;
 pub mod platforms;
 pub mod push;
 pub mod ratelimit;
