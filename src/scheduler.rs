@@ -217,5 +217,13 @@ pub fn next_ticks(
         .map_err(|e| e.to_string())?;
     // Cron ticks fall on whole seconds; croner would otherwise carry `after`'s fraction along.
     let after = chrono::Timelike::with_nanosecond(&after, 0).unwrap_or(after);
-    Ok(parsed.iter_after(after.with_timezone(&tz)).take(n).map(|t| t.with_timezone(&Utc)).collect())
+    // One find_next_occurrence per tick, as the scheduler itself does: croner's iterator skips
+    // every other tick of a per-second line.
+    let mut ticks = Vec::with_capacity(n);
+    let mut at = after.with_timezone(&tz);
+    while ticks.len() < n {
+        at = parsed.find_next_occurrence(&at, false).map_err(|e| e.to_string())?;
+        ticks.push(at.with_timezone(&Utc));
+    }
+    Ok(ticks)
 }

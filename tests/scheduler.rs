@@ -47,3 +47,11 @@ async fn the_scheduler_library_agrees_on_the_first_tick_in_shanghai() {
     let ours = next_ticks(cron, tz, Utc::now(), 1).unwrap()[0];
     assert_eq!(lib, ours);
 }
+
+#[test]
+fn an_every_second_schedule_ticks_every_second() {
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let ticks = next_ticks("* * * * * *", tz, Utc::now(), 2).unwrap();
+    assert_eq!(ticks.len(), 2, "{ticks:?}");
+    assert_eq!((ticks[1] - ticks[0]).num_seconds(), 1, "{ticks:?}");
+}

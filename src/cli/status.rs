@@ -1,4 +1,6 @@
-//! `ordersync status [--json] [--check]`: per shop and stream, last run, lag, errors, outbox depth.
+//! `ordersync status [--json] [--check]`: per shop and stream the last success, lag against the
+//! schedule, consecutive failures and the last error; per shop the outbox depth, the oldest
+//! waiting entry, dead letters, pushes not yet confirmed by a sync, and backwards status moves.
 
 use crate::runtime::Runtime;
 use crate::scheduler::next_ticks;
@@ -13,7 +15,7 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Exit non-zero when a stream is late or dead letters exist (for monitoring).
+    /// Exit 1 when a stream is late, a shop's credentials are refused, or dead letters exist.
     #[arg(long)]
     pub check: bool,
 }
@@ -25,26 +27,33 @@ struct Row {
     schedule: String,
     lag_secs: Option<i64>,
     late: bool,
+    consecutive_failures: u32,
+    credentials_refused: bool,
 }
 
 #[derive(Debug, Serialize)]
 struct Report {
     streams: Vec<Row>,
-    outbox: Vec<ShopOutbox>,
+    shops: Vec<ShopOutbox>,
     late: usize,
+    credentials_refused: usize,
     dead_letters: u64,
 }
 
-/// A stream is late when it has not succeeded within two schedule intervals plus a minute.
+/// A stream is late when it has not succeeded within three of its schedule's periods.
 fn late(schedule: &str, tz: chrono_tz::Tz, last_success: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     let Some(last) = last_success else {
         return true;
     };
-    let interval = match next_ticks(schedule, tz, now, 2).as_deref() {
+    let period = match next_ticks(schedule, tz, now, 2).as_deref() {
         Ok([a, b]) => *b - *a,
         _ => Duration::hours(1),
     };
-    now - last > interval * 2 + Duration::minutes(1)
+    now - last > period * 3
+}
+
+fn parse(t: Option<&str>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
 
 /// Prints the report; with `--check`, exit 1 when something needs attention.
@@ -52,69 +61,97 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let store = rt.store()?;
     let now = Utc::now();
     let states = store.stream_statuses()?;
+    let outbox = store.outbox_depths()?;
     let mut rows = Vec::new();
+    let mut shops = Vec::new();
     for shop in &rt.shops {
+        let id = &shop.config.id;
         for (stream, schedule) in &shop.config.schedule {
-            let state =
-                states.iter().find(|s| s.shop_id == shop.config.id && s.stream == stream.as_str()).cloned().unwrap_or(
-                    StreamStatus {
-                        shop_id: shop.config.id.clone(),
-                        stream: stream.to_string(),
-                        cursor: None,
-                        last_started_at: None,
-                        last_finished_at: None,
-                        last_success_at: None,
-                        last_error: None,
-                    },
-                );
-            let success = state
-                .last_success_at
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc));
+            let state = states.iter().find(|s| s.shop_id == *id && s.stream == stream.as_str()).cloned().unwrap_or(
+                StreamStatus {
+                    shop_id: id.clone(),
+                    stream: stream.to_string(),
+                    cursor: None,
+                    last_started_at: None,
+                    last_finished_at: None,
+                    last_success_at: None,
+                    last_error: None,
+                },
+            );
+            let success = parse(state.last_success_at.as_deref());
             rows.push(Row {
                 lag_secs: success.map(|t| (now - t).num_seconds()),
                 late: late(&schedule.cron, rt.config.daemon.timezone, success, now),
+                consecutive_failures: store.consecutive_failures(id, stream.as_str())?,
+                credentials_refused: state.last_error.as_deref().is_some_and(|e| e.contains("credentials refused")),
                 schedule: schedule.text.clone(),
                 state,
             });
         }
+        let mut figures = outbox
+            .iter()
+            .find(|o| o.shop_id == *id)
+            .cloned()
+            .unwrap_or_else(|| ShopOutbox { shop_id: id.clone(), ..ShopOutbox::default() });
+        figures.regressions = store.regressions(id)?;
+        shops.push(figures);
     }
-    let outbox = store.outbox_depths()?;
     let report = Report {
         late: rows.iter().filter(|r| r.late).count(),
-        dead_letters: outbox.iter().map(|o| o.failed).sum(),
+        credentials_refused: rows.iter().filter(|r| r.credentials_refused).count(),
+        dead_letters: shops.iter().map(|o| o.failed).sum(),
         streams: rows,
-        outbox,
+        shops,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_table(&report);
+        print_table(&report, now);
     }
-    let healthy = report.late == 0 && report.dead_letters == 0;
+    let healthy = report.late == 0 && report.dead_letters == 0 && report.credentials_refused == 0;
     Ok(if args.check && !healthy { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn print_table(r: &Report) {
-    println!("{:<16} {:<10} {:<21} {:>8}  {:<5} LAST ERROR", "SHOP", "STREAM", "LAST SUCCESS", "LAG", "LATE");
+fn print_table(r: &Report, now: DateTime<Utc>) {
+    println!(
+        "{:<16} {:<10} {:<20} {:>8} {:<5} {:>5}  LAST ERROR",
+        "SHOP", "STREAM", "LAST SUCCESS", "LAG", "LATE", "FAILS"
+    );
     for row in &r.streams {
         let s = &row.state;
         println!(
-            "{:<16} {:<10} {:<21} {:>8}  {:<5} {}",
+            "{:<16} {:<10} {:<20} {:>8} {:<5} {:>5}  {}",
             s.shop_id,
             s.stream,
             s.last_success_at.as_deref().map(|t| t.get(..19).unwrap_or(t)).unwrap_or("never"),
             row.lag_secs.map(|l| format!("{l}s")).unwrap_or_else(|| "-".into()),
             if row.late { "yes" } else { "no" },
+            row.consecutive_failures,
             s.last_error.as_deref().unwrap_or("")
         );
     }
     println!();
-    println!("{:<16} {:>8} {:>9} {:>8} {:>13}", "OUTBOX", "PENDING", "IN FLIGHT", "DONE", "DEAD LETTERS");
-    for o in &r.outbox {
-        println!("{:<16} {:>8} {:>9} {:>8} {:>13}", o.shop_id, o.pending, o.in_flight, o.done, o.failed);
+    println!(
+        "{:<16} {:>8} {:>9} {:>14} {:>8} {:>13} {:>12} {:>12}",
+        "SHOP", "PENDING", "IN FLIGHT", "OLDEST WAITING", "DONE", "DEAD LETTERS", "UNCONFIRMED", "REGRESSIONS"
+    );
+    for o in &r.shops {
+        let oldest = parse(o.oldest_pending_at.as_deref()).map(|t| format!("{}s", (now - t).num_seconds()));
+        println!(
+            "{:<16} {:>8} {:>9} {:>14} {:>8} {:>13} {:>12} {:>12}",
+            o.shop_id,
+            o.pending,
+            o.in_flight,
+            oldest.as_deref().unwrap_or("-"),
+            o.done,
+            o.failed,
+            o.unconfirmed,
+            o.regressions
+        );
     }
     println!();
-    println!("{} late stream(s), {} dead letter(s)", r.late, r.dead_letters);
+    println!(
+        "{} late stream(s), {} with refused credentials, {} dead letter(s)",
+        r.late, r.credentials_refused, r.dead_letters
+    );
 }

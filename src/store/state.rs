@@ -6,6 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+/// Rows deleted per statement when pruning.
+const PRUNE_BATCH: usize = 500;
+
 /// One shop × stream as `status` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamStatus {
@@ -38,6 +41,12 @@ pub struct ShopOutbox {
     pub failed: u64,
     /// Delivered (until pruned).
     pub done: u64,
+    /// When the oldest entry still waiting was enqueued.
+    pub oldest_pending_at: Option<String>,
+    /// Delivered pushes a later sync has not shown yet (status not observed, tracking not stored).
+    pub unconfirmed: u64,
+    /// Backwards status moves recorded for the shop's orders and refunds (filled by `status`).
+    pub regressions: u64,
 }
 
 impl Store {
@@ -135,13 +144,20 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
-    /// Outbox depth per shop.
+    /// Outbox depth per shop, with the confirmation and regression figures `status` shows.
     pub fn outbox_depths(&self) -> Result<Vec<ShopOutbox>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT shop_id, SUM(state = 'pending'), SUM(state = 'in_flight'), SUM(state = 'failed'), SUM(state = 'done')
-                 FROM outbox GROUP BY shop_id ORDER BY shop_id",
+                "SELECT o.shop_id, SUM(o.state = 'pending'), SUM(o.state = 'in_flight'), SUM(o.state = 'failed'),
+                    SUM(o.state = 'done'), MIN(CASE WHEN o.state IN ('pending', 'in_flight') THEN o.created_at END),
+                    SUM(o.state = 'done' AND (
+                        (o.kind = 'status' AND NOT EXISTS (SELECT 1 FROM status_changes c WHERE c.shop_id = o.shop_id
+                            AND c.entity = 'order' AND c.entity_key = o.order_no
+                            AND c.to_status = json_extract(o.payload, '$.status') AND c.observed_at >= o.created_at))
+                        OR (o.kind = 'ship' AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id
+                            AND s.order_no = o.order_no AND s.tracking_no = json_extract(o.payload, '$.tracking')))))
+                 FROM outbox o GROUP BY o.shop_id ORDER BY o.shop_id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -152,23 +168,56 @@ impl Store {
                     in_flight: r.get(2)?,
                     failed: r.get(3)?,
                     done: r.get(4)?,
+                    oldest_pending_at: r.get(5)?,
+                    unconfirmed: r.get(6)?,
+                    regressions: 0,
                 })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
-    /// Deletes delivered outbox rows and run records older than `retention_days`; returns how many.
+    /// Backwards status moves recorded for a shop's orders and refunds.
+    pub fn regressions(&self, shop_id: &str) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM status_changes WHERE shop_id = ?1 AND regression = 1",
+                params![shop_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Failed passes of a stream since its last success.
+    pub fn consecutive_failures(&self, shop_id: &str, stream: &str) -> Result<u32, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM sync_runs WHERE shop_id = ?1 AND stream = ?2 AND ok = 0
+                 AND id > COALESCE((SELECT MAX(id) FROM sync_runs WHERE shop_id = ?1 AND stream = ?2 AND ok = 1), 0)",
+                params![shop_id, stream],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Deletes delivered outbox rows and run records older than `retention_days`, in batches of
+    /// `PRUNE_BATCH` rows so a large backlog never holds the write lock for long; returns how many.
+    /// Orders, shipments, refunds and their status history are never pruned.
     pub fn prune(&mut self, retention_days: u32, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let cutoff = ts(now - Duration::days(i64::from(retention_days)));
-        let done = self
-            .conn
-            .execute("DELETE FROM outbox WHERE state = 'done' AND done_at < ?1", params![cutoff])
-            .map_err(|e| self.err(e))?;
-        let runs = self
-            .conn
-            .execute("DELETE FROM sync_runs WHERE started_at < ?1", params![cutoff])
-            .map_err(|e| self.err(e))?;
-        Ok(done + runs)
+        let mut total = 0;
+        for sql in [
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state = 'done' AND done_at < ?1 LIMIT ?2)",
+            "DELETE FROM sync_runs WHERE id IN (SELECT id FROM sync_runs WHERE started_at < ?1 LIMIT ?2)",
+        ] {
+            loop {
+                let n = self.conn.execute(sql, params![cutoff, PRUNE_BATCH]).map_err(|e| self.err(e))?;
+                total += n;
+                if n < PRUNE_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(total)
     }
 }
