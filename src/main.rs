@@ -5,6 +5,6 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = ordersync::cli::Cli::parse();
-    ordersync::telemetry::init(cli.log_level());
+    ordersync::telemetry::init(cli.log_level(), cli.json_logs());
     ordersync::cli::main(cli)
 }

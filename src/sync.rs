@@ -38,12 +38,14 @@ struct StoreSink<'a> {
     platform: &'a str,
     stream: Stream,
     counts: BatchCounts,
+    batches: u64,
 }
 
 impl Sink for StoreSink<'_> {
     fn commit(&mut self, batch: Batch) -> Result<(), SyncError> {
         let c = self.store.commit_batch(self.shop_id, self.platform, self.stream, &batch, Utc::now())?;
         self.counts.add(c);
+        self.batches += 1;
         Ok(())
     }
 
@@ -82,7 +84,9 @@ pub async fn run_pass(
         platform: &shop.config.platform,
         stream,
         counts: BatchCounts::default(),
+        batches: 0,
     };
+    let started = std::time::Instant::now();
     // The span names shop and stream on every line the connector logs.
     let span = tracing::info_span!("pass", shop = shop_id, %stream);
     let result = shop
@@ -90,16 +94,30 @@ pub async fn run_pass(
         .sync(&req, &mut Interruptible { inner: &mut sink, cancel: cancel.clone() })
         .instrument(span)
         .await;
-    let counts = sink.counts;
+    let (counts, batches) = (sink.counts, sink.batches);
     let error = result.as_ref().err().map(|e| e.to_string());
+    // One summary line per pass, success or not: what an admin greps the journal for.
+    let unchanged = counts.seen.saturating_sub(counts.inserted + counts.updated + counts.stale + counts.rejected);
+    tracing::info!(
+        shop = shop_id,
+        %stream,
+        batches,
+        seen = counts.seen,
+        new = counts.inserted,
+        changed = counts.updated,
+        unchanged,
+        stale = counts.stale,
+        kept_raw = counts.rejected,
+        duration_ms = started.elapsed().as_millis() as u64,
+        error = error.as_deref().unwrap_or(""),
+        "sync pass {}",
+        if error.is_none() { "done" } else { "failed" }
+    );
     if let Err(e) = store.run_finished(run, shop_id, stream, Utc::now(), counts, error.as_deref()) {
         tracing::error!(shop = shop_id, %stream, error = %e, "could not record the end of the pass");
     }
     match result {
-        Ok(()) => {
-            tracing::info!(shop = shop_id, %stream, seen = counts.seen, inserted = counts.inserted, updated = counts.updated, rejected = counts.rejected, "sync pass done");
-            Ok(PassReport { counts })
-        }
+        Ok(()) => Ok(PassReport { counts }),
         Err(e) => Err(fail(e, counts)),
     }
 }

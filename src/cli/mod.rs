@@ -61,6 +61,11 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Whether the config file asks for JSON logs (a broken file is reported later, by the command).
+    pub fn json_logs(&self) -> bool {
+        matches!(self.command, Command::Run) && runtime::load_config(&self.config).is_ok_and(|c| c.daemon.json_logs)
+    }
+
     /// The default log level for this invocation.
     pub fn log_level(&self) -> &'static str {
         if self.verbose {

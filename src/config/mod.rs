@@ -90,6 +90,10 @@ pub struct DaemonConfig {
     pub retention_days: u32,
     /// How long a write waits for another writer before failing (`busy_timeout_ms`, default 10 s).
     pub busy_timeout: Duration,
+    /// `log_format = "json"`: one JSON object per line, for log shippers (default `text`).
+    pub json_logs: bool,
+    /// `metrics_listen = "127.0.0.1:9464"`: serve Prometheus metrics there (default: off).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `[push]`.
@@ -328,7 +332,25 @@ fn daemon(mut s: Section, p: &mut Problems, folder: &Path) -> DaemonConfig {
         }
         zone
     });
+    let json_logs = s.take("log_format").and_then(|(key, v)| match string(p, &key, &v)?.as_str() {
+        "text" => Some(false),
+        "json" => Some(true),
+        other => {
+            p.at(&key, &v, format!("unknown log format `{other}` (expected text or json)"));
+            None
+        }
+    });
+    let metrics_listen = s.take("metrics_listen").and_then(|(key, v)| {
+        let text = string(p, &key, &v)?;
+        let addr = text.parse::<std::net::SocketAddr>().ok();
+        if addr.is_none() {
+            p.at(&key, &v, format!("`{text}` is not an address like 127.0.0.1:9464"));
+        }
+        addr
+    });
     let daemon = DaemonConfig {
+        json_logs: json_logs.unwrap_or(false),
+        metrics_listen,
         database: database.unwrap_or_default(),
         timezone: timezone.unwrap_or(chrono_tz::Asia::Shanghai),
         drain_timeout: s.secs(p, "drain_timeout_secs", 30, 0),
