@@ -4,10 +4,10 @@
 //! problems logged and the old jobs keep running. SIGTERM (or SIGINT) stops new runs, lets
 //! running ones finish within `daemon.drain_timeout_secs`, and returns so the process exits 0.
 
-use crate::notify;
 use crate::runtime::{self, Runtime};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
+use crate::{metrics, notify};
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +31,17 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    // The metrics server reads whichever runtime is current, across reloads.
+    let shared = Arc::new(std::sync::RwLock::new(Arc::clone(&rt)));
+    let metrics_stop = CancellationToken::new();
+    if let Some(addr) = rt.config.daemon.metrics_listen {
+        let (shared, stop) = (Arc::clone(&shared), metrics_stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve(addr, shared, stop).await {
+                tracing::error!(%addr, error = %e, "cannot serve metrics");
+            }
+        });
+    }
     let mut zone_check = tokio::time::interval(Duration::from_secs(60));
     // The watchdog is pinged from this loop, so a wedged loop gets the daemon restarted; without
     // a watchdog the timer still refreshes the status line now and then.
@@ -41,6 +52,9 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
             _ = hup.recv() => {
                 notify::reloading();
                 reload(config_path, &mut rt, &mut sched).await;
+                if let Ok(mut current) = shared.write() {
+                    *current = Arc::clone(&rt);
+                }
                 notify::ready(&status_line(&rt));
             }
             _ = watchdog.tick() => {
@@ -61,6 +75,7 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
         }
     }
     notify::stopping();
+    metrics_stop.cancel();
     let drain = rt.config.daemon.drain_timeout;
     if sched.shutdown(drain).await {
         tracing::info!("all running jobs finished; exiting");

@@ -106,6 +106,12 @@ pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -
             break;
         }
     }
+    let m = &crate::metrics::METRICS;
+    for (outcome, n) in
+        [("done", report.done), ("read_back", report.read_back), ("failed", report.failed), ("retried", report.retried)]
+    {
+        m.pushes.with_label_values(&[shop.config.id.as_str(), outcome]).inc_by(n);
+    }
     Ok(report)
 }
 

@@ -96,6 +96,11 @@ pub async fn run_pass(
         .await;
     let (counts, batches) = (sink.counts, sink.batches);
     let error = result.as_ref().err().map(|e| e.to_string());
+    let m = &crate::metrics::METRICS;
+    for (kind, n) in [("new", counts.inserted), ("changed", counts.updated), ("kept_raw", counts.rejected)] {
+        m.rows.with_label_values(&[shop_id, stream.as_str(), kind]).inc_by(n);
+    }
+    m.pass_seconds.with_label_values(&[shop_id, stream.as_str()]).observe(started.elapsed().as_secs_f64());
     // One summary line per pass, success or not: what an admin greps the journal for.
     let unchanged = counts.seen.saturating_sub(counts.inserted + counts.updated + counts.stale + counts.rejected);
     tracing::info!(

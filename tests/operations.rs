@@ -143,3 +143,62 @@ async fn retention_prunes_old_delivered_pushes_and_runs_only() {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), orders, "orders are never pruned");
     assert_eq!(count(&store, "SELECT COUNT(*) FROM status_changes"), changes, "nor their history");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metrics_endpoint_serves_prometheus_text() {
+    let env = spawn_ymcart(80, 5, 125).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("[daemon]", &format!("[daemon]\nmetrics_listen = \"127.0.0.1:{port}\""));
+    std::fs::write(&env.config_path, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut body = String::new();
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Ok(r) = reqwest::get(&url).await {
+            body = r.text().await.unwrap_or_default();
+            let orders_done = body.lines().any(|l| {
+                l.starts_with("ordersync_rows_written_total")
+                    && l.contains("kind=\"new\"")
+                    && l.contains("stream=\"orders\"")
+                    && l.ends_with(" 80")
+            });
+            if orders_done && body.contains("ordersync_stream_lag_seconds") {
+                break;
+            }
+        }
+    }
+    Command::new("sh").arg("-c").arg(format!("kill -TERM {}", child.id())).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    // Parse the exposition format: comments, or `name{labels} value`.
+    let mut samples: Vec<(String, f64)> = Vec::new();
+    for line in body.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample line: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number in: {line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "bad name in: {line}");
+        samples.push((series.to_string(), value));
+    }
+    let value = |prefix: &str, needle: &str| -> f64 {
+        samples.iter().filter(|(s, _)| s.starts_with(prefix) && s.contains(needle)).map(|(_, v)| v).sum()
+    };
+    assert!(value("ordersync_http_requests_total", "outcome=\"ok\"") > 0.0, "{body}");
+    assert!(value("ordersync_http_requests_total", "endpoint=\"/api-erp-orderList.html\"") > 0.0);
+    assert_eq!(
+        value("ordersync_rows_written_total", "stream=\"orders\""),
+        80.0,
+        "80 new orders, then nothing changed: {body}"
+    );
+    assert!(value("ordersync_sync_pass_seconds_count", "stream=\"orders\"") >= 1.0);
+    assert!(samples.iter().any(|(s, v)| s.starts_with("ordersync_stream_lag_seconds") && *v >= 0.0));
+}

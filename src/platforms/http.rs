@@ -107,6 +107,21 @@ impl HttpError {
         }
     }
 
+    /// A short label of the failure, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HttpError::BadUrl { .. } => "bad_url",
+            HttpError::Connect { .. } => "connect",
+            HttpError::Timeout { .. } => "timeout",
+            HttpError::Status { status: 429, .. } => "http_429",
+            HttpError::Status { status, .. } if *status >= 500 => "http_5xx",
+            HttpError::Status { .. } => "http_4xx",
+            HttpError::Redirect { .. } => "redirect",
+            HttpError::TooLarge { .. } => "too_large",
+            HttpError::NotJson { .. } => "not_json",
+        }
+    }
+
     /// The HTTP status, when the server answered with an error status.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -169,6 +184,7 @@ pub struct HttpClient {
     limiter: Arc<RateLimiter>,
     max_body: u64,
     policy: RetryPolicy,
+    shop: String,
 }
 
 struct Attempt(HttpError, Idempotency);
@@ -192,7 +208,7 @@ impl Retryable for Attempt {
 
 impl HttpClient {
     /// A client for `base_url` under `limiter`, with the timeouts and caps of `cfg`.
-    pub fn new(base_url: &str, cfg: &HttpConfig, limiter: Arc<RateLimiter>) -> Result<Self, HttpError> {
+    pub fn new(shop: &str, base_url: &str, cfg: &HttpConfig, limiter: Arc<RateLimiter>) -> Result<Self, HttpError> {
         let base = Url::parse(base_url)
             .map_err(|e| HttpError::BadUrl { path: base_url.to_string(), detail: e.to_string() })?;
         let inner = reqwest::Client::builder()
@@ -209,6 +225,7 @@ impl HttpClient {
             limiter,
             max_body: cfg.max_body_bytes,
             policy: RetryPolicy { retries: cfg.retries, initial: cfg.retry_initial, max: Duration::from_secs(60) },
+            shop: shop.to_string(),
         })
     }
 
@@ -221,6 +238,13 @@ impl HttpClient {
 
     /// One attempt: waits for the rate limiter, sends, reads at most the body cap, parses JSON.
     pub async fn send_once(&self, req: &Request) -> Result<Value, HttpError> {
+        let result = self.exchange(req).await;
+        let outcome = result.as_ref().map_or_else(HttpError::kind, |_| "ok");
+        crate::metrics::METRICS.requests.with_label_values(&[self.shop.as_str(), req.path.as_str(), outcome]).inc();
+        result
+    }
+
+    async fn exchange(&self, req: &Request) -> Result<Value, HttpError> {
         let path = req.path.clone();
         let url = self.url(&req.path)?;
         let mut builder = self.inner.request(req.method.clone(), url);
