@@ -2,8 +2,9 @@
 //!
 //! Each scenario starts the built-in simulator in this process and runs the real `ordersync`
 //! binary against it as a child process, so the daemon's time and peak memory (VmHWM) are its
-//! own. Options: `--orders N` (default 100000), `--only NAME` (a scenario), `--growth` (adds the
-//! 10k / 100k / 1M curve, which needs a few GiB for the simulator).
+//! own. Options: `--orders N` (default 100000), `--only NAME` (ymcart, guanmai, liangben,
+//! shopsuite), `--soak-minutes M` (200 shops × 3 streams scheduled every minute for M minutes),
+//! `--growth` (adds the 10k / 100k / 1M curve, which needs a few GiB for the simulator).
 
 use ordersync::sim::guanmai::GmSim;
 use ordersync::sim::liangben::LbSim;
@@ -134,14 +135,14 @@ async fn ymcart_full(b: &Bench, n: usize, rows: &mut Vec<Row>) -> (YmSim, SimHan
 
 async fn ymcart_no_change(b: &Bench, sim: &YmSim, cfg: &Path, n: usize, rows: &mut Vec<Row>) {
     let conn = b.db("ym");
-    let before = count(&conn, "SELECT total_changes()") + count(&conn, "SELECT COUNT(*) FROM status_changes");
-    let orders_before: i64 = count(&conn, "SELECT SUM(LENGTH(fingerprint)) + COUNT(*) FROM orders");
+    let mark: String = conn.query_row("SELECT MAX(synced_at) FROM orders", [], |r| r.get(0)).expect("mark");
+    let transitions = count(&conn, "SELECT COUNT(*) FROM status_changes");
     sim.clear_requests();
     let (t, rss) = run_ordersync(cfg, &["sync", "--stream", "orders"]);
     let conn = b.db("ym");
-    let changes = count(&conn, "SELECT COUNT(*) FROM status_changes") + count(&conn, "SELECT total_changes()") - before;
-    assert_eq!(orders_before, count(&conn, "SELECT SUM(LENGTH(fingerprint)) + COUNT(*) FROM orders"));
-    let written = count(&conn, "SELECT COUNT(*) FROM orders WHERE synced_at > (SELECT MAX(started_at) FROM sync_runs WHERE id < (SELECT MAX(id) FROM sync_runs))");
+    let written: i64 =
+        conn.query_row("SELECT COUNT(*) FROM orders WHERE synced_at > ?1", [&mark], |r| r.get(0)).expect("written");
+    let new_transitions = count(&conn, "SELECT COUNT(*) FROM status_changes") - transitions;
     rows.push(Row {
         scenario: "ymcart no-change pass".into(),
         n,
@@ -149,7 +150,7 @@ async fn ymcart_no_change(b: &Bench, sim: &YmSim, cfg: &Path, n: usize, rows: &m
         rate: format!("{:.0} orders/s", n as f64 / t.as_secs_f64()),
         peak_rss_mib: rss,
         requests: sim.requests().len(),
-        note: format!("{written} order rows written, {changes} new transitions"),
+        note: format!("{written} order rows written, {new_transitions} new transitions"),
     });
 }
 
@@ -246,6 +247,82 @@ async fn other_platform(b: &Bench, platform: &str, n: usize, rows: &mut Vec<Row>
     drop(server);
 }
 
+/// 200 shops × 3 streams on a one-minute schedule in one daemon for `minutes` minutes: counts the
+/// passes of every shop × stream (no missed or doubled tick), the daemon's CPU share and its RSS.
+async fn scheduler_soak(b: &Bench, minutes: u64, rows: &mut Vec<Row>) {
+    let shops = 200;
+    let sim = LbSim::new(5);
+    let mut blocks = String::new();
+    let server = {
+        for i in 0..shops {
+            sim.add_shop(&format!("soak-{i}"), 5, 3);
+        }
+        sim.serve().await.expect("sim")
+    };
+    for i in 0..shops {
+        let token = b.secret(&format!("soak-{i}.token"), &format!("soak-{i}"));
+        blocks.push_str(&format!(
+            "[[shops]]\nid = \"s{i}\"\nplatform = \"liangben\"\nbase_url = \"{}\"\ntoken_file = \"{token}\"\n[shops.schedule]\norders = \"0 * * * * *\"\nshipments = \"0 * * * * *\"\nrefunds = \"0 * * * * *\"\n\n",
+            server.base_url()
+        ));
+    }
+    let cfg = b.config("soak", &blocks);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let rss = |pid: u32| -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    // Let the first full minute pass before measuring, so start-up is not counted.
+    tokio::time::sleep(Duration::from_secs(70)).await;
+    let (t0, c0) = (Instant::now(), ticks(child.id()));
+    let mut rss_by_minute = vec![rss(child.id())];
+    for _ in 0..minutes {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        rss_by_minute.push(rss(child.id()));
+    }
+    let cpu = (ticks(child.id()) - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64() * 100.0;
+    Command::new("sh").arg("-c").arg(format!("kill -TERM {}", child.id())).status().ok();
+    child.wait().ok();
+    let conn = b.db("soak");
+    let per_stream: Vec<i64> = {
+        let mut stmt = conn.prepare("SELECT COUNT(*) FROM sync_runs GROUP BY shop_id, stream").expect("query");
+        stmt.query_map([], |r| r.get(0)).expect("rows").map(|r| r.expect("row")).collect()
+    };
+    let (min, max) = (per_stream.iter().min().copied().unwrap_or(0), per_stream.iter().max().copied().unwrap_or(0));
+    let doubled = count(&conn, "SELECT COUNT(*) FROM (SELECT shop_id, stream, substr(started_at, 1, 16) m, COUNT(*) n FROM sync_runs GROUP BY 1, 2, 3 HAVING n > 1)");
+    rows.push(Row {
+        scenario: format!("scheduler soak: {shops} shops × 3 streams, every minute"),
+        n: per_stream.len(),
+        seconds: t0.elapsed().as_secs_f64(),
+        rate: format!("{cpu:.2} % CPU"),
+        peak_rss_mib: rss_by_minute.iter().cloned().fold(0.0, f64::max),
+        requests: sim.requests().len(),
+        note: format!(
+            "passes per shop×stream {min}..{max}; {doubled} doubled minutes; RSS by minute {}",
+            rss_by_minute.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join("/")
+        ),
+    });
+}
+
 fn print(rows: &[Row]) {
     println!();
     println!("| scenario | n | seconds | rate | peak RSS (MiB) | requests | note |");
@@ -280,6 +357,11 @@ async fn main() {
             other_platform(&b, platform, n, &mut rows).await;
             print(&rows);
         }
+    }
+    if let Some(minutes) = opt("--soak-minutes").and_then(|v| v.parse().ok()) {
+        let b = Bench::new();
+        scheduler_soak(&b, minutes, &mut rows).await;
+        print(&rows);
     }
     if args.iter().any(|a| a == "--growth") {
         for size in [10_000, 100_000, 1_000_000] {
