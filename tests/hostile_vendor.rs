@@ -133,3 +133,41 @@ async fn five_hundreds_on_every_retry_end_the_run_and_the_next_starts_clean() {
         .unwrap();
     assert_eq!(status, None, "a successful pass clears the error");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_meeting_500s_until_max_attempts_ends_failed_and_the_next_starts_clean() {
+    let env = spawn_ymcart(60, 5, 69).await;
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace("max_attempts = 10", "max_attempts = 3");
+    std::fs::write(&env.config_path, text).unwrap();
+    let paid = env.sim.order_nos_in_status(TOKEN, 200);
+    let mut store = env.store();
+    let ship = |order: &str, tracking: &str| ordersync::store::NewEntry {
+        shop_id: SHOP.into(),
+        order_no: order.into(),
+        payload: ordersync::platforms::PushPayload::Ship { carrier: "SF".into(), tracking: tracking.into() },
+    };
+    store.enqueue(&ship(&paid[0], "M1"), chrono::Utc::now()).unwrap();
+    env.sim.set_faults(Faults { http_500: 1.0, ..Faults::default() });
+    let rt = env.runtime();
+    for _ in 0..20 {
+        ordersync::push::flush_all(&rt, &CancellationToken::new()).await.unwrap();
+        if count(&env.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'failed'") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (attempts, error): (i64, String) = env
+        .store()
+        .connection()
+        .query_row("SELECT attempts, last_error FROM outbox WHERE state = 'failed'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("the entry ended failed");
+    assert_eq!(attempts, 3);
+    assert!(error.contains("gave up after 3 attempts") && error.contains("HTTP 500"), "{error}");
+    assert!(env.sim.applied_pushes().is_empty());
+
+    // The vendor recovers: a new push goes out at once, nothing of the old backoff lingers.
+    env.sim.set_faults(Faults::default());
+    env.store().enqueue(&ship(&paid[1], "M2"), chrono::Utc::now()).unwrap();
+    let report = ordersync::push::flush_all(&rt, &CancellationToken::new()).await.unwrap();
+    assert_eq!((report.done, report.requests), (1, 1));
+}
