@@ -123,7 +123,8 @@ pub trait Sink: Send {
 
     /// Stored orders whose shipments may still be incomplete — those without any shipment row,
     /// and every non-terminal one — each with the raw JSON of its stored shipments.
-    fn shipment_candidates(&mut self) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError>;
+    /// Read a page at a time (orders after `after`, by order number), so memory stays bounded.
+    fn shipment_candidates(&mut self, after: &str, limit: usize) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError>;
 }
 
 /// An order as the database holds it, for connectors deciding what to re-read.
@@ -489,7 +490,7 @@ impl Sink for Interruptible<'_> {
         self.inner.stored_orders(order_nos)
     }
 
-    fn shipment_candidates(&mut self) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
-        self.inner.shipment_candidates()
+    fn shipment_candidates(&mut self, after: &str, limit: usize) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
+        self.inner.shipment_candidates(after, limit)
     }
 }

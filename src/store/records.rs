@@ -446,18 +446,29 @@ impl Store {
 
     /// Stored orders without any shipment row, and every non-terminal order, each with the raw
     /// JSON of its stored shipments (see `Sink::shipment_candidates`).
-    pub fn shipment_candidates(&self, shop_id: &str) -> Result<Vec<(StoredOrder, Vec<String>)>, StoreError> {
+    pub fn shipment_candidates(
+        &self,
+        shop_id: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(StoredOrder, Vec<String>)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT o.order_no, o.status, o.platform_status, o.raw_json, s.raw_json
-                 FROM orders o LEFT JOIN shipments s ON s.shop_id = o.shop_id AND s.order_no = o.order_no
-                 WHERE o.shop_id = ?1 AND (o.status NOT IN ('completed', 'cancelled') OR s.shipment_id IS NULL)
-                 ORDER BY o.order_no, s.shipment_id",
+                "WITH page AS (
+                    SELECT order_no, status, platform_status, raw_json FROM orders o
+                    WHERE shop_id = ?1 AND order_no > ?2 AND (status NOT IN ('completed', 'cancelled')
+                        OR NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no))
+                    ORDER BY order_no LIMIT ?3)
+                 SELECT p.order_no, p.status, p.platform_status, p.raw_json, s.raw_json
+                 FROM page p LEFT JOIN shipments s ON s.shop_id = ?1 AND s.order_no = p.order_no
+                 ORDER BY p.order_no, s.shipment_id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![shop_id], |r| Ok((stored_order(r)?, r.get::<_, Option<String>>(4)?)))
+            .query_map(params![shop_id, after, limit as i64], |r| {
+                Ok((stored_order(r)?, r.get::<_, Option<String>>(4)?))
+            })
             .map_err(|e| self.err(e))?;
         let mut out: Vec<(StoredOrder, Vec<String>)> = Vec::new();
         for row in rows {

@@ -42,6 +42,8 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     ],
 };
 
+/// Stored orders examined per page when looking for missing outbound records (bounded memory).
+const CANDIDATE_PAGE: usize = 1000;
 /// `out_info` calls in flight at once per shop (the shop's rate limit still applies to each).
 const OUT_INFO_CONCURRENCY: usize = 4;
 
@@ -136,12 +138,16 @@ impl Liangben {
     }
 
     async fn sync_shipments(&self, sink: &mut dyn Sink) -> Result<(), SyncError> {
-        let wanted: Vec<String> = sink
-            .shipment_candidates()?
-            .into_iter()
-            .filter(|(order, shipments)| map::shipments_incomplete(&order.raw_json, shipments))
-            .map(|(order, _)| order.order_no)
-            .collect();
+        let mut wanted: Vec<String> = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = sink.shipment_candidates(&after, CANDIDATE_PAGE)?;
+            let Some((last, _)) = page.last() else { break };
+            after = last.order_no.clone();
+            let incomplete =
+                page.into_iter().filter(|(order, shipments)| map::shipments_incomplete(&order.raw_json, shipments));
+            wanted.extend(incomplete.map(|(order, _)| order.order_no));
+        }
         let mut results =
             stream::iter(wanted).map(|no| self.out_info(no)).buffered(OUT_INFO_CONCURRENCY).chunks(wire::PAGE_SIZE);
         while let Some(chunk) = results.next().await {
