@@ -31,13 +31,14 @@ impl Runtime {
     pub fn new(config: Config, previous: Option<&Runtime>) -> Result<Runtime, String> {
         let old: HashMap<&str, &Arc<RateLimiter>> =
             previous.map(|p| p.shops.iter().map(|s| (s.config.id.as_str(), &s.limiter)).collect()).unwrap_or_default();
+        let transport = platforms::http::Transport::new(&config.http).map_err(|e| e.to_string())?;
         let mut shops = Vec::new();
         for shop in &config.shops {
             let limiter = match old.get(shop.id.as_str()) {
                 Some(l) => Arc::clone(l),
                 None => Arc::new(RateLimiter::new(shop.rate_limit_per_sec)),
             };
-            let connector = platforms::connect(shop, &config.http, Arc::clone(&limiter))
+            let connector = platforms::connect(shop, &config.http, &transport, Arc::clone(&limiter))
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;
             shops.push(Arc::new(Shop { config: shop.clone(), connector, limiter }));
         }

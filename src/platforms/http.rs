@@ -176,6 +176,26 @@ impl Request {
     }
 }
 
+/// The connection pool and TLS set-up shared by every shop: one per daemon, since a client per shop
+/// costs a root store and a pool each (hundreds of shops would hold tens of MiB for nothing).
+#[derive(Debug, Clone)]
+pub struct Transport(reqwest::Client);
+
+impl Transport {
+    /// A transport with the configured timeouts, never following redirects.
+    pub fn new(cfg: &HttpConfig) -> Result<Transport, HttpError> {
+        reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            .read_timeout(cfg.request_timeout)
+            .timeout(cfg.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("ordersync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map(Transport)
+            .map_err(|e| HttpError::BadUrl { path: String::new(), detail: e.to_string() })
+    }
+}
+
 /// An HTTP client for one shop: its base URL, its rate limiter and the configured limits.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -208,19 +228,17 @@ impl Retryable for Attempt {
 
 impl HttpClient {
     /// A client for `base_url` under `limiter`, with the timeouts and caps of `cfg`.
-    pub fn new(shop: &str, base_url: &str, cfg: &HttpConfig, limiter: Arc<RateLimiter>) -> Result<Self, HttpError> {
+    pub fn new(
+        shop: &str,
+        base_url: &str,
+        cfg: &HttpConfig,
+        transport: &Transport,
+        limiter: Arc<RateLimiter>,
+    ) -> Result<Self, HttpError> {
         let base = Url::parse(base_url)
             .map_err(|e| HttpError::BadUrl { path: base_url.to_string(), detail: e.to_string() })?;
-        let inner = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .read_timeout(cfg.request_timeout)
-            .timeout(cfg.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ordersync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| HttpError::BadUrl { path: base_url.to_string(), detail: e.to_string() })?;
         Ok(HttpClient {
-            inner,
+            inner: transport.0.clone(),
             base,
             limiter,
             max_body: cfg.max_body_bytes,

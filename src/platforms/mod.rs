@@ -409,9 +409,14 @@ pub fn platform(name: &str) -> Option<&'static Platform> {
 }
 
 /// Builds the connector for `shop`, sharing `limiter` with everything else of that shop.
-pub fn connect(shop: &ShopConfig, http: &HttpConfig, limiter: Arc<RateLimiter>) -> Result<Arc<dyn Connector>, String> {
+pub fn connect(
+    shop: &ShopConfig,
+    http: &HttpConfig,
+    transport: &http::Transport,
+    limiter: Arc<RateLimiter>,
+) -> Result<Arc<dyn Connector>, String> {
     let platform = platform(&shop.platform).ok_or_else(|| format!("unknown platform `{}`", shop.platform))?;
-    let client = HttpClient::new(&shop.id, &shop.base_url, http, limiter).map_err(|e| e.to_string())?;
+    let client = HttpClient::new(&shop.id, &shop.base_url, http, transport, limiter).map_err(|e| e.to_string())?;
     (platform.build)(ConnectorParts { shop, http: client })
 }
 
