@@ -79,7 +79,8 @@ impl YmCart {
         sink: &mut dyn Sink,
         last: &mut Batch,
     ) -> Result<(), SyncError> {
-        let fields = |page_no: u64| {
+        let mut page_no: u64 = 1;
+        loop {
             let mut fields = vec![
                 ("page_no".to_string(), page_no.to_string()),
                 ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
@@ -87,28 +88,21 @@ impl YmCart {
                 ("start_time".to_string(), window::day(w.start)),
                 ("end_time".to_string(), window::day(w.end)),
             ];
-            fields.extend(time_type.map(|t| ("time_type".to_string(), t.to_string())));
-            fields
-        };
-        let mut page_no: u64 = 1;
-        let mut page = self.client.list("orderList", fields(page_no)).await?;
-        loop {
+            if let Some(t) = time_type {
+                fields.push(("time_type".to_string(), t.to_string()));
+            }
+            let page = self.client.list("orderList", fields).await?;
             let full = page.rows.len() >= wire::PAGE_SIZE;
             let mut batch = Batch::default();
             batch.read(&page.rows, (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
-            let previous = std::mem::replace(last, batch);
+            sink.commit(std::mem::replace(last, batch))?;
             // `count` may change while we page; a short page is the reliable end, and the page
             // bound keeps a vendor that repeats pages from looping forever.
             let pages = page.count.div_ceil(wire::PAGE_SIZE as u64);
             if !full || page_no > pages.max(1) {
-                return sink.commit(previous);
+                return Ok(());
             }
             page_no += 1;
-            // The vendor builds the next page while SQLite writes this one.
-            let (next, committed) =
-                tokio::join!(self.client.list("orderList", fields(page_no)), async { sink.commit(previous) });
-            committed?;
-            page = next?;
         }
     }
 
