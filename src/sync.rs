@@ -53,8 +53,13 @@ impl Sink for StoreSink<'_> {
         Ok(self.store.stored_orders(self.shop_id, order_nos)?)
     }
 
-    fn shipment_candidates(&mut self, after: &str, limit: usize) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
-        Ok(self.store.shipment_candidates(self.shop_id, after, limit)?)
+    fn shipment_candidates(
+        &mut self,
+        changed_since: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
+        Ok(self.store.shipment_candidates(self.shop_id, changed_since, after, limit)?)
     }
 }
 

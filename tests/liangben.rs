@@ -281,3 +281,30 @@ async fn a_wrong_token_is_one_clear_error_and_other_shops_keep_syncing() {
     run_pass(&rt, rt.shop(SHOP).unwrap(), Stream::Orders, &cancel).await.expect("the good shop syncs");
     assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders WHERE shop_id = 'lb-test'"), 100);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partly_shipped_order_completed_between_passes_gets_its_last_outbound_record() {
+    let w = world(200, 10, 45).await;
+    all_streams(&w).await;
+    let partial = w.sim.order_sns_where(TOKEN, 4, Some(2));
+    let order = partial.first().expect("a partly shipped order").clone();
+    let stored = |w: &World| {
+        count(
+            &w.dir.store(),
+            &format!("SELECT COUNT(*) FROM shipments WHERE shop_id = '{SHOP}' AND order_no = '{order}'"),
+        )
+    };
+    assert_eq!(stored(&w), 1, "its first outbound record");
+    // The supplier ships the rest and we confirm receipt elsewhere, all before our next pass:
+    // the order is terminal (6) by the time we see it again.
+    w.sim.set_order_status(TOKEN, &order, 6, 3);
+    all_streams(&w).await;
+    let truth = w.sim.truth_outbound(TOKEN).iter().filter(|o| o.order_sn == order).count();
+    assert!(truth >= 2);
+    assert_eq!(stored(&w), truth as i64, "every outbound record of the completed order");
+    // And the next pass asks for it no more.
+    w.sim.clear_requests();
+    pass(&w, Stream::Shipments).await;
+    let asked = w.sim.requests().iter().filter(|r| r.endpoint.ends_with("out_info")).count();
+    assert_eq!(asked, w.sim.order_sns_where(TOKEN, 4, Some(2)).len(), "only the still partly shipped orders");
+}

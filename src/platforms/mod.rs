@@ -122,9 +122,15 @@ pub trait Sink: Send {
     fn stored_orders(&mut self, order_nos: &[String]) -> Result<Vec<StoredOrder>, SyncError>;
 
     /// Stored orders whose shipments may still be incomplete — those without any shipment row,
-    /// and every non-terminal one — each with the raw JSON of its stored shipments.
-    /// Read a page at a time (orders after `after`, by order number), so memory stays bounded.
-    fn shipment_candidates(&mut self, after: &str, limit: usize) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError>;
+    /// every non-terminal one, and any whose row changed at or after `changed_since` (an RFC 3339
+    /// time; "" for none) — each with the raw JSON of its stored shipments. Read a page at a time
+    /// (orders after `after`, by order number), so memory stays bounded.
+    fn shipment_candidates(
+        &mut self,
+        changed_since: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError>;
 }
 
 /// An order as the database holds it, for connectors deciding what to re-read.
@@ -495,7 +501,12 @@ impl Sink for Interruptible<'_> {
         self.inner.stored_orders(order_nos)
     }
 
-    fn shipment_candidates(&mut self, after: &str, limit: usize) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
-        self.inner.shipment_candidates(after, limit)
+    fn shipment_candidates(
+        &mut self,
+        changed_since: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
+        self.inner.shipment_candidates(changed_since, after, limit)
     }
 }

@@ -449,6 +449,7 @@ impl Store {
     pub fn shipment_candidates(
         &self,
         shop_id: &str,
+        changed_since: &str,
         after: &str,
         limit: usize,
     ) -> Result<Vec<(StoredOrder, Vec<String>)>, StoreError> {
@@ -458,7 +459,8 @@ impl Store {
                 "WITH page AS (
                     SELECT order_no, status, platform_status, raw_json FROM orders o
                     WHERE shop_id = ?1 AND order_no > ?2 AND (status NOT IN ('completed', 'cancelled')
-                        OR NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no))
+                        OR NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no)
+                        OR (?4 != '' AND synced_at >= ?4))
                     ORDER BY order_no LIMIT ?3)
                  SELECT p.order_no, p.status, p.platform_status, p.raw_json, s.raw_json
                  FROM page p LEFT JOIN shipments s ON s.shop_id = ?1 AND s.order_no = p.order_no
@@ -466,7 +468,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![shop_id, after, limit as i64], |r| {
+            .query_map(params![shop_id, after, limit as i64, changed_since], |r| {
                 Ok((stored_order(r)?, r.get::<_, Option<String>>(4)?))
             })
             .map_err(|e| self.err(e))?;

@@ -137,11 +137,15 @@ impl Liangben {
         Ok((order_no, envelope::list_at(&mut answer, "/data/list", wire::OUT_INFO)?))
     }
 
-    async fn sync_shipments(&self, sink: &mut dyn Sink) -> Result<(), SyncError> {
+    /// The cursor is the start of the last completed pass: orders whose rows changed since then
+    /// are asked again even when they reached a terminal state (partly shipped, then completed
+    /// before this stream ran, may have a record we have not seen).
+    async fn sync_shipments(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        let changed_since = req.cursor.clone().unwrap_or_default();
         let mut wanted: Vec<String> = Vec::new();
         let mut after = String::new();
         loop {
-            let page = sink.shipment_candidates(&after, CANDIDATE_PAGE)?;
+            let page = sink.shipment_candidates(&changed_since, &after, CANDIDATE_PAGE)?;
             let Some((last, _)) = page.last() else { break };
             after = last.order_no.clone();
             let incomplete =
@@ -159,6 +163,8 @@ impl Liangben {
             }
             sink.commit(batch)?;
         }
+        // Saved in its own batch once every record is in: the next pass looks back to this start.
+        sink.commit(Batch { cursor: Some(crate::store::ts(req.now)), ..Batch::default() })?;
         Ok(())
     }
 
@@ -201,7 +207,7 @@ impl Connector for Liangben {
     async fn sync(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
         match req.stream {
             Stream::Orders => self.sync_orders(req, sink).await,
-            Stream::Shipments => self.sync_shipments(sink).await,
+            Stream::Shipments => self.sync_shipments(req, sink).await,
             Stream::Refunds => self.sync_refunds(sink).await,
         }
     }
