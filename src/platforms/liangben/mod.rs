@@ -54,8 +54,7 @@ pub struct Liangben {
 
 /// Builds the connector (registry entry).
 pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
-    let token =
-        parts.shop.credentials.get("token").cloned().ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
+    let token = parts.credential("token")?;
     Ok(Arc::new(Liangben { client: BearerClient::new(parts.http, token) }))
 }
 

@@ -47,10 +47,6 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
         OrderStatus::Unknown
     });
     let delivery = row.get("delivery").cloned().unwrap_or(Value::Null);
-    let address: Vec<String> = ["da_province", "da_city", "da_county", "da_address"]
-        .iter()
-        .filter_map(|f| values::non_empty(&delivery, f))
-        .collect();
     let lines = values::each(row, "items", line)?;
     let shipments = values::each(row, "logistics", |_, l| logistics(&order_no, l))?;
     // The state log is the only modified time ShopSuite gives: its latest entry.
@@ -67,7 +63,7 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
         shipping_minor: values::fen(row, "order_shipping_fee")?,
         buyer_name: values::non_empty(&delivery, "da_name"),
         buyer_phone: values::non_empty(&delivery, "da_mobile"),
-        ship_address: (!address.is_empty()).then(|| address.join(" ")),
+        ship_address: values::joined(&delivery, &["da_province", "da_city", "da_county", "da_address"], " "),
         external_ref: values::non_empty(row, "src_order_id"),
         created_at: values::millis_or_datetime(row, "order_time")?
             .ok_or_else(|| ValueError { field: "order_time".into(), problem: "missing".into() })?,

@@ -51,8 +51,7 @@ pub struct ShopSuite {
 
 /// Builds the connector (registry entry).
 pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
-    let token =
-        parts.shop.credentials.get("token").cloned().ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
+    let token = parts.credential("token")?;
     let cancel_reason =
         parts.shop.options.get("cancel_reason").cloned().unwrap_or_else(|| wire::DEFAULT_CANCEL_REASON.to_string());
     Ok(Arc::new(ShopSuite { client: BearerClient::new(parts.http, token), cancel_reason }))

@@ -109,16 +109,12 @@ fn addresses(row: &Value) -> impl Iterator<Item = &Value> {
 }
 
 fn person_name(a: &Value) -> Option<String> {
-    let parts: Vec<String> = ["first_name", "last_name"].iter().filter_map(|f| values::non_empty(a, f)).collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
+    values::joined(a, &["first_name", "last_name"], " ")
 }
 
 fn address_line(a: &Value) -> String {
-    ["address", "address_spare", "city", "state", "postcode", "country_code_2"]
-        .iter()
-        .filter_map(|f| values::non_empty(a, f))
-        .collect::<Vec<_>>()
-        .join(", ")
+    values::joined(a, &["address", "address_spare", "city", "state", "postcode", "country_code_2"], ", ")
+        .unwrap_or_default()
 }
 
 /// Reads one deliveryList row (or one row of an order's embedded `delivery` array).

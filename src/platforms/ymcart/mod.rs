@@ -51,8 +51,7 @@ pub struct YmCart {
 
 /// Builds the connector (registry entry).
 pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
-    let token =
-        parts.shop.credentials.get("token").cloned().ok_or_else(|| format!("shop `{}`: no token", parts.shop.id))?;
+    let token = parts.credential("token")?;
     Ok(Arc::new(YmCart { client: Client::new(parts.http, token) }))
 }
 
