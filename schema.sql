@@ -1,4 +1,4 @@
--- ordersync database schema, version 1 (PRAGMA user_version).
+-- ordersync database schema, version 2 (PRAGMA user_version); migrations/ brings older files up to it.
 -- Table and column names below are a contract (DESIGN.md): other tools read them.
 -- Times are RFC 3339 UTC text; money is integer minor units (fen).
 
@@ -34,8 +34,12 @@ CREATE TABLE IF NOT EXISTS order_lines (
     line_no          INTEGER NOT NULL,
     sku              TEXT NOT NULL,
     name             TEXT NOT NULL,
-    quantity         INTEGER NOT NULL,
+    quantity         INTEGER NOT NULL,  -- whole units; weighed goods rounded half away from zero
     unit_price_minor INTEGER NOT NULL,
+    quantity_exact   TEXT,              -- the quantity exactly as the vendor gave it (`1.5`, `2.35`, `3`)
+    spec             TEXT,              -- the SKU's spec, where the vendor names it apart from the product
+    real_quantity    TEXT,              -- weighed goods: the quantity weighed out, exact decimal text
+    real_amount_minor INTEGER,          -- weighed goods: the line's amount charged for it, in fen
     PRIMARY KEY (shop_id, order_no, line_no),
     FOREIGN KEY (shop_id, order_no) REFERENCES orders (shop_id, order_no) ON DELETE CASCADE
 );
@@ -94,6 +98,7 @@ CREATE TABLE IF NOT EXISTS sync_state (
     last_finished_at TEXT,
     last_success_at  TEXT,
     last_error       TEXT,
+    incomplete       TEXT,              -- the last pass's shortfalls (query: reported vs received); NULL when whole
     PRIMARY KEY (shop_id, stream)
 );
 
@@ -107,7 +112,8 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     ok          INTEGER,
     rows_seen   INTEGER NOT NULL DEFAULT 0,
     rows_changed INTEGER NOT NULL DEFAULT 0,
-    error       TEXT
+    error       TEXT,
+    shortfall   TEXT                -- queries whose rows fell short of the vendor's total, after one re-read
 );
 CREATE INDEX IF NOT EXISTS sync_runs_by_stream ON sync_runs (shop_id, stream, id);
 

@@ -163,10 +163,39 @@ pub struct OrderLine {
     pub sku: String,
     /// The product name as the buyer saw it.
     pub name: String,
-    /// Units ordered.
+    /// Units ordered, whole (a weighed quantity rounded half away from zero; see `quantity_exact`).
     pub quantity: i64,
+    /// The quantity exactly as the vendor gave it, as canonical decimal text (`3`, `1.5`, `2.35`).
+    pub quantity_exact: String,
     /// Price of one unit in fen.
     pub unit_price_minor: i64,
+    /// The SKU's spec (size, colour, weight class), where the vendor gives one apart from the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    /// Weighed goods: the quantity actually weighed out, exact decimal text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_quantity: Option<String>,
+    /// Weighed goods: the line's amount actually charged for what was weighed, in fen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_amount_minor: Option<i64>,
+}
+
+impl OrderLine {
+    /// A line with no spec or weighed actuals; `quantity` is (whole units, exact text) as
+    /// `platforms::values::quantity` reads it.
+    pub fn new(line_no: u32, sku: String, name: String, quantity: (i64, String), unit_price_minor: i64) -> OrderLine {
+        OrderLine {
+            line_no,
+            sku,
+            name,
+            quantity: quantity.0,
+            quantity_exact: quantity.1,
+            unit_price_minor,
+            spec: None,
+            real_quantity: None,
+            real_amount_minor: None,
+        }
+    }
 }
 
 /// An order in the unified model, as one connector observed it.

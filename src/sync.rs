@@ -6,7 +6,7 @@
 use crate::model::Stream;
 use crate::platforms::{Batch, Interruptible, Sink, StoredOrder, SyncError, SyncRequest};
 use crate::runtime::{Runtime, Shop};
-use crate::store::{BatchCounts, Store};
+use crate::store::{BatchCounts, RunEnd, Store};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -39,10 +39,15 @@ struct StoreSink<'a> {
     stream: Stream,
     counts: BatchCounts,
     batches: u64,
+    shortfalls: Vec<String>,
 }
 
 impl Sink for StoreSink<'_> {
     fn commit(&mut self, batch: Batch) -> Result<(), SyncError> {
+        for short in &batch.shortfalls {
+            tracing::warn!(shop = self.shop_id, stream = %self.stream, %short, "rows fell short of the vendor's total after a re-read; the cursor stays before this window");
+            self.shortfalls.push(short.to_string());
+        }
         let c = self.store.commit_batch(self.shop_id, self.platform, self.stream, &batch, Utc::now())?;
         self.counts.add(c);
         self.batches += 1;
@@ -90,6 +95,7 @@ pub async fn run_pass(
         stream,
         counts: BatchCounts::default(),
         batches: 0,
+        shortfalls: Vec::new(),
     };
     let started = std::time::Instant::now();
     // The span names shop and stream on every line the connector logs.
@@ -100,6 +106,7 @@ pub async fn run_pass(
         .instrument(span)
         .await;
     let (counts, batches) = (sink.counts, sink.batches);
+    let incomplete = (!sink.shortfalls.is_empty()).then(|| sink.shortfalls.join("; "));
     let error = result.as_ref().err().map(|e| e.to_string());
     let m = &crate::metrics::METRICS;
     for (kind, n) in [("new", counts.inserted), ("changed", counts.updated), ("kept_raw", counts.rejected)] {
@@ -118,12 +125,19 @@ pub async fn run_pass(
         unchanged,
         stale = counts.stale,
         kept_raw = counts.rejected,
+        incomplete = incomplete.as_deref().unwrap_or(""),
         duration_ms = started.elapsed().as_millis() as u64,
         error = error.as_deref().unwrap_or(""),
         "sync pass {}",
         if error.is_none() { "done" } else { "failed" }
     );
-    if let Err(e) = store.run_finished(run, shop_id, stream, Utc::now(), counts, error.as_deref()) {
+    if let Err(e) = store.run_finished(
+        run,
+        shop_id,
+        stream,
+        Utc::now(),
+        RunEnd { counts, error: error.as_deref(), incomplete: incomplete.as_deref() },
+    ) {
         tracing::error!(shop = shop_id, %stream, error = %e, "could not record the end of the pass");
     }
     match result {

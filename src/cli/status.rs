@@ -15,7 +15,7 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Exit 1 when a stream is late, a shop's credentials are refused, or dead letters exist.
+    /// Exit 1 when a stream is late or incomplete, a shop's credentials are refused, or dead letters exist.
     #[arg(long)]
     pub check: bool,
 }
@@ -38,6 +38,7 @@ struct Report {
     late: usize,
     credentials_refused: usize,
     dead_letters: u64,
+    incomplete: usize,
 }
 
 /// A stream is late when it has not succeeded within three of its schedule's periods.
@@ -76,6 +77,7 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
                     last_finished_at: None,
                     last_success_at: None,
                     last_error: None,
+                    incomplete: None,
                 },
             );
             let success = parse(state.last_success_at.as_deref());
@@ -100,6 +102,7 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
         late: rows.iter().filter(|r| r.late).count(),
         credentials_refused: rows.iter().filter(|r| r.credentials_refused).count(),
         dead_letters: shops.iter().map(|o| o.failed).sum(),
+        incomplete: rows.iter().filter(|r| r.state.incomplete.is_some()).count(),
         streams: rows,
         shops,
     };
@@ -108,7 +111,8 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&report, now);
     }
-    let healthy = report.late == 0 && report.dead_letters == 0 && report.credentials_refused == 0;
+    let healthy =
+        report.late == 0 && report.dead_letters == 0 && report.credentials_refused == 0 && report.incomplete == 0;
     Ok(if args.check && !healthy { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -127,7 +131,11 @@ fn print_table(r: &Report, now: DateTime<Utc>) {
             row.lag_secs.map(|l| format!("{l}s")).unwrap_or_else(|| "-".into()),
             if row.late { "yes" } else { "no" },
             row.consecutive_failures,
-            s.last_error.as_deref().unwrap_or("")
+            match (&s.last_error, &s.incomplete) {
+                (Some(e), _) => e.clone(),
+                (None, Some(short)) => format!("INCOMPLETE: {short}"),
+                (None, None) => String::new(),
+            }
         );
     }
     println!();
@@ -151,7 +159,7 @@ fn print_table(r: &Report, now: DateTime<Utc>) {
     }
     println!();
     println!(
-        "{} late stream(s), {} with refused credentials, {} dead letter(s)",
-        r.late, r.credentials_refused, r.dead_letters
+        "{} late stream(s), {} incomplete, {} with refused credentials, {} dead letter(s)",
+        r.late, r.incomplete, r.credentials_refused, r.dead_letters
     );
 }

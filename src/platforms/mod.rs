@@ -84,6 +84,25 @@ pub struct Batch {
     pub rejected: Vec<Rejected>,
     /// The cursor to save in the same transaction as these rows.
     pub cursor: Option<String>,
+    /// Queries whose rows fell short of the total the vendor reported, even after a re-read.
+    pub shortfalls: Vec<Shortfall>,
+}
+
+/// A query that returned fewer rows than the vendor said it holds (the completeness check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    /// The endpoint and filter, as an admin would repeat it (`orderList 2026-11-01..2026-11-07`).
+    pub query: String,
+    /// Rows the vendor reported for the query.
+    pub reported: u64,
+    /// Distinct rows received.
+    pub received: u64,
+}
+
+impl std::fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: vendor reported {} rows, {} received", self.query, self.reported, self.received)
+    }
 }
 
 impl Batch {

@@ -84,32 +84,57 @@ pub fn int(row: &Value, field: &str) -> Result<Option<i64>, ValueError> {
     }
 }
 
-/// A unix-seconds time; `"0"`, `""` and null mean unset.
-pub fn unix_secs(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
-    match int(row, field)? {
-        None | Some(0) => Ok(None),
-        Some(secs) => {
-            Utc.timestamp_opt(secs, 0).single().map(Some).ok_or_else(|| bad(field, format!("{secs} is out of range")))
-        }
+/// Unix times at or above this are milliseconds: as seconds it would be the year 5138, as
+/// milliseconds it is March 1973, so the two readings never overlap for real order data.
+const MILLIS_FROM: i64 = 100_000_000_000;
+
+/// A vendor time in any form the vendors' pages show (PLATFORMS.md, "Common rules"): unix seconds
+/// or milliseconds (numbers or digit strings, told apart by size), RFC 3339 with `Z` or an offset
+/// (taken as written), and `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD` without a zone (China Standard
+/// Time). `0`, `"0"`, `""`, an all-zero date and null mean "no time".
+pub fn time(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
+    match row.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(v) => unix(field, v),
+            None => Err(bad(field, format!("`{n}` is not a whole unix time"))),
+        },
+        Some(Value::String(s)) => time_text(field, s),
+        Some(other) => Err(bad(field, format!("expected a time, found {other}"))),
     }
 }
 
-/// A `YYYY-MM-DD HH:MM:SS` time in China Standard Time; empty or all-zero values mean unset.
-pub fn cst_datetime(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
-    let Some(s) = non_empty(row, field) else {
-        return Ok(None);
-    };
-    if s.starts_with("0000") || s == "0" {
+/// Reads a time written as text (see [`time`]).
+pub fn time_text(field: &str, text: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
+    let t = text.trim();
+    if t.is_empty() || t.starts_with("0000") {
         return Ok(None);
     }
-    // Vendors write the same instant several ways: with a space or a `T`, with or without
-    // seconds and a fraction (`%.f` also accepts none).
-    let t = s.trim();
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if digits.bytes().all(|b| b.is_ascii_digit()) {
+        let v: i64 = t.parse().map_err(|_| bad(field, format!("`{text}` is out of range")))?;
+        return unix(field, v);
+    }
+    // With a zone: as written. `%z` also takes `+0800`, which RFC 3339 itself does not.
+    if let Some(at) = DateTime::parse_from_rfc3339(t)
+        .ok()
+        .or_else(|| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
+        .or_else(|| DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%z").ok())
+    {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    // Without one: China Standard Time. Vendors write the same instant several ways: with a
+    // space or a `T`, with or without seconds and a fraction (`%.f` also accepts none).
     let naive = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
         .or_else(|| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().map(|d| d.and_time(Default::default())))
-        .ok_or_else(|| bad(field, format!("`{s}` is not a `YYYY-MM-DD HH:MM:SS` time")))?;
+        .ok_or_else(|| {
+            bad(
+                field,
+                format!("`{text}` is not a time (expected unix seconds or milliseconds, RFC 3339, or `YYYY-MM-DD HH:MM:SS`)"),
+            )
+        })?;
     cst()
         .from_local_datetime(&naive)
         .single()
@@ -117,21 +142,69 @@ pub fn cst_datetime(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, V
         .ok_or_else(|| bad(field, "ambiguous local time"))
 }
 
-/// A time given as unix milliseconds (number or digits) or as a CST date-time text; 0 is unset.
-pub fn millis_or_datetime(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
-    match row.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() && !s.trim().bytes().all(|b| b.is_ascii_digit()) => {
-            cst_datetime(row, field)
-        }
-        _ => match int(row, field)? {
-            None | Some(0) => Ok(None),
-            Some(ms) => Utc
-                .timestamp_millis_opt(ms)
-                .single()
-                .map(Some)
-                .ok_or_else(|| bad(field, format!("{ms} is out of range"))),
-        },
+/// A unix time in seconds or milliseconds (by size); 0 is unset.
+fn unix(field: &str, v: i64) -> Result<Option<DateTime<Utc>>, ValueError> {
+    if v == 0 {
+        return Ok(None);
     }
+    if v < 0 {
+        return Err(bad(field, format!("{v} is a negative unix time")));
+    }
+    let at = if v >= MILLIS_FROM { Utc.timestamp_millis_opt(v).single() } else { Utc.timestamp_opt(v, 0).single() };
+    at.map(Some).ok_or_else(|| bad(field, format!("{v} is out of range")))
+}
+
+/// A required vendor time (see [`time`]): unset is an error naming the field.
+pub fn required_time(row: &Value, field: &str) -> Result<DateTime<Utc>, ValueError> {
+    time(row, field)?.ok_or_else(|| bad(field, "missing or unset"))
+}
+
+/// A decimal quantity as exact text (`1.5`, `2.35`, `3`), with its whole-unit rounding (half away
+/// from zero). Weighed goods come in fractions; integer-only storage would reject or bend them.
+pub fn quantity(row: &Value, field: &str) -> Result<Option<(i64, String)>, ValueError> {
+    let text = match row.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => return Err(bad(field, format!("expected a quantity, found {other}"))),
+    };
+    let exact = decimal_text(&text).ok_or_else(|| bad(field, format!("`{text}` is not a decimal quantity")))?;
+    // Whole units, rounded half away from zero (the rule money follows too).
+    let (negative, digits) = match exact.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, exact.as_str()),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let whole: i64 = whole.parse().map_err(|_| bad(field, format!("`{text}` is too large")))?;
+    let units = whole + i64::from(frac.as_bytes().first().is_some_and(|d| *d >= b'5'));
+    Ok(Some((if negative { -units } else { units }, exact)))
+}
+
+/// A line's quantity (see [`quantity`]); unset is zero.
+pub fn line_quantity(row: &Value, field: &str) -> Result<(i64, String), ValueError> {
+    Ok(quantity(row, field)?.unwrap_or((0, "0".to_string())))
+}
+
+/// The canonical text of a decimal (`+01.500` → `1.5`, `3.0` → `3`); None when not a decimal.
+pub fn decimal_text(text: &str) -> Option<String> {
+    let t = text.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let ok = !(whole.is_empty() && frac.is_empty())
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    if !ok {
+        return None;
+    }
+    let whole = whole.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let body = if frac.is_empty() { whole.to_string() } else { format!("{whole}.{frac}") };
+    Some(if negative && body != "0" { format!("-{body}") } else { body })
 }
 
 /// A yuan amount (string or JSON number) as exact fen; unset values are 0.
@@ -212,29 +285,51 @@ mod tests {
     #[test]
     fn unset_times_and_lenient_ints() {
         let row = json!({"t0": "0", "t": "1472789032", "n": "400", "m": 7, "x": "4x"});
-        assert_eq!(unix_secs(&row, "t0"), Ok(None));
-        assert_eq!(unix_secs(&row, "t").unwrap().unwrap().to_rfc3339(), "2016-09-02T04:03:52+00:00");
+        assert_eq!(time(&row, "t0"), Ok(None));
+        assert_eq!(time(&row, "t").unwrap().unwrap().to_rfc3339(), "2016-09-02T04:03:52+00:00");
         assert_eq!(int(&row, "n"), Ok(Some(400)));
         assert_eq!(int(&row, "m"), Ok(Some(7)));
         assert!(int(&row, "x").unwrap_err().to_string().contains("`x`"));
     }
 
+    /// Every form the vendors' pages show, each read to the same instant where it names one.
     #[test]
-    fn millisecond_times_and_text_times() {
-        let row =
-            json!({"ms": 1_700_000_000_123_i64, "text": "2024-01-02 08:00:00", "digits": "1700000000000", "zero": 0});
-        assert_eq!(millis_or_datetime(&row, "ms").unwrap().unwrap().timestamp_millis(), 1_700_000_000_123);
-        assert_eq!(millis_or_datetime(&row, "text").unwrap().unwrap().to_rfc3339(), "2024-01-02T00:00:00+00:00");
-        assert_eq!(millis_or_datetime(&row, "digits").unwrap().unwrap().timestamp(), 1_700_000_000);
-        assert_eq!(millis_or_datetime(&row, "zero"), Ok(None));
+    fn every_time_form_reads() {
+        let row = json!({
+            "z": "2019-08-24T14:15:22Z", "off": "2019-08-24T22:15:22+08:00", "off4": "2019-08-24T22:15:22+0800",
+            "frac": "2019-08-24T14:15:22.250Z", "secs": 1_566_656_122, "secs_text": "1566656122",
+            "ms": 1_566_656_122_000_i64, "ms_text": "1566656122000", "cst": "2019-08-24 22:15:22",
+            "cst_t": "2019-08-24T22:15:22", "day": "2019-08-25", "hm": "2019-08-24 22:15",
+            "zero": 0, "zero_text": "0", "empty": "", "null": null, "zeros": "0000-00-00 00:00:00",
+        });
+        let expect = "2019-08-24T14:15:22+00:00";
+        for f in ["z", "off", "off4", "secs", "secs_text", "ms", "ms_text", "cst", "cst_t"] {
+            assert_eq!(time(&row, f).unwrap().unwrap().to_rfc3339(), expect, "{f}");
+        }
+        assert_eq!(time(&row, "frac").unwrap().unwrap().timestamp_millis(), 1_566_656_122_250);
+        assert_eq!(time(&row, "day").unwrap().unwrap().to_rfc3339(), "2019-08-24T16:00:00+00:00");
+        assert_eq!(time(&row, "hm").unwrap().unwrap().to_rfc3339(), "2019-08-24T14:15:00+00:00");
+        for f in ["zero", "zero_text", "empty", "null", "zeros", "missing"] {
+            assert_eq!(time(&row, f), Ok(None), "{f}");
+        }
+        for bad in [json!({"t": "yesterday"}), json!({"t": 1.5}), json!({"t": -5}), json!({"t": true})] {
+            assert!(time(&bad, "t").unwrap_err().to_string().contains("`t`"), "{bad}");
+        }
+        assert!(required_time(&row, "zero").unwrap_err().to_string().contains("zero"));
     }
 
     #[test]
-    fn cst_times_become_utc() {
-        let row = json!({"t": "2024-01-02 08:00:00", "z": "0000-00-00 00:00:00", "iso": "2017-06-21T17:29:38.913", "hm": "2017-06-22 06:00"});
-        assert_eq!(cst_datetime(&row, "iso").unwrap().unwrap().to_rfc3339(), "2017-06-21T09:29:38.913+00:00");
-        assert_eq!(cst_datetime(&row, "hm").unwrap().unwrap().to_rfc3339(), "2017-06-21T22:00:00+00:00");
-        assert_eq!(cst_datetime(&row, "t").unwrap().unwrap().to_rfc3339(), "2024-01-02T00:00:00+00:00");
-        assert_eq!(cst_datetime(&row, "z"), Ok(None));
+    fn decimal_quantities_stay_exact() {
+        let row = json!({"a": 1.5, "b": "2.35", "c": 3, "d": "3.000", "e": "x", "f": null, "g": "0.5"});
+        assert_eq!(quantity(&row, "a"), Ok(Some((2, "1.5".into()))));
+        assert_eq!(quantity(&row, "b"), Ok(Some((2, "2.35".into()))));
+        assert_eq!(quantity(&row, "c"), Ok(Some((3, "3".into()))));
+        assert_eq!(quantity(&row, "d"), Ok(Some((3, "3".into()))));
+        assert_eq!(quantity(&row, "g"), Ok(Some((1, "0.5".into()))));
+        assert_eq!(quantity(&json!({"q": "1.495"}), "q"), Ok(Some((1, "1.495".into()))));
+        assert_eq!(quantity(&row, "f"), Ok(None));
+        assert!(quantity(&row, "e").is_err());
+        assert_eq!(decimal_text("-0.0").as_deref(), Some("0"));
+        assert_eq!(decimal_text("+01.50").as_deref(), Some("1.5"));
     }
 }

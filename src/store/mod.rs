@@ -9,7 +9,7 @@ mod state;
 
 pub use outbox::{Claimed, Enqueued, NewEntry, OutboxRow, Settlement};
 pub use records::BatchCounts;
-pub use state::{ShopOutbox, StreamStatus};
+pub use state::{RunEnd, ShopOutbox, StreamStatus};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
@@ -19,7 +19,9 @@ use std::time::Duration;
 /// The schema applied on open; its version lives in `PRAGMA user_version`.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+/// The steps that bring a file of an older version up to date: (version it leads to, SQL).
+const MIGRATIONS: &[(i64, &str)] = &[(2, include_str!("../../migrations/0002.sql"))];
 /// How long a write waits for another writer before giving up, unless the config says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -155,8 +157,14 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: self.path.clone(), found: version });
         }
-        if version < SCHEMA_VERSION {
+        if version == 0 {
             tx.execute_batch(SCHEMA).map_err(e)?;
+        } else {
+            for (_, sql) in MIGRATIONS.iter().filter(|(to, _)| *to > version) {
+                tx.execute_batch(sql).map_err(e)?;
+            }
+        }
+        if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(e)?;
         }
         tx.commit().map_err(e)
@@ -219,6 +227,41 @@ mod tests {
         let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+
+    /// A version-1 file (the schema before exact quantities) is brought up to date in place,
+    /// keeping its rows.
+    #[test]
+    fn migrates_a_version_1_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE order_lines (shop_id TEXT NOT NULL, order_no TEXT NOT NULL, line_no INTEGER NOT NULL,
+                    sku TEXT NOT NULL, name TEXT NOT NULL, quantity INTEGER NOT NULL, unit_price_minor INTEGER NOT NULL,
+                    PRIMARY KEY (shop_id, order_no, line_no));
+                 CREATE TABLE sync_state (shop_id TEXT NOT NULL, stream TEXT NOT NULL, cursor TEXT,
+                    last_started_at TEXT, last_finished_at TEXT, last_success_at TEXT, last_error TEXT,
+                    PRIMARY KEY (shop_id, stream));
+                 CREATE TABLE sync_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, shop_id TEXT NOT NULL,
+                    stream TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, ok INTEGER,
+                    rows_seen INTEGER NOT NULL DEFAULT 0, rows_changed INTEGER NOT NULL DEFAULT 0, error TEXT);
+                 INSERT INTO order_lines VALUES ('s', 'o', 1, 'k', 'n', 3, 100);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (q, exact): (i64, Option<String>) = store
+            .connection()
+            .query_row("SELECT quantity, quantity_exact FROM order_lines", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((q, exact), (3, None));
+        store.connection().prepare("SELECT incomplete FROM sync_state").unwrap();
+        store.connection().prepare("SELECT shortfall FROM sync_runs").unwrap();
+        let v: i64 = store.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 
     #[test]

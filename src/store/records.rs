@@ -190,10 +190,23 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
     tx.prepare_cached("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?
         .execute(params![shop_id, o.order_no])?;
     let mut insert_line = tx.prepare_cached(
-        "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor, quantity_exact,
+            spec, real_quantity, real_amount_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     for l in &o.lines {
-        insert_line.execute(params![shop_id, o.order_no, l.line_no, l.sku, l.name, l.quantity, l.unit_price_minor])?;
+        insert_line.execute(params![
+            shop_id,
+            o.order_no,
+            l.line_no,
+            l.sku,
+            l.name,
+            l.quantity,
+            l.unit_price_minor,
+            l.quantity_exact,
+            l.spec,
+            l.real_quantity,
+            l.real_amount_minor
+        ])?;
     }
     if let Some(id) = &o.platform_order_id {
         // Shipments that arrived before their order name it by internal id only; link them now.

@@ -9,6 +9,17 @@ use serde::Serialize;
 /// Rows deleted per statement when pruning.
 const PRUNE_BATCH: usize = 500;
 
+/// How a pass ended, as `sync_runs` and `sync_state` record it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunEnd<'a> {
+    /// Row counts over the pass.
+    pub counts: BatchCounts,
+    /// The error that ended it, if it failed.
+    pub error: Option<&'a str>,
+    /// Its shortfalls (queries short of the vendor's total), if any.
+    pub incomplete: Option<&'a str>,
+}
+
 /// One shop × stream as `status` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamStatus {
@@ -26,6 +37,8 @@ pub struct StreamStatus {
     pub last_success_at: Option<String>,
     /// The last pass's error, if it failed.
     pub last_error: Option<String>,
+    /// The last pass's shortfalls (rows fewer than the vendor's total), if any.
+    pub incomplete: Option<String>,
 }
 
 /// Outbox depth of one shop.
@@ -101,22 +114,23 @@ impl Store {
         shop_id: &str,
         stream: Stream,
         now: DateTime<Utc>,
-        counts: BatchCounts,
-        error: Option<&str>,
+        end: RunEnd<'_>,
     ) -> Result<(), StoreError> {
+        let RunEnd { counts, error, incomplete } = end;
         let now = ts(now);
         self.conn
             .execute(
-                "UPDATE sync_state SET last_finished_at = ?3, last_error = ?4,
+                "UPDATE sync_state SET last_finished_at = ?3, last_error = ?4, incomplete = ?5,
                     last_success_at = CASE WHEN ?4 IS NULL THEN ?3 ELSE last_success_at END
                  WHERE shop_id = ?1 AND stream = ?2",
-                params![shop_id, stream.as_str(), now, error],
+                params![shop_id, stream.as_str(), now, error, incomplete],
             )
             .map_err(|e| self.err(e))?;
         self.conn
             .execute(
-                "UPDATE sync_runs SET finished_at = ?2, ok = ?3, rows_seen = ?4, rows_changed = ?5, error = ?6 WHERE id = ?1",
-                params![run_id, now, error.is_none(), counts.seen as i64, counts.changed() as i64, error],
+                "UPDATE sync_runs SET finished_at = ?2, ok = ?3, rows_seen = ?4, rows_changed = ?5, error = ?6,
+                    shortfall = ?7 WHERE id = ?1",
+                params![run_id, now, error.is_none(), counts.seen as i64, counts.changed() as i64, error, incomplete],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -126,7 +140,7 @@ impl Store {
     pub fn stream_statuses(&self) -> Result<Vec<StreamStatus>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT shop_id, stream, cursor, last_started_at, last_finished_at, last_success_at, last_error FROM sync_state ORDER BY shop_id, stream")
+            .prepare("SELECT shop_id, stream, cursor, last_started_at, last_finished_at, last_success_at, last_error, incomplete FROM sync_state ORDER BY shop_id, stream")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -138,6 +152,7 @@ impl Store {
                     last_finished_at: r.get(4)?,
                     last_success_at: r.get(5)?,
                     last_error: r.get(6)?,
+                    incomplete: r.get(7)?,
                 })
             })
             .map_err(|e| self.err(e))?;

@@ -117,10 +117,8 @@ impl Client {
         let data = answer.get("data").cloned().unwrap_or(Value::Null);
         let value = values::required(&data, "access_token").map_err(|e| envelope::shape(TOKEN_PATH, e.to_string()))?;
         // Without a readable expiry, assume the documented hour minus a margin.
-        let expires_at = values::cst_datetime(&data, "expire_time")
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Utc::now() + Duration::minutes(55));
+        let expires_at =
+            values::time(&data, "expire_time").ok().flatten().unwrap_or_else(|| Utc::now() + Duration::minutes(55));
         tracing::debug!(%expires_at, "Guanmai access token refreshed");
         Ok(Token { value: Secret::new(value), expires_at })
     }

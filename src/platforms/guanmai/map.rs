@@ -63,9 +63,9 @@ pub fn order(list_row: &Value, detail: &Value) -> Result<Order, ValueError> {
         tracing::warn!(order_no, code, "unknown Guanmai status; stored as `unknown`");
         OrderStatus::Unknown
     });
-    let created_at = match values::cst_datetime(detail, "date_time")? {
+    let created_at = match values::time(detail, "date_time")? {
         Some(t) => t,
-        None => values::cst_datetime(list_row, "date_time_str")?
+        None => values::time(list_row, "date_time_str")?
             .ok_or_else(|| ValueError { field: "date_time".into(), problem: "missing".into() })?,
     };
     let customer = detail.get("customer").cloned().unwrap_or(Value::Null);
@@ -96,13 +96,19 @@ fn fen_int(row: &Value, field: &str) -> Result<i64, ValueError> {
     Ok(values::int(row, field)?.unwrap_or(0))
 }
 
+/// A detail line. Weighed goods (`is_weight`) have decimal quantities in 斤; `real_quantity` and
+/// `real_item_price` (fen, the line's total) are what was actually weighed out and charged.
 fn line(index: usize, d: &Value) -> Result<OrderLine, ValueError> {
     Ok(OrderLine {
-        line_no: index as u32 + 1,
-        sku: values::non_empty(d, "id").unwrap_or_default(),
-        name: values::non_empty(d, "name").unwrap_or_default(),
-        quantity: values::int(d, "quantity")?.unwrap_or(0),
-        unit_price_minor: values::fen(d, "sale_price")?,
+        real_quantity: values::quantity(d, "real_quantity")?.map(|(_, exact)| exact),
+        real_amount_minor: values::int(d, "real_item_price")?,
+        ..OrderLine::new(
+            index as u32 + 1,
+            values::non_empty(d, "id").unwrap_or_default(),
+            values::non_empty(d, "name").unwrap_or_default(),
+            values::line_quantity(d, "quantity")?,
+            values::fen(d, "sale_price")?,
+        )
     })
 }
 

@@ -72,22 +72,22 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         buyer_phone: values::non_empty(row, "mobile"),
         ship_address: values::joined(row, &["province", "city", "district", "address"], " "),
         external_ref: values::non_empty(row, "external_order_sn"),
-        created_at: values::cst_datetime(row, "create_time")?
+        created_at: values::time(row, "create_time")?
             .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing".into() })?,
-        updated_at: values::cst_datetime(row, "update_time")?,
+        updated_at: values::time(row, "update_time")?,
         lines,
         raw_json: row.to_string(),
     })
 }
 
 fn line(index: usize, p: &Value) -> Result<OrderLine, ValueError> {
-    Ok(OrderLine {
-        line_no: index as u32 + 1,
-        sku: values::non_empty(p, "sku_id").unwrap_or_default(),
-        name: values::non_empty(p, "product_name").unwrap_or_default(),
-        quantity: values::int(p, "num")?.unwrap_or(0),
-        unit_price_minor: values::fen(p, "price")?,
-    })
+    Ok(OrderLine::new(
+        index as u32 + 1,
+        values::non_empty(p, "sku_id").unwrap_or_default(),
+        values::non_empty(p, "product_name").unwrap_or_default(),
+        values::line_quantity(p, "num")?,
+        values::fen(p, "price")?,
+    ))
 }
 
 /// Reads one outbound record of `order_no`.
@@ -98,7 +98,7 @@ pub fn shipment(order_no: &str, rec: &Value) -> Result<Shipment, ValueError> {
         platform_order_id: None,
         carrier: values::non_empty(rec, "express_company"),
         tracking_no: values::non_empty(rec, "express_sn"),
-        shipped_at: values::cst_datetime(rec, "out_time")?,
+        shipped_at: values::time(rec, "out_time")?,
         raw_json: rec.to_string(),
     })
 }
@@ -123,8 +123,8 @@ pub fn refund(row: &Value) -> Result<Refund, ValueError> {
         platform_status: format!("{r}/{e}"),
         amount_minor: values::fen(row, "refund_amount")?,
         reason: values::non_empty(row, "reason"),
-        created_at: values::cst_datetime(row, "create_time")?,
-        updated_at: values::cst_datetime(row, "update_time")?,
+        created_at: values::time(row, "create_time")?,
+        updated_at: values::time(row, "update_time")?,
         raw_json: row.to_string(),
     })
 }

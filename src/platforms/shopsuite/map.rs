@@ -50,9 +50,8 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
     let lines = values::each(row, "items", line)?;
     let shipments = values::each(row, "logistics", |_, l| logistics(&order_no, l))?;
     // The state log is the only modified time ShopSuite gives: its latest entry.
-    let updated_at = values::items(row, "log_items")
-        .filter_map(|l| values::millis_or_datetime(l, "order_state_time").ok().flatten())
-        .max();
+    let updated_at =
+        values::items(row, "log_items").filter_map(|l| values::time(l, "order_state_time").ok().flatten()).max();
     let order = Order {
         status,
         platform_status: state,
@@ -65,7 +64,7 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
         buyer_phone: values::non_empty(&delivery, "da_mobile"),
         ship_address: values::joined(&delivery, &["da_province", "da_city", "da_county", "da_address"], " "),
         external_ref: values::non_empty(row, "src_order_id"),
-        created_at: values::millis_or_datetime(row, "order_time")?
+        created_at: values::time(row, "order_time")?
             .ok_or_else(|| ValueError { field: "order_time".into(), problem: "missing".into() })?,
         updated_at,
         lines,
@@ -76,13 +75,20 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
     Ok((order, shipments))
 }
 
+/// The page's order item carries three names: the item's, the product's, and the SKU's spec
+/// (`product_item_name`). The first one filled names the line; the spec is kept beside it.
 fn line(index: usize, it: &Value) -> Result<OrderLine, ValueError> {
+    let spec = values::non_empty(it, "product_item_name");
+    let name = values::non_empty(it, "item_name").or_else(|| values::non_empty(it, "product_name")).or(spec.clone());
     Ok(OrderLine {
-        line_no: index as u32 + 1,
-        sku: values::non_empty(it, "item_id").unwrap_or_default(),
-        name: values::non_empty(it, "product_item_name").unwrap_or_default(),
-        quantity: values::int(it, "order_item_quantity")?.unwrap_or(0),
-        unit_price_minor: values::fen(it, "item_unit_price")?,
+        spec,
+        ..OrderLine::new(
+            index as u32 + 1,
+            values::non_empty(it, "item_id").unwrap_or_default(),
+            name.unwrap_or_default(),
+            values::line_quantity(it, "order_item_quantity")?,
+            values::fen(it, "item_unit_price")?,
+        )
     })
 }
 
@@ -93,7 +99,7 @@ fn logistics(order_no: &str, l: &Value) -> Result<Shipment, ValueError> {
         platform_order_id: None,
         carrier: values::non_empty(l, "express_name"),
         tracking_no: values::non_empty(l, "order_tracking_number"),
-        shipped_at: values::millis_or_datetime(l, "logistics_time")?,
+        shipped_at: values::time(l, "logistics_time")?,
         raw_json: l.to_string(),
     })
 }
@@ -108,7 +114,7 @@ pub fn refund(row: &Value) -> Result<Refund, ValueError> {
     });
     let times: Vec<_> = ["return_add_time", "return_store_time", "return_finish_time"]
         .iter()
-        .map(|f| values::millis_or_datetime(row, f))
+        .map(|f| values::time(row, f))
         .collect::<Result<_, _>>()?;
     Ok(Refund {
         refund_id,

@@ -53,7 +53,7 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         OrderStatus::Unknown
     });
     let payment = values::code(row, "payment_status");
-    let created_at = values::unix_secs(row, "create_time")?
+    let created_at = values::time(row, "create_time")?
         .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing or 0".into() })?;
     let lines = values::each(row, "item", line)?;
     let shipping_address = addresses(row).find(|a| values::int(a, "address_type").ok().flatten() == Some(0));
@@ -73,7 +73,7 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         ship_address: shipping_address.map(address_line),
         external_ref: values::non_empty(row, "outer_itemno"),
         created_at,
-        updated_at: values::unix_secs(row, "act_time")?,
+        updated_at: values::time(row, "act_time")?,
         lines,
         raw_json: without_numeric_keys(row).to_string(),
     })
@@ -95,13 +95,13 @@ pub fn without_numeric_keys(row: &Value) -> Value {
 }
 
 fn line(index: usize, item: &Value) -> Result<OrderLine, ValueError> {
-    Ok(OrderLine {
-        line_no: index as u32 + 1,
-        sku: values::non_empty(item, "sku_codeno").unwrap_or_default(),
-        name: values::non_empty(item, "goods_name").unwrap_or_default(),
-        quantity: values::int(item, "buy_num")?.unwrap_or(0),
-        unit_price_minor: values::fen(item, "price")?,
-    })
+    Ok(OrderLine::new(
+        index as u32 + 1,
+        values::non_empty(item, "sku_codeno").unwrap_or_default(),
+        values::non_empty(item, "goods_name").unwrap_or_default(),
+        values::line_quantity(item, "buy_num")?,
+        values::fen(item, "price")?,
+    ))
 }
 
 fn addresses(row: &Value) -> impl Iterator<Item = &Value> {
@@ -121,9 +121,9 @@ fn address_line(a: &Value) -> String {
 pub fn shipment(row: &Value) -> Result<Shipment, ValueError> {
     let id = values::required(row, "id")?;
     // delivery_time is "0" until the carrier collects; the row's creation is when we shipped.
-    let shipped_at = match values::unix_secs(row, "delivery_time")? {
+    let shipped_at = match values::time(row, "delivery_time")? {
         Some(t) => Some(t),
-        None => values::unix_secs(row, "create_time")?,
+        None => values::time(row, "create_time")?,
     };
     Ok(Shipment {
         shipment_id: id,
