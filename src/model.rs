@@ -79,6 +79,15 @@ impl OrderStatus {
         }
     }
 
+    /// True when an order in this state already shows `target` or went past it along the
+    /// lifecycle (a status push to `target` has nothing left to do).
+    pub fn is_at_or_past(self, target: OrderStatus) -> bool {
+        match (self.rank(), target.rank()) {
+            (Some(a), Some(b)) => a >= b,
+            _ => self == target && target != OrderStatus::Unknown,
+        }
+    }
+
     /// True when nothing more is expected to happen to an order in this state.
     pub fn is_terminal(self) -> bool {
         matches!(self, OrderStatus::Completed | OrderStatus::Cancelled)

@@ -157,9 +157,12 @@ async fn send_batch(
     rt: &Runtime,
 ) -> Result<bool, StoreError> {
     let mut to_send = Vec::new();
-    let (check, direct): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .partition(|c| c.needs_read_back && c.payload.as_ref().is_ok_and(|p| caps.read_back.contains(&p.kind())));
+    let (check, direct): (Vec<_>, Vec<_>) = batch.into_iter().partition(|c| {
+        c.payload.as_ref().is_ok_and(|p| {
+            let kind = p.kind();
+            caps.read_back.contains(&kind) && (c.needs_read_back || shop.connector.read_back_first(kind))
+        })
+    });
     to_send.extend(direct);
     if !check.is_empty() {
         let items = items(store, &shop.config.id, &check)?;

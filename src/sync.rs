@@ -66,6 +66,10 @@ impl Sink for StoreSink<'_> {
     ) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
         Ok(self.store.shipment_candidates(self.shop_id, changed_since, after, limit)?)
     }
+
+    fn open_refunds(&mut self) -> Result<Vec<String>, SyncError> {
+        Ok(self.store.open_refunds(self.shop_id)?)
+    }
 }
 
 /// Runs one pass of `stream` for `shop`, recording it in `sync_state` and `sync_runs`.

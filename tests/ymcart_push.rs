@@ -180,8 +180,8 @@ async fn a_cut_off_answer_is_read_back_instead_of_resent() {
     for (i, order) in paid.iter().take(5).enumerate() {
         store.enqueue(&ship(order, &format!("CUT{i}")), Utc::now()).unwrap();
     }
-    // Every answer is cut in half: the pushes land, but we cannot see that they did.
-    env.sim.set_faults(Faults { cut_body: 1.0, ..Faults::default() });
+    // Every push answer is cut in half: the pushes land, but we cannot see that they did.
+    env.sim.set_faults(Faults { cut_body: 1.0, only_path: Some("orderShip".into()), ..Faults::default() });
     let rt = env.runtime();
     flush_all(&rt, &CancellationToken::new()).await.unwrap();
     assert_eq!(env.sim.applied_pushes().len(), 5);

@@ -150,6 +150,13 @@ pub trait Sink: Send {
         after: &str,
         limit: usize,
     ) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError>;
+
+    /// Refund ids stored for this shop that may still change (any status but `closed`,
+    /// `rejected` and `cancelled`: a `refunded` one may still close), for platforms that re-read
+    /// open refunds instead of re-listing them all.
+    fn open_refunds(&mut self) -> Result<Vec<String>, SyncError> {
+        Ok(Vec::new())
+    }
 }
 
 /// An order as the database holds it, for connectors deciding what to re-read.
@@ -329,6 +336,12 @@ pub trait Connector: Send + Sync {
 
     /// Sends one request carrying `items` (all of one kind, at most `max_batch`), one outcome each.
     async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError>;
+
+    /// True when pushes of `kind` are read back before their first send too, not only after a
+    /// send that may have landed (platforms where a read is cheap and a stale push does harm).
+    fn read_back_first(&self, _kind: PushKind) -> bool {
+        false
+    }
 
     /// Reads back whether each item's effect is already visible at the platform.
     async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
@@ -527,5 +540,9 @@ impl Sink for Interruptible<'_> {
         limit: usize,
     ) -> Result<Vec<(StoredOrder, Vec<String>)>, SyncError> {
         self.inner.shipment_candidates(changed_since, after, limit)
+    }
+
+    fn open_refunds(&mut self) -> Result<Vec<String>, SyncError> {
+        self.inner.open_refunds()
     }
 }

@@ -28,6 +28,37 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// How a simulator writes a time: each vendor page's samples use one form, and a real vendor may
+/// use another (PLATFORMS.md, "Common rules"), so every simulator can serve each of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeForm {
+    /// Unix seconds as a string (`"1472789032"`), as YMCart's page writes them.
+    #[default]
+    UnixSecondsText,
+    /// Unix milliseconds as a JSON number.
+    UnixMillis,
+    /// RFC 3339 in UTC with `Z` (`"2019-08-24T14:15:22Z"`).
+    Rfc3339Z,
+    /// `YYYY-MM-DD HH:MM:SS` in China Standard Time, no zone written.
+    CstText,
+}
+
+impl TimeForm {
+    /// `secs` (unix seconds; 0 = unset) written in this form; unset stays the form's "no time".
+    pub fn write(self, secs: i64) -> Value {
+        let at = (secs != 0).then(|| chrono::DateTime::from_timestamp(secs, 0)).flatten();
+        match (self, at) {
+            (TimeForm::UnixSecondsText, _) => Value::String(secs.to_string()),
+            (TimeForm::UnixMillis, _) => Value::from(secs.saturating_mul(1000)),
+            (TimeForm::Rfc3339Z, Some(t)) => Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            (TimeForm::CstText, Some(t)) => {
+                Value::String(t.with_timezone(&cst()).format("%Y-%m-%d %H:%M:%S").to_string())
+            }
+            (TimeForm::Rfc3339Z | TimeForm::CstText, None) => Value::String(String::new()),
+        }
+    }
+}
+
 /// Per-request fault probabilities (0.0..=1.0); the default injects nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Faults {
@@ -49,6 +80,9 @@ pub struct Faults {
     pub cut_body: f64,
     /// A misbehaviour applied to every request instead of the normal answer (nothing applied).
     pub hostile: Option<Hostile>,
+    /// When set, the faults above strike only requests whose path contains this text (a push
+    /// endpoint, say), and every other request is answered normally.
+    pub only_path: Option<String>,
 }
 
 /// Ways a broken vendor answers, for the reliability tests.
@@ -208,10 +242,13 @@ impl SimCore {
 
     /// Draws this request's faults. Four numbers are drawn every time, whatever the
     /// probabilities, so the sequence depends only on the seed and the request order.
-    fn decide(&self) -> (Option<Fault>, Option<Duration>) {
+    fn decide(&self, endpoint: &str) -> (Option<Fault>, Option<Duration>) {
         let mut guard = lock(&self.faults);
         let (f, rng) = &mut *guard;
         let draws: [f64; 4] = [rng.gen(), rng.gen(), rng.gen(), rng.gen()];
+        if f.only_path.as_deref().is_some_and(|p| !endpoint.contains(p)) {
+            return (None, None);
+        }
         let fault = if draws[0] < f.http_500 {
             Some(Fault::Http500)
         } else if draws[1] < f.http_429 {
@@ -232,7 +269,7 @@ impl SimCore {
     where
         F: FnOnce() -> (StatusCode, Value),
     {
-        let (fault, slow) = self.decide();
+        let (fault, slow) = self.decide(endpoint);
         let label = match (fault, slow.is_some()) {
             (None, false) => None,
             (None, true) => Some("slow"),
@@ -255,7 +292,10 @@ impl SimCore {
         if let Some(d) = slow.filter(|_| !slow_after) {
             tokio::time::sleep(d).await;
         }
-        let hostile = lock(&self.faults).0.hostile.clone();
+        let hostile = {
+            let f = &lock(&self.faults).0;
+            f.hostile.clone().filter(|_| f.only_path.as_deref().is_none_or(|p| endpoint.contains(p)))
+        };
         if let Some(h) = hostile {
             return hostile_answer(h, std::sync::Arc::clone(&self.streamed));
         }

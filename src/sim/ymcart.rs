@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use super::{
     cst_compact_date, cst_day_bounds, lock, now_unix, parse_date, pick, random_phone, random_units, units_to_fen,
-    yuan4, SimCore, SimHandle, Simulator, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
+    yuan4, SimCore, SimHandle, Simulator, TimeForm, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
 /// Most entries one push may carry (the vendor sends one e-mail per entry).
@@ -225,7 +225,8 @@ impl Order {
     }
 
     fn truth(&self) -> TruthOrder {
-        let ship = self.addresses.iter().find(|a| a.kind == 0);
+        // PLATFORMS.md §1: the shipping address, else the billing one.
+        let ship = self.addresses.iter().find(|a| a.kind == 0).or_else(|| self.addresses.iter().find(|a| a.kind == 1));
         let line = |l: &Line| TruthLine {
             sku: l.sku.clone(),
             name: GOODS[l.goods].0.to_string(),
@@ -297,6 +298,28 @@ struct Shop {
     next_child_id: i64,
     next_delivery_id: i64,
     quirk: Option<PagingQuirk>,
+    /// How deliveryList reads `max_id` and orders its rows.
+    delivery_order: DeliveryOrder,
+    /// Most rows a list page serves whatever `page_size` asks (pages are counted in this size).
+    page_cap: Option<usize>,
+    /// (rows added to `count`, answers left to do it): a total the pages never reach.
+    count_inflation: (usize, usize),
+    /// How times are written in rows.
+    time_form: TimeForm,
+}
+
+/// How a shop's deliveryList reads `max_id` (PLATFORMS.md §1: the page is ambiguous).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeliveryOrder {
+    /// Rows with `id > max_id`, ascending (the Contract's default reading).
+    #[default]
+    Ascending,
+    /// Newest first, `max_id` an inclusive upper bound (0 or absent: no bound), as the page's
+    /// only sample lists them.
+    NewestFirst,
+    /// Newest first with `max_id` a lower bound: a shop that fits neither reading a client can
+    /// page through, for the test that it is refused rather than half read.
+    NewestFirstLowerBound,
 }
 
 /// Paging misbehaviour of a shop's order list, for the reliability tests.
@@ -322,6 +345,10 @@ impl Shop {
             next_child_id: base + 1,
             next_delivery_id: base + 1,
             quirk: None,
+            delivery_order: DeliveryOrder::default(),
+            page_cap: None,
+            count_inflation: (0, 0),
+            time_form: TimeForm::default(),
         }
     }
 
@@ -348,9 +375,15 @@ impl Shop {
             .collect();
         let product: i64 = lines.iter().map(|l| l.price * l.buy_num).sum();
         let (first, last) = (*pick(rng, FIRST_NAMES), *pick(rng, LAST_NAMES));
-        let mut addresses = vec![self.address(rng, 0, first, last)];
-        if rng.gen_bool(0.3) {
-            addresses.push(self.address(rng, 1, first, last));
+        // As in the vendor page's own sample, some orders carry only a billing address.
+        let mut addresses = Vec::new();
+        match rng.gen_range(0..10) {
+            0 => addresses.push(self.address(rng, 1, first, last)),
+            1..=3 => {
+                addresses.push(self.address(rng, 0, first, last));
+                addresses.push(self.address(rng, 1, first, last));
+            }
+            _ => addresses.push(self.address(rng, 0, first, last)),
         }
         let paid = payment_for(status) == 200;
         let pay_time = if paid { now.min(create_time + rng.gen_range(30..=1_800)) } else { 0 };
@@ -501,6 +534,28 @@ impl YmSim {
         self.with_shop(token, |shop, _| shop.quirk = quirk);
     }
 
+    /// Makes a shop's deliveryList read `max_id` one of the ways the page allows (or neither).
+    pub fn set_delivery_order(&self, token: &str, order: DeliveryOrder) {
+        self.with_shop(token, |shop, _| shop.delivery_order = order);
+    }
+
+    /// Caps every list page of a shop at `cap` rows whatever `page_size` asks (`count` stays
+    /// the full total), as a server with its own maximum does.
+    pub fn set_page_cap(&self, token: &str, cap: Option<usize>) {
+        self.with_shop(token, |shop, _| shop.page_cap = cap);
+    }
+
+    /// Adds `extra` to the `count` of the next `answers` orderList answers: a total the pages
+    /// never reach (rows the vendor counts but does not serve).
+    pub fn set_count_inflation(&self, token: &str, extra: usize, answers: usize) {
+        self.with_shop(token, |shop, _| shop.count_inflation = (extra, answers));
+    }
+
+    /// Writes a shop's times in another form than the page's unix seconds.
+    pub fn set_time_form(&self, token: &str, form: TimeForm) {
+        self.with_shop(token, |shop, _| shop.time_form = form);
+    }
+
     /// Adds `n` orders created now (status 100 or 200, act_time 0); returns their numbers.
     /// Unknown shops are left alone (empty result).
     pub fn add_orders(&self, token: &str, n: usize) -> Vec<String> {
@@ -626,7 +681,7 @@ impl YmSim {
             };
             let now = now_unix();
             match ep {
-                Endpoint::OrderList => order_list(shop, f),
+                Endpoint::OrderList => order_list(shop, f).map(|body| inflate(shop, body)),
                 Endpoint::DeliveryList => delivery_list(shop, f),
                 Endpoint::OrderShip => run_push(shop, f, "shipno_res", &mut applied, |s, e| ship(s, e, now)),
                 Endpoint::OrderStatus => run_push(shop, f, "status_res", &mut applied, |s, e| set_status(s, e, now)),
@@ -655,6 +710,26 @@ fn field<'a>(f: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 
 fn int_field(f: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, String> {
     field(f, name).map_or(Ok(default), |v| v.parse().map_err(|_| format!("{name} must be an integer")))
+}
+
+/// Adds the shop's count inflation to an orderList answer while it lasts.
+fn inflate(shop: &mut Shop, mut body: Value) -> Value {
+    let (extra, left) = shop.count_inflation;
+    if left > 0 {
+        shop.count_inflation.1 -= 1;
+        let count = body["count"].as_str().and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+        body["count"] = s(count + extra);
+    }
+    body
+}
+
+/// (offset, size) from `page_no` and `page_size` under the shop's own page cap, if any.
+fn capped_paging(shop: &Shop, f: &HashMap<String, String>) -> Result<(usize, usize), String> {
+    let (offset, size) = paging(f)?;
+    Ok(match shop.page_cap {
+        Some(cap) if cap < size => ((offset / size) * cap, cap),
+        _ => (offset, size),
+    })
 }
 
 /// (offset, size) from `page_no` (1-based) and `page_size` (default 50, at most 100).
@@ -697,7 +772,7 @@ fn page_of<T>(rows: &[T], (offset, size, count): (usize, usize, usize), to_row: 
 }
 
 fn order_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String> {
-    let (offset, size) = paging(f)?;
+    let (offset, size) = capped_paging(shop, f)?;
     let time_of: fn(&Order) -> i64 = match field(f, "time_type") {
         None => |o| o.create_time,
         Some("1") => |o| o.pay_time,
@@ -741,11 +816,16 @@ fn order_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String>
 }
 
 fn delivery_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String> {
-    let (offset, size) = paging(f)?;
+    let (offset, size) = capped_paging(shop, f)?;
     let max_id = int_field(f, "max_id", 0)?;
-    let start = shop.deliveries.partition_point(|d| d.id <= max_id);
-    let rows = &shop.deliveries[start..];
-    Ok(page_of(rows, (offset, size, rows.len()), |d| delivery_row(shop, d)))
+    // `count` is every delivery of the shop, as in the page's sample (32 with 2 rows shown).
+    let all = shop.deliveries.len();
+    let rows: Vec<&Delivery> = match shop.delivery_order {
+        DeliveryOrder::Ascending => shop.deliveries.iter().filter(|d| d.id > max_id).collect(),
+        DeliveryOrder::NewestFirst => shop.deliveries.iter().rev().filter(|d| max_id <= 0 || d.id <= max_id).collect(),
+        DeliveryOrder::NewestFirstLowerBound => shop.deliveries.iter().rev().filter(|d| d.id > max_id).collect(),
+    };
+    Ok(page_of(&rows, (offset, size, all), |d| delivery_row(shop, d)))
 }
 
 // ---- pushes ----
@@ -891,8 +971,9 @@ fn order_row(shop: &Shop, o: &Order) -> Value {
         "cost_shipping" => s(yuan4(o.cost_shipping)), "cost_payment" => s(yuan4(o.cost_payment)),
         "cost_insurance" => s(yuan4(o.cost_insurance)), "cost_offer" => s(yuan4(o.cost_offer)),
         "total_amount" => s(yuan4(o.total())), "country_id" => s(45), "ip" => s(o.ip),
-        "remark" => s(o.remark), "marked" => s(0), "create_time" => s(o.create_time),
-        "pay_time" => s(o.pay_time), "act_time" => s(o.act_time), "source_device" => s("phone"),
+        "remark" => s(o.remark), "marked" => s(0), "create_time" => shop.time_form.write(o.create_time),
+        "pay_time" => shop.time_form.write(o.pay_time), "act_time" => shop.time_form.write(o.act_time),
+        "source_device" => s("phone"),
         "source" => s(""), "utm_source" => s(""), "utm_medium" => s(""),
     };
     // Joined data comes after the columns, without numeric keys, as in the vendor sample;
@@ -957,8 +1038,8 @@ fn delivery_row(shop: &Shop, d: &Delivery) -> Value {
         "id" => s(d.id), "store_id" => s(shop.store_id), "order_id" => s(d.order_id),
         "user_id" => s(d.user_id), "delivery_no" => s(&d.delivery_no),
         "shipping_corp_id" => s(d.corp_id), "shipping_corp_name" => s(&d.corp_name),
-        "shipping_cost" => s("0.0000"), "create_time" => s(d.create_time),
-        "delivery_time" => s(d.create_time), "remark" => s(&d.remark),
+        "shipping_cost" => s("0.0000"), "create_time" => shop.time_form.write(d.create_time),
+        "delivery_time" => shop.time_form.write(d.create_time), "remark" => s(&d.remark),
     })
 }
 

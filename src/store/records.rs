@@ -411,6 +411,17 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
     }
 
+    /// Refund ids of the shop's stored refunds that may still change (not closed, rejected or
+    /// cancelled; see `Sink::open_refunds`).
+    pub fn open_refunds(&self, shop_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT refund_id FROM refunds WHERE shop_id = ?1 AND status NOT IN ('closed', 'rejected', 'cancelled') ORDER BY refund_id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![shop_id], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+    }
+
     /// Up to `limit` order numbers of the shop in `status`, oldest first.
     pub fn orders_in_status(
         &self,

@@ -3,8 +3,10 @@
 //! Each table is the whole truth for its vendor field (PLATFORMS.md §1); a code not in a table
 //! maps to `unknown` and is kept raw, never dropped.
 
+use super::wire;
 use crate::model::{Order, OrderLine, OrderStatus, PaymentStatus, Shipment};
 use crate::platforms::values::{self, ValueError};
+use crate::platforms::PushOutcome;
 use serde_json::Value;
 
 /// `order_status` → unified order status.
@@ -56,7 +58,7 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
     let created_at = values::time(row, "create_time")?
         .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing or 0".into() })?;
     let lines = values::each(row, "item", line)?;
-    let shipping_address = addresses(row).find(|a| values::int(a, "address_type").ok().flatten() == Some(0));
+    let shipping_address = buyer_address(row);
     Ok(Order {
         order_no,
         platform_order_id: values::non_empty(row, "id"),
@@ -104,8 +106,12 @@ fn line(index: usize, item: &Value) -> Result<OrderLine, ValueError> {
     ))
 }
 
-fn addresses(row: &Value) -> impl Iterator<Item = &Value> {
-    values::items(row, "address")
+/// The address the buyer is reached at: the shipping one (`address_type` 0), else the billing
+/// one (1) — the vendor page's own sample order has only a billing address — else the first.
+fn buyer_address(row: &Value) -> Option<&Value> {
+    let of_type =
+        |t: i64| values::items(row, "address").find(|a| values::int(a, "address_type").ok().flatten() == Some(t));
+    of_type(0).or_else(|| of_type(1)).or_else(|| values::items(row, "address").next())
 }
 
 fn person_name(a: &Value) -> Option<String> {
@@ -134,6 +140,29 @@ pub fn shipment(row: &Value) -> Result<Shipment, ValueError> {
         shipped_at,
         raw_json: without_numeric_keys(row).to_string(),
     })
+}
+
+/// The outcome of each of `order_nos` in a push answer (`{"code":0,"msg":[{"itemno","msg"}]}`).
+/// Contract: an entry listed with `"success"`, or not listed at all, succeeded; any other `msg`
+/// is that entry's failure code. A `msg` that is not a list (orderEdit answers `""`) lists none.
+pub fn push_results(answer: &Value, order_nos: &[&str]) -> Result<Vec<PushOutcome>, String> {
+    let results: Vec<wire::EntryResult> = match answer.get("msg") {
+        Some(v @ Value::Array(_)) => serde_json::from_value(v.clone()).map_err(|e| format!("`msg`: {e}"))?,
+        _ => Vec::new(),
+    };
+    Ok(order_nos
+        .iter()
+        .map(|no| {
+            let failure = results.iter().find(|r| r.itemno == *no).map(|r| match &r.msg {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            match failure {
+                Some(code) if code != "success" && !code.is_empty() => PushOutcome::Refused(code),
+                _ => PushOutcome::Done,
+            }
+        })
+        .collect())
 }
 
 /// The tracking numbers in an order row's embedded `delivery` array (for read-back).

@@ -2,10 +2,13 @@
 //!
 //! Orders are listed over day windows twice — by creation time and by `act_time` — because an
 //! order untouched since it was placed has `act_time "0"` and never matches the modified-time
-//! filter. Shipments follow a `max_id` keyset cursor. Pushes go in batches of at most 20 with
-//! per-entry results; reads of the order list tell whether an interrupted push already landed.
+//! filter. Shipments follow a `max_id` high-water mark, read in either order a shop serves them
+//! (`deliveries.rs`). Pushes go in batches of at most 20 with per-entry results; ship and status
+//! pushes are read back from the order list before they are sent, so an order already shipped
+//! with that tracking number, or already at or past the target status, is settled unsent.
 
 mod client;
+pub mod deliveries;
 pub mod map;
 pub mod wire;
 
@@ -14,12 +17,13 @@ use crate::platforms::http::Idempotency;
 use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Sink, SyncError,
-    SyncRequest,
+    Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Shortfall, Sink,
+    SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use client::Client;
 use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// What YMCart can do.
@@ -57,32 +61,75 @@ pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
 
 impl YmCart {
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        // Once a query falls short of its `count` even after a re-read, no later window may move
+        // the cursor past it: the next pass starts from that window again.
+        let mut held = false;
         for w in window::pass_span(req, false).split(WINDOW_DAYS) {
             let mut last = Batch::default();
             // Creation time catches untouched orders (act_time "0"); act_time catches changes.
             for time_type in [None, Some("2")] {
-                self.list_window(w, time_type, sink, &mut last).await?;
+                if let Some(short) = self.list_complete(w, time_type, sink, &mut last).await? {
+                    last.shortfalls.push(short);
+                    held = true;
+                }
             }
-            last.cursor = Some(w.cursor());
+            if !held {
+                last.cursor = Some(w.cursor());
+            }
             sink.commit(last)?;
         }
         Ok(())
     }
 
-    /// Lists every page of one window and filter; the last page stays in `last` so the caller can
-    /// commit it together with the cursor.
+    /// Lists one window and filter; when fewer distinct rows came than `count` said, reads it
+    /// once more and returns the shortfall if it is still short.
+    async fn list_complete(
+        &self,
+        w: DayWindow,
+        time_type: Option<&str>,
+        sink: &mut dyn Sink,
+        last: &mut Batch,
+    ) -> Result<Option<Shortfall>, SyncError> {
+        let mut seen = HashSet::new();
+        let mut reported = 0;
+        for attempt in 0..2 {
+            reported = self.list_window(w, time_type, sink, last, &mut seen).await?;
+            if seen.len() as u64 >= reported {
+                return Ok(None);
+            }
+            if attempt == 0 {
+                tracing::info!(window = %w.cursor(), reported, received = seen.len(), "orderList fell short of its count; reading it again");
+            }
+        }
+        let filter = time_type.map_or("create_time", |_| "act_time");
+        Ok(Some(Shortfall {
+            query: format!("orderList {filter} {}..{}", window::day(w.start), window::day(w.end)),
+            reported,
+            received: seen.len() as u64,
+        }))
+    }
+
+    /// Lists every page of one window and filter, adding each row's order number to `seen`;
+    /// returns the `count` of the first answer (the total when the query started). The last page
+    /// stays in `last` so the caller can commit it together with the cursor.
+    ///
+    /// Pages go on until the rows received reach `count` or a page brings nothing new — never
+    /// to the first short page: a server that serves fewer rows than asked must lose nothing.
     async fn list_window(
         &self,
         w: DayWindow,
         time_type: Option<&str>,
         sink: &mut dyn Sink,
         last: &mut Batch,
-    ) -> Result<(), SyncError> {
+        seen: &mut HashSet<String>,
+    ) -> Result<u64, SyncError> {
         let mut page_no: u64 = 1;
+        let mut page_size = wire::PAGE_SIZE;
+        let mut reported = None;
         loop {
             let mut fields = vec![
                 ("page_no".to_string(), page_no.to_string()),
-                ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
+                ("page_size".to_string(), page_size.to_string()),
                 ("order_by".to_string(), "0".to_string()),
                 ("start_time".to_string(), window::day(w.start)),
                 ("end_time".to_string(), window::day(w.end)),
@@ -91,49 +138,44 @@ impl YmCart {
                 fields.push(("time_type".to_string(), t.to_string()));
             }
             let page = self.client.list("orderList", fields).await?;
-            let full = page.rows.len() >= wire::PAGE_SIZE;
+            let count = *reported.get_or_insert(page.count);
+            let before = seen.len();
+            seen.extend(page.rows.iter().filter_map(|r| values::non_empty(r, "itemno")));
+            let new_rows = seen.len() - before;
+            // A server that caps the page below what we asked keeps its own size: asking for
+            // that size from page 2 on is right whether it counts offsets by its size or ours.
+            if page_no == 1 && !page.rows.is_empty() && page.rows.len() < page_size && count > page.rows.len() as u64 {
+                page_size = page.rows.len();
+            }
             let mut batch = Batch::default();
             batch.read(&page.rows, (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
             sink.commit(std::mem::replace(last, batch))?;
-            // `count` may change while we page; a short page is the reliable end, and the page
-            // bound keeps a vendor that repeats pages from looping forever.
-            let pages = page.count.div_ceil(wire::PAGE_SIZE as u64);
-            if !full || page_no > pages.max(1) {
-                return Ok(());
+            if page.rows.is_empty() || new_rows == 0 || seen.len() as u64 >= count {
+                return Ok(count);
             }
             page_no += 1;
         }
     }
 
+    /// Reads deliveries from the saved high-water mark in whichever order the shop serves them
+    /// (see [`deliveries`]); rows are committed as read, the cursor only once nothing below the
+    /// mark can be missing.
     async fn sync_shipments(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
-        let mut max_id: i64 = req.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-        loop {
-            let fields = vec![
-                ("page_no".to_string(), "1".to_string()),
-                ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
-                ("max_id".to_string(), max_id.to_string()),
-            ];
+        let mut walk = deliveries::Walk::new(req.cursor.as_deref());
+        while let Some(max_id) = walk.next_request() {
+            let mut fields =
+                vec![("page_no".to_string(), "1".to_string()), ("page_size".to_string(), wire::PAGE_SIZE.to_string())];
+            fields.extend(max_id.map(|m| ("max_id".to_string(), m.to_string())));
             let page = self.client.list("deliveryList", fields).await?;
-            let mut batch = Batch::default();
-            let highest = page.rows.iter().filter_map(|r| values::int(r, "id").ok().flatten()).fold(max_id, i64::max);
+            let ids: Vec<i64> = page.rows.iter().filter_map(|r| values::int(r, "id").ok().flatten()).collect();
+            let cursor = walk
+                .take(&ids)
+                .map_err(|detail| SyncError::Shape { path: "/api-erp-deliveryList.html".into(), detail })?;
+            let mut batch = Batch { cursor, ..Batch::default() };
             batch.read(&page.rows, (Stream::Shipments, "id"), map::shipment, |b, s| b.shipments.push(s));
-            if page.rows.is_empty() {
-                return Ok(());
-            }
-            if highest <= max_id {
-                return Err(SyncError::Shape {
-                    path: "/api-erp-deliveryList.html".into(),
-                    detail: format!("rows do not move past max_id {max_id}; refusing to loop"),
-                });
-            }
-            max_id = highest;
-            batch.cursor = Some(max_id.to_string());
-            let full = page.rows.len() >= wire::PAGE_SIZE;
             sink.commit(batch)?;
-            if !full {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     /// The current orderList rows of `order_nos`, keyed by order number.
@@ -210,27 +252,15 @@ impl Connector for YmCart {
             }
         };
         let answer = self.client.call(name, vec![(field.to_string(), body)], Idempotency::Write).await?;
-        // Contract: an entry listed with "success", or not listed at all, succeeded.
-        let results: Vec<wire::EntryResult> = match answer.get("msg") {
-            Some(v @ Value::Array(_)) => serde_json::from_value(v.clone()).map_err(|e| SyncError::Shape {
-                path: format!("/api-erp-{name}.html"),
-                detail: format!("`msg`: {e}"),
-            })?,
-            _ => Vec::new(),
-        };
-        Ok(items
-            .iter()
-            .map(|item| {
-                let failure = results.iter().find(|r| r.itemno == item.order_no).map(|r| match &r.msg {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                });
-                match failure {
-                    Some(code) if code != "success" && !code.is_empty() => PushOutcome::Refused(code),
-                    _ => PushOutcome::Done,
-                }
-            })
-            .collect())
+        let nos: Vec<&str> = items.iter().map(|i| i.order_no.as_str()).collect();
+        map::push_results(&answer, &nos)
+            .map_err(|detail| SyncError::Shape { path: format!("/api-erp-{name}.html"), detail })
+    }
+
+    fn read_back_first(&self, kind: PushKind) -> bool {
+        // One orderList call per batch of 20 is cheap next to an e-mail per entry, and it is what
+        // keeps a status push from moving an order that has since gone further back.
+        matches!(kind, PushKind::Ship | PushKind::Status)
     }
 
     async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
@@ -246,8 +276,9 @@ impl Connector for YmCart {
                 let applied = match &item.payload {
                     PushPayload::Ship { tracking, .. } => map::tracking_numbers(row).iter().any(|t| t == tracking),
                     PushPayload::Status { status } => {
-                        let code = values::int(row, "order_status").ok().flatten();
-                        map::push_code(*status).map(i64::from) == code
+                        let current = map::lookup(map::ORDER_STATUS, &values::code(row, "order_status"));
+                        // At or past the target: resending could only move the order backwards.
+                        current.is_some_and(|c| c.is_at_or_past(*status))
                     }
                     PushPayload::Remark { .. } => return ReadBack::Unknown,
                 };
