@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs the daemon on the file at `config_path` until a stop signal or `stop` is cancelled.
 pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<()> {
     let config = runtime::load_config(config_path)?;
-    for warning in config.secret_file_warnings() {
+    for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
     let database = config.daemon.database.clone();

@@ -100,6 +100,34 @@ async fn a_redirect_to_another_host_is_never_followed() {
     assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing, and so no token, reached the other host");
 }
 
+/// A redirect whose target carries an access token in its query: the token reaches neither the
+/// error, the log, nor the database (the binary runs the pass, so its log is what an admin sees).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_with_a_token_in_its_query_leaks_it_nowhere() {
+    const LEAK: &str = "tok-LEAKED-9f8e7d";
+    let env = spawn_ymcart(20, 5, 66).await;
+    let target = format!("https://elsewhere.example/login?access_token={LEAK}&next=%2F#frag-{LEAK}");
+    env.sim.set_faults(Faults { hostile: Some(Hostile::RedirectTo(target)), ..Faults::default() });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .args(["sync", "--stream", "orders"])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the pass fails on the redirect");
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(log.contains("refused to follow a redirect") && log.contains("elsewhere.example/login"), "{log}");
+    assert!(!log.contains(LEAK), "the token is in the log: {log}");
+    let store = env.store();
+    for (table, column) in [("sync_state", "last_error"), ("sync_runs", "error")] {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} LIKE '%{LEAK}%'");
+        assert_eq!(count(&store, &sql), 0, "{table}.{column} holds the token");
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} LIKE '%refused to follow a redirect%'");
+        assert!(count(&store, &sql) >= 1, "{table}.{column} records the refusal");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_that_repeat_a_row_or_whose_count_grows_still_give_the_truth() {
     for (seed, quirk) in [(66, PagingQuirk::RepeatRow), (67, PagingQuirk::CountGrows)] {

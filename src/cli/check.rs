@@ -9,7 +9,7 @@ use std::process::ExitCode;
 pub fn run(path: &Path) -> ExitCode {
     match runtime::load_config(path) {
         Ok(config) => {
-            for warning in config.secret_file_warnings() {
+            for warning in config.warnings() {
                 eprintln!("{}: warning: {warning}", path.display());
             }
             let streams: usize = config.shops.iter().map(|s| s.schedule.len()).sum();

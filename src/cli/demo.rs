@@ -44,8 +44,10 @@ const TICK: Duration = Duration::from_secs(2);
 
 async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>> {
     let secret = |name: &str, value: &str| -> anyhow::Result<String> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join(name);
-        std::fs::write(&path, value)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        std::io::Write::write_all(&mut file, value.as_bytes())?;
         Ok(path.display().to_string())
     };
     let block = |id: &str, platform: &str, url: &str, creds: String, streams: &[&str]| {
@@ -157,8 +159,14 @@ fn write_config(dir: &Path, shops: &[DemoShop]) -> anyhow::Result<PathBuf> {
 
 /// Runs the demo until Ctrl-C or `--seconds`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join(format!("ordersync-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Unpredictable and 0700, made in one step: the folder holds the demo's secret files. It is
+    // kept after the demo so its database can be looked at.
+    let dir = tempfile::Builder::new()
+        .prefix("ordersync-demo-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .context("cannot create the demo's folder under the temp folder")?
+        .keep();
     let shops = start_shops(&dir, args.orders).await?;
     let config_path = write_config(&dir, &shops)?;
     println!("ordersync demo: {} simulated shops on 127.0.0.1, config {}", shops.len(), config_path.display());

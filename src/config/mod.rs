@@ -50,11 +50,20 @@ pub struct Config {
 }
 
 impl Config {
-    /// Secret files that users other than the owner may read: a secret is only as safe as its file.
-    pub fn secret_file_warnings(&self) -> Vec<String> {
+    /// What is allowed but weakens the shops' secrets: plain http:// to another host (the shop
+    /// said `allow_insecure_http`), and secret files other users may read.
+    pub fn warnings(&self) -> Vec<String> {
         use std::os::unix::fs::PermissionsExt;
         let mut out = Vec::new();
         for (i, shop) in self.shops.iter().enumerate() {
+            let insecure =
+                reqwest::Url::parse(&shop.base_url).is_ok_and(|u| u.scheme() == "http" && !shop::is_loopback(&u));
+            if insecure {
+                out.push(format!(
+                    "shops[{i}].base_url: plain http:// to another host (allow_insecure_http = true): \
+                     the shop's credentials cross the network in clear"
+                ));
+            }
             for (key, file) in &shop.secret_files {
                 let Ok(meta) = std::fs::metadata(file) else { continue };
                 let mode = meta.permissions().mode();
@@ -135,6 +144,8 @@ pub struct ShopConfig {
     pub platform: String,
     /// An http(s) URL with a host and no query, without trailing `/`.
     pub base_url: String,
+    /// `allow_insecure_http`: plain `http://` to a host other than loopback is accepted (default false).
+    pub allow_insecure_http: bool,
     /// Resolved credentials (`token`, `access_id`, `secret`) under their bare key names.
     pub credentials: BTreeMap<String, Secret>,
     /// The files credentials were read from (`<key>_file`, path), for permission warnings.

@@ -29,7 +29,9 @@ pub(super) fn read(mut s: Section, p: &mut Problems, folder: &Path) -> (ShopConf
         }
         name
     });
-    let base_url = s.required_string(p, "base_url").map(|(key, url)| base_url(p, &key, url));
+    let url = s.required_string(p, "base_url");
+    let allow_insecure_http = s.bool(p, "allow_insecure_http", false);
+    let base_url = url.map(|(key, url)| base_url(p, &key, url, allow_insecure_http));
     let mut credentials = BTreeMap::new();
     let mut secret_files = Vec::new();
     for name in CREDENTIAL_KEYS {
@@ -42,6 +44,7 @@ pub(super) fn read(mut s: Section, p: &mut Problems, folder: &Path) -> (ShopConf
         id: id.unwrap_or_default(),
         platform: platform.clone().unwrap_or_default(),
         base_url: base_url.unwrap_or_default(),
+        allow_insecure_http,
         credentials,
         secret_files,
         rate_limit_per_sec: s.u32(p, "rate_limit_per_sec", 5, 1, u32::MAX),
@@ -61,8 +64,10 @@ pub(super) fn read(mut s: Section, p: &mut Problems, folder: &Path) -> (ShopConf
 }
 
 /// Checks a base URL; trailing slashes are dropped so connectors can append `/path`. The URL
-/// is never quoted back, since a refused one may carry a password.
-fn base_url(p: &mut Problems, key: &str, text: String) -> String {
+/// is never quoted back, since a refused one may carry a password. Plain `http://` would carry
+/// tokens in clear across the network: it is taken for loopback hosts only, unless the shop says
+/// `allow_insecure_http = true` (`check` then warns).
+fn base_url(p: &mut Problems, key: &str, text: String, allow_insecure_http: bool) -> String {
     match Url::parse(&text) {
         Err(e) => p.add(key, format!("not a valid URL: {e}")),
         Ok(url) if !matches!(url.scheme(), "http" | "https") => {
@@ -75,9 +80,21 @@ fn base_url(p: &mut Problems, key: &str, text: String) -> String {
         Ok(url) if url.query().is_some() || url.fragment().is_some() => {
             p.add(key, "URL must not have a query (`?…`) or fragment (`#…`)")
         }
+        Ok(url) if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) => p.add(
+            key,
+            "plain http:// to a host other than this machine would send the shop's credentials in clear; \
+             use https://, or set `allow_insecure_http = true` for this shop if the network is trusted",
+        ),
         Ok(_) => {}
     }
     text.trim().trim_end_matches('/').to_string()
+}
+
+/// True for `localhost` and loopback addresses (127.0.0.0/8, ::1).
+pub(super) fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `[shops.schedule]`: stream name → cron line. A stream whose line is bad keeps an entry with

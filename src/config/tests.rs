@@ -114,3 +114,24 @@ fn unknown_keys_get_a_hint() {
     assert!(walk::looks_like("timezon", "timezone"));
     assert!(!walk::looks_like("colour", "database"));
 }
+
+#[test]
+fn plain_http_is_for_loopback_unless_the_shop_allows_it() {
+    let shop = |url: &str, extra: &str| {
+        let text = format!("{MINIMAL}[[shops]]\nid = \"a\"\nplatform = \"p\"\nbase_url = \"{url}\"\n{extra}");
+        parse_str(&text, Path::new("o.toml"), &no_rules)
+    };
+    let message = only(shop("http://shop.example.com", ""), "shops[0].base_url");
+    assert!(message.contains("in clear") && message.contains("allow_insecure_http"), "{message}");
+    for local in ["http://127.0.0.1:8080", "http://localhost/x", "http://[::1]:9", "https://shop.example.com"] {
+        let config = shop(local, "").unwrap_or_else(|e| panic!("{local}: {e}"));
+        assert!(config.warnings().is_empty(), "{local}");
+    }
+    let config = shop("http://10.0.0.5", "allow_insecure_http = true\n").expect("allowed by the shop");
+    assert!(config.shops[0].allow_insecure_http);
+    let warnings = config.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("shops[0].base_url") && warnings[0].contains("in clear"));
+    let message = only(shop("https://a.example", "allow_insecure_http = \"maybe\"\n"), "shops[0].allow_insecure_http");
+    assert!(message.contains("expected true or false"), "{message}");
+}

@@ -106,6 +106,18 @@ impl Section {
         string(p, &key, &v).map(|text| (key, text))
     }
 
+    /// A `true`/`false`, `default` when absent or wrong.
+    pub(super) fn bool(&mut self, p: &mut Problems, name: &str, default: bool) -> bool {
+        let Some((key, v)) = self.take(name) else { return default };
+        match v.clone().into_bool() {
+            Ok(b) => b,
+            Err(_) => {
+                p.at(&key, &v, format!("expected true or false, found {}", found(&v)));
+                default
+            }
+        }
+    }
+
     /// An unsigned integer in `min..=max`, `default` when absent or wrong.
     pub(super) fn uint(&mut self, p: &mut Problems, name: &str, default: u64, min: u64, max: u64) -> u64 {
         let read = self.take(name).and_then(|(key, v)| uint(p, &key, &v, min, max));

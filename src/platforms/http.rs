@@ -50,13 +50,13 @@ pub enum HttpError {
         retry_after: Option<Duration>,
     },
     /// The server answered with a redirect; we never follow one (credentials could leak).
-    #[error("`{path}`: refused to follow a redirect (HTTP {status}) to `{location}`")]
+    #[error("`{path}`: refused to follow a redirect (HTTP {status}) to `{location}` (query not shown)")]
     Redirect {
         /// The request path.
         path: String,
         /// The HTTP status code.
         status: u16,
-        /// Where the server pointed.
+        /// Where the server pointed, without its query ([`without_query`]).
         location: String,
     },
     /// The body was larger than the configured cap.
@@ -279,9 +279,8 @@ impl HttpClient {
         let mut resp = builder.send().await.map_err(|e| transport_error(&path, &e))?;
         let status = resp.status();
         if status.is_redirection() {
-            let location =
-                resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-            return Err(HttpError::Redirect { path, status: status.as_u16(), location });
+            let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+            return Err(HttpError::Redirect { path, status: status.as_u16(), location: without_query(location) });
         }
         if !status.is_success() {
             return Err(HttpError::Status {
@@ -311,6 +310,23 @@ impl HttpClient {
         // Join by text so a base URL with a path prefix keeps it.
         let joined = format!("{}{}", self.base.as_str().trim_end_matches('/'), path);
         Url::parse(&joined).map_err(|e| HttpError::BadUrl { path: path.to_string(), detail: e.to_string() })
+    }
+}
+
+/// A URL as errors and logs may show it: scheme, host and path, without user info, query or
+/// fragment (a redirect may carry an access token in its query).
+pub fn without_query(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            // Only fails for URLs that cannot have credentials, which then have none to hide.
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        // A relative or broken Location: keep the text before any `?` or `#`.
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_string(),
     }
 }
 

@@ -550,7 +550,7 @@ mod tests {
         let (a, b) = (SimCore::new(7), SimCore::new(7));
         a.set_faults(plan.clone());
         b.set_faults(plan);
-        let draws: Vec<_> = (0..50).map(|_| (a.decide(), b.decide())).collect();
+        let draws: Vec<_> = (0..50).map(|_| (a.decide("/x"), b.decide("/x"))).collect();
         assert!(draws.iter().all(|(x, y)| x == y));
         assert!(draws.iter().any(|(x, _)| x.0.is_some()) && draws.iter().any(|(x, _)| x.0.is_none()));
     }

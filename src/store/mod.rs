@@ -91,6 +91,19 @@ fn explain_open_failure(path: &Path, e: StoreError) -> StoreError {
     }
 }
 
+/// Creates the database file 0600 when it does not exist yet, whatever the caller's umask: the
+/// file holds buyers' names, phones and addresses. SQLite gives its `-wal` and `-shm` files the
+/// main file's mode, so they follow. Any failure is left for SQLite's open to report.
+fn create_private(path: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if !path.exists() {
+        if let Ok(file) = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            // The umask may have taken bits off 0600 too (0277 would leave it unwritable).
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
+
 /// Whether a file can be created in `dir` (created and removed at once).
 fn tempfile_probe(dir: &Path) -> std::io::Result<()> {
     let probe = dir.join(format!(".ordersync-probe-{}", std::process::id()));
@@ -117,6 +130,7 @@ impl Store {
 
     /// [`Store::open`] with a busy timeout of its own (the daemon's `busy_timeout_ms`).
     pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
+        create_private(path);
         let opened = (|| {
             let flags =
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
