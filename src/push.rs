@@ -201,6 +201,7 @@ async fn send_batch(
             for (c, outcome) in to_send.iter().zip(outcomes) {
                 match outcome {
                     PushOutcome::Done => settle(store, c, Settlement::Done { read_back: false }, report)?,
+                    PushOutcome::AlreadyApplied => settle(store, c, Settlement::Done { read_back: true }, report)?,
                     PushOutcome::Refused(code) => {
                         tracing::warn!(
                             shop = shop.config.id,

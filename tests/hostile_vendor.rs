@@ -199,3 +199,47 @@ async fn a_push_meeting_500s_until_max_attempts_ends_failed_and_the_next_starts_
     let report = ordersync::push::flush_all(&rt, &CancellationToken::new()).await.unwrap();
     assert_eq!((report.done, report.requests), (1, 1));
 }
+
+/// A row no reader can take is kept raw in `rejected_records` with the reason, and every other
+/// row of its page is stored as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_row_is_kept_raw_and_the_rest_of_its_page_syncs() {
+    let env = spawn_ymcart(150, 10, 67).await;
+    let truth = env.sim.truth_orders(TOKEN);
+    let bad = truth[40].itemno.clone();
+    assert!(env.sim.corrupt_order(TOKEN, &bad));
+    pass(&env, Stream::Orders).await.expect("the pass succeeds");
+    let store = env.store();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), 149, "every other order is stored");
+    let (key, error, raw): (String, String, String) = store
+        .connection()
+        .query_row("SELECT vendor_key, error, raw_json FROM rejected_records WHERE stream = 'orders'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .expect("the bad row is kept raw");
+    assert_eq!(key, bad);
+    assert!(error.contains("create_time") && error.contains("yesterday-ish"), "{error}");
+    assert!(raw.contains(&bad) && raw.contains("yesterday-ish"), "kept as received");
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM orders WHERE order_no = '{bad}'".replace("{bad}", &bad).as_str()),
+        0
+    );
+}
+
+/// A 429 carrying `Retry-After: 2` is waited out: at the simulator, the next request of that
+/// shop arrives at least 2 s later, although the configured backoff is 10 ms.
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_wins_over_the_backoff() {
+    let env = spawn_ymcart(30, 5, 68).await;
+    env.sim.set_faults(Faults { http_429: 0.5, retry_after_secs: 2, ..Faults::default() });
+    pass(&env, Stream::Orders).await.expect("the pass gets through");
+    let log = env.sim.requests();
+    let limited: Vec<usize> = (0..log.len()).filter(|&i| log[i].fault == Some("http_429")).collect();
+    assert!(!limited.is_empty(), "the seed gives at least one 429");
+    for i in limited {
+        let next = log.get(i + 1).expect("the 429 was retried");
+        let gap = next.at - log[i].at;
+        assert!(gap >= std::time::Duration::from_millis(1990), "retried after {gap:?}, not after Retry-After: 2");
+    }
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders"), 30);
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{json, Value};
 
-use ordersync::sim::guanmai::GmSim;
+use ordersync::sim::guanmai::{GmSim, GmTimeForm};
 use ordersync::sim::Simulator;
 use ordersync::sim::{Faults, SimHandle};
 
@@ -112,6 +112,13 @@ fn fen(yuan: &str) -> i64 {
     let (int, frac) = yuan.split_once('.').expect("yuan has decimals");
     assert_eq!(frac.len(), 2, "two decimals: {yuan}");
     int.parse::<i64>().expect("yuan") * 100 + frac.parse::<i64>().expect("fen")
+}
+
+/// Decimal text with at most two places → hundredths.
+fn hundredths(text: &str) -> i64 {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    assert!(frac.len() <= 2, "{text}");
+    whole.parse::<i64>().expect("whole") * 100 + format!("{frac:0<2}").parse::<i64>().expect("fraction")
 }
 
 /// A vendor time without a zone (UTC+8) → unix seconds.
@@ -279,6 +286,7 @@ async fn list_and_detail_amounts_agree() {
         assert_eq!(str_of(row, "resname"), t.resname);
         assert_eq!(cst_unix(str_of(row, "date_time_str"), "%Y-%m-%d %H:%M:%S"), t.order_date);
         assert_eq!(fen(str_of(row, "total_price")), t.list_total_price_fen);
+        assert!(row["receive_begin_time"].as_str().is_some_and(|b| b.len() == 16), "minutes only: {row}");
         assert_eq!(fen(str_of(row, "origin_total_price")), t.list_origin_total_price_fen);
         assert_eq!(fen(str_of(row, "freight")), t.list_freight_fen);
 
@@ -290,8 +298,8 @@ async fn list_and_detail_amounts_agree() {
         assert_eq!(d["freight"], t.freight_fen);
         assert_eq!(d["total_pay"], t.real_price_fen + t.freight_fen);
         assert_eq!(t.total_pay_fen, t.real_price_fen + t.freight_fen);
-        // The list's yuan strings and the detail's fen are the same amounts.
-        assert_eq!(fen(str_of(row, "total_price")), t.real_price_fen);
+        // The list's yuan strings and the detail's fen are the same amounts (the list's total at
+        // the ordered quantities, the detail's at the weighed ones).
         assert_eq!(fen(str_of(row, "freight")), t.freight_fen);
         assert!(t.list_origin_total_price_fen >= t.list_total_price_fen);
         let c = &d["customer"];
@@ -303,17 +311,37 @@ async fn list_and_detail_amounts_agree() {
         let details = d["details"].as_array().expect("details[]");
         assert!((1..=5).contains(&details.len()));
         assert_eq!(details.len(), t.lines.len());
-        let mut sum = 0;
+        let (mut sum, mut ordered) = (0, 0);
         for (l, tl) in details.iter().zip(&t.lines) {
             let unit = fen(str_of(l, "sale_price"));
             assert_eq!((str_of(l, "id"), str_of(l, "name")), (tl.sku_id.as_str(), tl.name.as_str()));
-            assert_eq!((l["quantity"].as_i64(), unit), (Some(tl.quantity), tl.sale_price_fen));
-            assert_eq!(l["real_item_price"], tl.quantity * unit);
-            sum += tl.quantity * unit;
+            assert_eq!(unit, tl.sale_price_fen);
+            // Quantities are JSON numbers written exactly as the truth's decimal text.
+            assert_eq!(
+                (l["quantity"].to_string(), l["real_quantity"].to_string()),
+                (tl.quantity_exact.clone(), tl.real_quantity.clone())
+            );
+            assert_eq!(l["is_weight"], tl.is_weight);
+            let (q, real) = (hundredths(&tl.quantity_exact), hundredths(&tl.real_quantity));
+            if !tl.is_weight {
+                assert_eq!((q % 100, real), (0, q), "packed goods come in whole units: {l}");
+            }
+            if !matches!(t.status, 10 | 15 | 100) {
+                assert_eq!(real, q, "not weighed before delivery: {l}");
+            }
+            assert_eq!(tl.quantity, (q + 50) / 100, "whole units, half away from zero");
+            assert_eq!(l["real_item_price"], (real * unit + 50) / 100);
+            assert_eq!(l["real_item_price"], tl.real_item_price_fen);
+            sum += (real * unit + 50) / 100;
+            ordered += (q * unit + 50) / 100;
         }
         assert_eq!(sum, t.real_price_fen);
+        assert_eq!(fen(str_of(row, "total_price")), ordered);
     }
     assert!(truth.iter().any(|t| t.list_origin_total_price_fen > t.list_total_price_fen));
+    let lines: Vec<_> = truth.iter().flat_map(|t| &t.lines).collect();
+    assert!(lines.iter().any(|l| l.quantity_exact.contains('.')), "some ordered weights are decimals");
+    assert!(lines.iter().any(|l| l.real_quantity != l.quantity_exact), "some lines were weighed differently");
     assert!(truth.iter().any(|t| t.freight_fen > 0) && truth.iter().any(|t| t.freight_fen == 0));
 
     let body = call(&h, &tok, DETAIL, &[("order_id", "PL1")]).await;
@@ -466,4 +494,97 @@ async fn station_hooks_and_activity() {
     h.shutdown().await;
     let gone = reqwest::Client::new().get(format!("{base}{ORDERS}")).send().await;
     assert!(gone.is_err(), "server still answers after shutdown");
+}
+
+#[tokio::test]
+async fn times_in_the_pages_form_and_the_two_others() {
+    let (sim, h) = start(8, 10, 2).await;
+    let (from, to) = window(2);
+    let list = list_query(&from, &to, &[("limit", "100")]);
+    let list = &list;
+    let h = &h;
+    let read = |sim: &GmSim, form: GmTimeForm| {
+        sim.set_time_form(form);
+        async move {
+            let body = get_raw(h, TOKEN_PATH, &[("access_id", ACCESS_ID), ("secret", SECRET)]).await;
+            let body = parse(body.0, &body.1);
+            let tok = str_of(&body["data"], "access_token").to_string();
+            let row = rows(&call(h, &tok, ORDERS, list).await)[0].clone();
+            let detail = call(h, &tok, DETAIL, &[("order_id", str_of(&row, "id"))]).await["data"].clone();
+            (body["data"]["expire_time"].clone(), row, detail)
+        }
+    };
+    let (expire, row, detail) = read(&sim, GmTimeForm::CstText).await;
+    let t = sim.truth_orders(ACCESS_ID).into_iter().find(|t| t.order_id == str_of(&row, "id")).expect("truth");
+    // The page's forms: CST text without a zone.
+    let expire_at = cst_unix(expire.as_str().expect("text"), "%Y-%m-%d %H:%M:%S");
+    assert_eq!(cst_unix(str_of(&row, "date_time_str"), "%Y-%m-%d %H:%M:%S"), t.order_date);
+    let date_time = str_of(&detail, "date_time");
+    assert_eq!((date_time.len(), &date_time[10..11]), (23, "T"), "{date_time}");
+    assert_eq!(cst_unix(date_time, "%Y-%m-%dT%H:%M:%S%.3f"), t.order_date);
+    let begin = cst_unix(str_of(&row, "receive_begin_time"), "%Y-%m-%d %H:%M");
+    assert_eq!(begin, cst_unix(str_of(&detail["customer"], "receive_begin_time"), "%Y-%m-%d %H:%M"));
+
+    // RFC 3339 UTC: the same instants, written with `Z`.
+    let (expire, row, detail) = read(&sim, GmTimeForm::Rfc3339Utc).await;
+    let rfc = |v: &Value| DateTime::parse_from_rfc3339(v.as_str().expect("text")).expect("RFC 3339");
+    assert!(expire.as_str().is_some_and(|e| e.ends_with('Z')), "{expire}");
+    assert!((rfc(&expire).timestamp() - expire_at).abs() <= 5, "a fresh token, one hour ahead");
+    assert_eq!(rfc(&row["date_time_str"]).timestamp(), t.order_date);
+    assert_eq!(rfc(&detail["date_time"]).timestamp(), t.order_date);
+    assert!(str_of(&detail, "date_time").ends_with('Z'));
+    assert_eq!(rfc(&row["receive_begin_time"]).timestamp(), begin);
+
+    // Unix milliseconds, as numbers.
+    let (expire, row, detail) = read(&sim, GmTimeForm::UnixMillis).await;
+    let ms = |v: &Value| v.as_i64().unwrap_or_else(|| panic!("{v} is not a number"));
+    assert!((ms(&expire) / 1_000 - expire_at).abs() <= 5);
+    assert_eq!(ms(&row["date_time_str"]), t.order_date * 1_000);
+    assert_eq!(ms(&detail["date_time"]).div_euclid(1_000), t.order_date);
+    assert_eq!(ms(&detail["customer"]["receive_begin_time"]), begin * 1_000);
+}
+
+#[tokio::test]
+async fn hooks_for_late_changes_weighed_orders_and_removal() {
+    let (sim, h) = start(9, 5, 1).await;
+    let tok = token(&h).await;
+    // An order entered after the fact, dated 12 days ago, is listed on that day.
+    let twelve_days_ago = Utc::now() - chrono::Duration::days(12);
+    let late = sim.add_order_at(ACCESS_ID, twelve_days_ago, 15).expect("added");
+    assert_eq!(sim.add_order_at("unknown", twelve_days_ago, 15), None);
+    let day = cst_date(twelve_days_ago.timestamp()).to_string();
+    let listed = rows(&call(&h, &tok, ORDERS, &list_query(&day, &day, &[])).await);
+    assert_eq!(listed.iter().map(|r| str_of(r, "id")).collect::<Vec<_>>(), [late.as_str()]);
+    assert_eq!(listed[0]["status"], 15);
+    // A restaurant pays a month later; another order is deleted.
+    assert!(sim.set_status(ACCESS_ID, &late, 100));
+    assert_eq!(call(&h, &tok, DETAIL, &[("order_id", &late)]).await["data"]["status"], 100);
+
+    // Weighed lines exactly as asked, weighed once the order is out for delivery.
+    let weighed = sim.add_weighed_order(ACCESS_ID, &[("1.5", "1.52"), ("2.35", "2.4")], 10).expect("added");
+    assert_eq!(sim.add_weighed_order(ACCESS_ID, &[("1.505", "1")], 10), None, "at most two places");
+    assert_eq!(sim.add_weighed_order(ACCESS_ID, &[("x", "1")], 10), None);
+    let d = call(&h, &tok, DETAIL, &[("order_id", &weighed)]).await["data"].clone();
+    let details = d["details"].as_array().expect("details");
+    let quantities: Vec<(String, String, bool)> = details
+        .iter()
+        .map(|l| (l["quantity"].to_string(), l["real_quantity"].to_string(), l["is_weight"] == true))
+        .collect();
+    let want = [("1.5", "1.52", true), ("2.35", "2.4", true)].map(|(q, r, w)| (q.to_string(), r.to_string(), w));
+    assert_eq!(quantities, want);
+    let t = sim.truth_orders(ACCESS_ID).into_iter().find(|t| t.order_id == weighed).expect("truth");
+    for (l, tl) in details.iter().zip(&t.lines) {
+        let unit = fen(str_of(l, "sale_price"));
+        let real = hundredths(&tl.real_quantity);
+        assert_eq!(l["real_item_price"], (real * unit + 50) / 100);
+    }
+    assert_eq!(d["real_price"], t.real_price_fen);
+
+    // Removal: the vendor no longer knows the order.
+    assert!(sim.remove_order(ACCESS_ID, &weighed));
+    assert!(!sim.remove_order(ACCESS_ID, &weighed));
+    let gone = call(&h, &tok, DETAIL, &[("order_id", &weighed)]).await;
+    assert_eq!(gone, json!({"code": 1, "msg": format!("order not found: {weighed}")}));
+    assert!(sim.set_status(ACCESS_ID, &late, -1), "the other orders are still found after a removal");
+    assert_eq!(sim.detail_requests(), [late.clone(), weighed.clone(), weighed.clone()]);
 }

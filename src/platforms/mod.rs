@@ -234,6 +234,9 @@ impl PushPayload {
 pub enum PushOutcome {
     /// Applied.
     Done,
+    /// Not sent: a read just before sending showed the effect already there (settled as a
+    /// read-back, so `outbox.settled_by` tells it from a push that went out).
+    AlreadyApplied,
     /// Refused for good (no such order, wrong state); the reason is the vendor's.
     Refused(String),
     /// Failed for now; try again later.

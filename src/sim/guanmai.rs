@@ -5,8 +5,10 @@
 //! Shops are told apart by their `access_id`; every call but the token call carries an
 //! `access_token` in the query string, which the simulator maps back to the shop (also in the
 //! request log). Each shop holds generated orders; the test hooks ([`GmSim::truth_orders`],
-//! [`GmSim::set_status`], [`GmSim::set_token_lifetime_calls`], …) expose the ground truth, play the
-//! station's workers and make tokens expire on demand. Amounts live as integer fen, so the list's
+//! [`GmSim::set_status`], [`GmSim::add_order_at`], [`GmSim::add_weighed_order`],
+//! [`GmSim::remove_order`], [`GmSim::detail_requests`], [`GmSim::set_token_lifetime_calls`], …)
+//! expose the ground truth, play the station's workers (an order paid weeks later, deleted to -1,
+//! entered after the fact) and make tokens expire on demand. Amounts live as integer fen, so the list's
 //! yuan strings and the detail's fen agree exactly.
 //! Decisions beyond the vendor page and PLATFORMS.md:
 //! - wrong credentials answer code 2 `access_id or secret invalid`; a missing parameter, code 1;
@@ -15,12 +17,22 @@
 //! - the 7-day limit counts whole days inclusively: `start_date`..`end_date` may cover at most
 //!   7 calendar days (2024-01-01..2024-01-07), dates must be zero-padded `YYYY-MM-DD`;
 //! - `sort_type` defaults to `date_desc` as on the vendor page, `limit` to 20 (its sample);
-//! - the list's `total_price` equals the detail's `real_price` (no re-weighing happens), while
-//!   `origin_total_price` is higher in the few orders whose unit price the station cut after
-//!   ordering; neither includes freight;
+//! - `origin_total_price` is higher than `total_price` in the few orders whose unit price the
+//!   station cut after ordering;
 //! - the detail mimics the vendor sample, so it carries no order id; its `date_time` has
 //!   milliseconds (as the sample), while the list's `date_time_str` and the truth's
-//!   `order_date` are whole seconds; `real_quantity` always equals `quantity`;
+//!   `order_date` are whole seconds;
+//! - times are written as the page's samples write them (CST text: `date_time_str`
+//!   `YYYY-MM-DD HH:MM:SS`, detail `date_time` `YYYY-MM-DDTHH:MM:SS.mmm` without a zone, token
+//!   `expire_time`, receive times `YYYY-MM-DD HH:MM`); [`GmSim::set_time_form`] switches every
+//!   one of them to RFC 3339 UTC (`Z`) or to unix milliseconds (numbers);
+//! - weighed goods (`is_weight`, 斤) are ordered in decimals (`1.5`, `2.35`, at most two
+//!   places) and weighed when packed: from status 10 on (not for a deleted order) the detail's
+//!   `real_quantity` is the weighed amount, before that it equals `quantity`. Amounts:
+//!   `real_item_price` = `real_quantity` × `sale_price` rounded half up to the fen,
+//!   `real_price` = Σ `real_item_price`, `total_pay` = `real_price` + `freight`; the list's
+//!   `total_price` = Σ `quantity` × `sale_price` (each line rounded the same way) and
+//!   `origin_total_price` the same at the prices when ordered; neither includes freight;
 //! - a token's call budget counts only calls that reached the handler (an injected 500/429
 //!   spends none); the request log names the shop behind a token even once it has expired;
 //! - `order/update` changes only `status` (required) and refuses a move to the same status;
@@ -37,7 +49,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
@@ -146,17 +158,40 @@ pub struct GmTruthLine {
     pub sku_id: String,
     /// `details[].name`.
     pub name: String,
-    /// `details[].quantity`.
+    /// `details[].quantity` in whole units, rounded half away from zero (1.5 → 2, 2.35 → 2).
     pub quantity: i64,
+    /// `details[].quantity` exactly, as decimal text without trailing zeros (`3`, `1.5`, `2.35`).
+    pub quantity_exact: String,
+    /// `details[].real_quantity` exactly, as decimal text (the weighed amount once weighed).
+    pub real_quantity: String,
+    /// `details[].real_item_price` in fen: what the line is charged.
+    pub real_item_price_fen: i64,
+    /// `details[].is_weight`.
+    pub is_weight: bool,
     /// `details[].sale_price` in fen.
     pub sale_price_fen: i64,
 }
 
-/// Amounts in fen.
+/// How the simulator writes its times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GmTimeForm {
+    /// As the vendor page's samples: text without a zone, China Standard Time.
+    #[default]
+    CstText,
+    /// RFC 3339 in UTC with `Z` (`2017-06-21T09:29:38.913Z`).
+    Rfc3339Utc,
+    /// Unix milliseconds, as JSON numbers.
+    UnixMillis,
+}
+
+/// Amounts in fen; quantities in hundredths of a unit (weighed goods come in decimals).
 #[derive(Debug, Clone)]
 struct Line {
     goods: usize,
+    /// Ordered, hundredths.
     quantity: i64,
+    /// Weighed out, hundredths (shown once the order is weighed).
+    weighed: i64,
     sale_price: i64,
     /// The unit price when the order was placed (the station may cut it later).
     origin_price: i64,
@@ -185,12 +220,37 @@ impl Order {
         self.date_ms.div_euclid(1_000)
     }
 
+    /// Weighed goods get their weight when sorted and packed, i.e. once out for delivery.
+    fn weighed_yet(&self) -> bool {
+        matches!(self.status, 10 | 15 | 100)
+    }
+
+    /// A line's quantity as the detail shows it in `real_quantity`, hundredths.
+    fn real_quantity(&self, l: &Line) -> i64 {
+        if self.weighed_yet() {
+            l.weighed
+        } else {
+            l.quantity
+        }
+    }
+
+    /// A line's `real_item_price`, fen.
+    fn real_item_price(&self, l: &Line) -> i64 {
+        amount(self.real_quantity(l), l.sale_price)
+    }
+
+    /// Detail `real_price`: what the weighed lines are charged.
     fn real_price(&self) -> i64 {
-        self.lines.iter().map(|l| l.quantity * l.sale_price).sum()
+        self.lines.iter().map(|l| self.real_item_price(l)).sum()
+    }
+
+    /// List `total_price`: the ordered quantities at the executed prices.
+    fn list_price(&self) -> i64 {
+        self.lines.iter().map(|l| amount(l.quantity, l.sale_price)).sum()
     }
 
     fn origin_price(&self) -> i64 {
-        self.lines.iter().map(|l| l.quantity * l.origin_price).sum()
+        self.lines.iter().map(|l| amount(l.quantity, l.origin_price)).sum()
     }
 
     /// Open for the demo's activity: not yet paid or deleted.
@@ -199,12 +259,17 @@ impl Order {
     }
 
     fn truth(&self) -> GmTruthOrder {
-        let row = list_row(self);
+        let row = list_row(self, GmTimeForm::CstText);
         let list_fen = |key: &str| row[key].as_str().map_or(0, fen_of_yuan2);
         let line = |l: &Line| GmTruthLine {
             sku_id: MENU[l.goods].2.to_string(),
             name: MENU[l.goods].0.to_string(),
-            quantity: l.quantity,
+            // Hundredths to whole units, half away from zero (quantities are never negative).
+            quantity: (l.quantity + 50) / 100,
+            quantity_exact: decimal(l.quantity),
+            real_quantity: decimal(self.real_quantity(l)),
+            real_item_price_fen: self.real_item_price(l),
+            is_weight: MENU[l.goods].8,
             sale_price_fen: l.sale_price,
         };
         GmTruthOrder {
@@ -224,6 +289,56 @@ impl Order {
             list_freight_fen: list_fen("freight"),
         }
     }
+}
+
+/// Decimal text with at most two places (`1.5`, `2.35`, `3`) as hundredths.
+fn parse_hundredths(text: &str) -> Option<i64> {
+    let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || frac.len() > 2 || !(frac.is_empty() || digits(frac)) {
+        return None;
+    }
+    let frac: i64 = format!("{frac:0<2}").parse().ok()?;
+    Some(whole.parse::<i64>().ok()?.checked_mul(100)? + frac)
+}
+
+/// A quantity in hundredths at a unit price in fen, rounded half up to the fen.
+fn amount(hundredths: i64, fen: i64) -> i64 {
+    (hundredths * fen + 50).div_euclid(100)
+}
+
+/// Hundredths as decimal text without trailing zeros: 150 → `1.5`, 235 → `2.35`, 300 → `3`.
+fn decimal(hundredths: i64) -> String {
+    let (whole, frac) = (hundredths / 100, hundredths % 100);
+    match frac {
+        0 => whole.to_string(),
+        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
+        f => format!("{whole}.{f:02}"),
+    }
+}
+
+/// Hundredths as a JSON number written exactly as [`decimal`] writes it.
+fn decimal_json(hundredths: i64) -> Value {
+    serde_json::from_str(&decimal(hundredths)).unwrap_or(Value::Null)
+}
+
+/// An ordered quantity, hundredths: whole units for packed goods; for weighed goods whole 斤,
+/// halves or two decimals, as restaurants order.
+fn ordered_quantity(rng: &mut StdRng, weighed: bool) -> i64 {
+    if !weighed {
+        return rng.gen_range(1..=5) * 100;
+    }
+    match rng.gen_range(0..4) {
+        0 | 1 => rng.gen_range(1..=30) * 100,
+        2 => rng.gen_range(1..=20) * 100 + 50,
+        _ => rng.gen_range(50..=2_500),
+    }
+}
+
+/// What the scale shows for `ordered` hundredths: within 8% either way, never below 0.01.
+fn weigh(rng: &mut StdRng, ordered: i64) -> i64 {
+    let spread = (ordered * 8 / 100).max(1);
+    (ordered + rng.gen_range(-spread..=spread)).max(1)
 }
 
 fn weighted_status(rng: &mut StdRng) -> i32 {
@@ -277,9 +392,11 @@ impl Shop {
             .map(|g| {
                 let (.., lo_fen, hi_fen, weighed) = MENU[g];
                 let price = rng.gen_range(lo_fen..=hi_fen);
+                let quantity = ordered_quantity(rng, weighed);
                 Line {
                     goods: g,
-                    quantity: rng.gen_range(1..=if weighed { 30 } else { 5 }),
+                    quantity,
+                    weighed: if weighed { weigh(rng, quantity) } else { quantity },
                     sale_price: price,
                     origin_price: price,
                     supplier: pick::<&str>(rng, SUPPLIERS),
@@ -341,6 +458,9 @@ struct State {
     token_requests: HashMap<String, usize>,
     token_calls: Option<u32>,
     token_ttl: i64,
+    time_form: GmTimeForm,
+    /// `order_id` of every `order/get` that reached the handler, in arrival order.
+    detail_log: Vec<String>,
 }
 
 impl State {
@@ -355,7 +475,7 @@ impl State {
         let token: String = (0..32).map(|_| char::from(*pick(&mut self.token_rng, TOKEN_CHARS))).collect();
         let expires = now + self.token_ttl;
         self.tokens.insert(token.clone(), Token { access_id: access_id.to_string(), expires, calls: 0 });
-        let expire_time = cst_format(expires * 1_000, "%Y-%m-%d %H:%M:%S");
+        let expire_time = time_value(self.time_form, expires * 1_000, "%Y-%m-%d %H:%M:%S");
         Ok(ok(json!({"access_token": token, "expire_time": expire_time})))
     }
 
@@ -400,6 +520,8 @@ impl GmSim {
             token_requests: HashMap::new(),
             token_calls: None,
             token_ttl: TOKEN_TTL_SECS,
+            time_form: GmTimeForm::default(),
+            detail_log: Vec::new(),
         };
         GmSim { inner: Arc::new(Inner { core: SimCore::new(seed), state: Mutex::new(state) }) }
     }
@@ -471,6 +593,68 @@ impl GmSim {
             shop.move_to(idx, status);
             true
         })
+    }
+
+    /// Adds an order placed at `at` (a station entering an order after the fact, or one a
+    /// restaurant placed weeks ago) in vendor status `status`; None for an unknown shop.
+    pub fn add_order_at(&self, access_id: &str, at: DateTime<Utc>, status: i32) -> Option<String> {
+        self.with_shop(access_id, |shop, rng| {
+            let idx = shop.generate(rng, at.timestamp_millis(), status);
+            Some(shop.orders[idx].id.clone())
+        })
+    }
+
+    /// Adds an order placed now, in vendor status `status`, whose lines are weighed goods with
+    /// these (ordered `quantity`, weighed `real_quantity`) as decimal text with at most two
+    /// places (`("1.5", "1.52")`). None for an unknown shop, a text that is not such a decimal,
+    /// or more lines than the menu has weighed goods.
+    pub fn add_weighed_order(&self, access_id: &str, weights: &[(&str, &str)], status: i32) -> Option<String> {
+        let hundredths: Option<Vec<(i64, i64)>> =
+            weights.iter().map(|(q, r)| Some((parse_hundredths(q)?, parse_hundredths(r)?))).collect();
+        let hundredths = hundredths?;
+        let weighed_goods: Vec<usize> = (0..MENU.len()).filter(|&g| MENU[g].8).collect();
+        if hundredths.len() > weighed_goods.len() {
+            return None;
+        }
+        let now_ms = Utc::now().timestamp_millis();
+        self.with_shop(access_id, |shop, rng| {
+            let idx = shop.generate(rng, now_ms, status);
+            let order = &mut shop.orders[idx];
+            order.lines = hundredths
+                .iter()
+                .zip(&weighed_goods)
+                .map(|(&(quantity, weighed), &goods)| {
+                    let (.., lo_fen, hi_fen, _) = MENU[goods];
+                    let price = rng.gen_range(lo_fen..=hi_fen);
+                    Line { goods, quantity, weighed, sale_price: price, origin_price: price, supplier: SUPPLIERS[0] }
+                })
+                .collect();
+            Some(order.id.clone())
+        })
+    }
+
+    /// Removes an order altogether (not deleted to -1: `order/get` then answers "order not
+    /// found"); false if the shop or order is unknown.
+    pub fn remove_order(&self, access_id: &str, order_id: &str) -> bool {
+        self.with_shop(access_id, |shop, _| {
+            let Some(idx) = shop.by_id.remove(order_id) else {
+                return false;
+            };
+            shop.orders.remove(idx);
+            shop.by_id = shop.orders.iter().enumerate().map(|(i, o)| (o.id.clone(), i)).collect();
+            true
+        })
+    }
+
+    /// The `order_id` of every `order/get` call that reached the handler, in arrival order (the
+    /// shared request log names endpoints, not orders).
+    pub fn detail_requests(&self) -> Vec<String> {
+        lock(&self.inner.state).detail_log.clone()
+    }
+
+    /// Writes every time from now on in `form` (default: CST text, as the page's samples).
+    pub fn set_time_form(&self, form: GmTimeForm) {
+        lock(&self.inner.state).time_form = form;
     }
 
     /// Ground truth of every order of a shop, in id order (empty for an unknown shop).
@@ -566,12 +750,18 @@ impl GmSim {
             let Some(access_id) = st.use_token(field(q, "access_token"), now) else {
                 return json!({"code": 10, "msg": "access_token invalid"});
             };
+            let form_of_times = st.time_form;
             let Some(shop) = st.shops.get_mut(&access_id) else {
                 return json!({"code": 10, "msg": "access_token invalid"});
             };
             let body = match (ep, form) {
-                (Endpoint::Orders, _) => order_list(shop, q),
-                (Endpoint::Get, _) => order_detail(shop, q),
+                (Endpoint::Orders, _) => order_list(shop, q, form_of_times),
+                (Endpoint::Get, _) => {
+                    let asked = field(q, "order_id").unwrap_or_default().to_string();
+                    let body = order_detail(shop, q, form_of_times);
+                    st.detail_log.push(asked);
+                    body
+                }
                 (_, Some(Some(f))) => update(shop, f).map(|(order_id, entry)| {
                     applied = Some((order_id, entry));
                     ok(Value::Null)
@@ -620,7 +810,7 @@ fn date_field(p: &Params, name: &str) -> Result<NaiveDate, String> {
 
 // ---- the three reads and the update ----
 
-fn order_list(shop: &Shop, p: &Params) -> Result<Value, String> {
+fn order_list(shop: &Shop, p: &Params, times: GmTimeForm) -> Result<Value, String> {
     if required(p, "query_type")? != "1" {
         return Err("query_type must be 1 (by order date)".into());
     }
@@ -651,20 +841,20 @@ fn order_list(shop: &Shop, p: &Params) -> Result<Value, String> {
     match field(p, "sort_type").unwrap_or("date_desc") {
         "date_asc" => rows.sort_by_key(|o| o.date_ms),
         "date_desc" => rows.sort_by_key(|o| Reverse(o.date_ms)),
-        "price_asc" => rows.sort_by_key(|o| o.real_price()),
-        "price_desc" => rows.sort_by_key(|o| Reverse(o.real_price())),
+        "price_asc" => rows.sort_by_key(|o| o.list_price()),
+        "price_desc" => rows.sort_by_key(|o| Reverse(o.list_price())),
         _ => return Err("sort_type must be date_desc, date_asc, price_desc or price_asc".into()),
     }
     let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-    let list: Vec<Value> = rows.into_iter().skip(skip).take(limit as usize).map(list_row).collect();
+    let list: Vec<Value> = rows.into_iter().skip(skip).take(limit as usize).map(|o| list_row(o, times)).collect();
     let pagination = json!({"limit": limit, "offset": offset});
     Ok(ok(json!({"list": list, "pagination": pagination})))
 }
 
-fn order_detail(shop: &Shop, p: &Params) -> Result<Value, String> {
+fn order_detail(shop: &Shop, p: &Params, times: GmTimeForm) -> Result<Value, String> {
     let id = required(p, "order_id")?;
     let o = shop.by_id.get(id).map(|&i| &shop.orders[i]).ok_or_else(|| format!("order not found: {id}"))?;
-    Ok(ok(detail_data(o)))
+    Ok(ok(detail_data(o, times)))
 }
 
 /// Applies one status move; returns the order id and the form as sent, for the push log.
@@ -700,33 +890,48 @@ fn cst_format(ms: i64, fmt: &str) -> String {
     DateTime::from_timestamp_millis(ms).unwrap_or_default().with_timezone(&cst()).format(fmt).to_string()
 }
 
-/// Delivery window: the morning after the order date, 06:00–12:00 CST.
-fn receive_window(o: &Order) -> (String, String) {
-    let next_day = o.date_ms + 86_400_000;
-    let day = cst_format(next_day, "%Y-%m-%d");
-    (format!("{day} 06:00"), format!("{day} 12:00"))
+/// A time in the simulator's form: CST text in `cst_fmt`, RFC 3339 UTC, or unix milliseconds.
+fn time_value(form: GmTimeForm, ms: i64, cst_fmt: &str) -> Value {
+    match form {
+        GmTimeForm::CstText => json!(cst_format(ms, cst_fmt)),
+        GmTimeForm::Rfc3339Utc => {
+            let at = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+            let secs = if ms % 1_000 == 0 { SecondsFormat::Secs } else { SecondsFormat::Millis };
+            json!(at.to_rfc3339_opts(secs, true))
+        }
+        GmTimeForm::UnixMillis => json!(ms),
+    }
 }
 
-fn list_row(o: &Order) -> Value {
-    let (begin, end) = receive_window(o);
+/// Delivery window: the morning after the order date, 06:00–12:00 CST (minutes only, as the
+/// page writes it).
+fn receive_window(o: &Order, form: GmTimeForm) -> (Value, Value) {
+    let (day, _) = cst_day_bounds(
+        DateTime::from_timestamp_millis(o.date_ms + 86_400_000).unwrap_or_default().with_timezone(&cst()).date_naive(),
+    );
+    let at = |hour: i64| time_value(form, (day + hour * 3_600) * 1_000, "%Y-%m-%d %H:%M");
+    (at(6), at(12))
+}
+
+fn list_row(o: &Order, times: GmTimeForm) -> Value {
+    let (begin, end) = receive_window(o, times);
     json!({
         "origin_total_price": yuan2(o.origin_price()),
-        "date_time_str": cst_format(o.date_ms, "%Y-%m-%d %H:%M:%S"),
+        "date_time_str": time_value(times, o.date_ms.div_euclid(1_000) * 1_000, "%Y-%m-%d %H:%M:%S"),
         "receive_end_time": end,
         "status": o.status,
         "sort_id": o.sort_id,
         "id": o.id,
         "receive_begin_time": begin,
-        "total_price": yuan2(o.real_price()),
+        "total_price": yuan2(o.list_price()),
         "resname": o.resname,
         "freight": yuan2(o.freight),
     })
 }
 
-fn detail_data(o: &Order) -> Value {
-    let (begin, end) = receive_window(o);
-    // Weighed goods get their weight when sorted and packed, i.e. once out for delivery.
-    let weighed_yet = matches!(o.status, 10 | 15 | 100);
+fn detail_data(o: &Order, times: GmTimeForm) -> Value {
+    let (begin, end) = receive_window(o, times);
+    let weighed_yet = o.weighed_yet();
     let details: Vec<Value> = o
         .lines
         .iter()
@@ -734,10 +939,10 @@ fn detail_data(o: &Order) -> Value {
             let (name, spu, sku, cat1, cat2, unit, _, _, weighed) = MENU[l.goods];
             json!({
                 "category_title_2": cat2, "std_unit_name": unit, "sale_unit_name": unit,
-                "real_item_price": l.quantity * l.sale_price, "real_quantity": l.quantity,
-                "category_title_1": cat1, "spu_remark": "", "accept_quantity": l.quantity,
-                "supplier_name": l.supplier, "quantity": l.quantity,
-                "purchase_quantity": l.quantity, "sale_price": yuan2(l.sale_price),
+                "real_item_price": o.real_item_price(l), "real_quantity": decimal_json(o.real_quantity(l)),
+                "category_title_1": cat1, "spu_remark": "", "accept_quantity": decimal_json(o.real_quantity(l)),
+                "supplier_name": l.supplier, "quantity": decimal_json(l.quantity),
+                "purchase_quantity": decimal_json(l.quantity), "sale_price": yuan2(l.sale_price),
                 "name": name, "sale_ratio": 1, "spu_id": spu, "id": sku,
                 "is_weight": weighed, "has_weight": weighed && weighed_yet,
                 "salemenu_name": "餐饮报价单",
@@ -753,7 +958,7 @@ fn detail_data(o: &Order) -> Value {
             "receive_begin_time": begin, "receive_end_time": end,
             "receiver_name": o.receiver_name,
         },
-        "date_time": cst_format(o.date_ms, "%Y-%m-%dT%H:%M:%S%.3f"),
+        "date_time": time_value(times, o.date_ms, "%Y-%m-%dT%H:%M:%S%.3f"),
         "remark": o.remark,
         "details": details,
         "sort_id": o.sort_id,
@@ -787,12 +992,24 @@ mod tests {
         }
         let window = |start: &str, end: &str| {
             let p = params(&[("query_type", "1"), ("start_date", start), ("end_date", end), ("sort_type", "date_asc")]);
-            order_list(&shop, &p).unwrap_or_else(fail)
+            order_list(&shop, &p, GmTimeForm::CstText).unwrap_or_else(fail)
         };
         let body = window("2024-03-05", "2024-03-05");
         let ids: Vec<&Value> = body["data"]["list"].as_array().into_iter().flatten().map(|r| &r["id"]).collect();
         assert_eq!(ids, [&json!("PL492002"), &json!("PL492003")]);
         assert_eq!(window("2024-03-05", "2024-03-11")["code"], 0);
         assert_eq!((yuan2(14_631), yuan2(5), fen_of_yuan2("146.31")), ("146.31".into(), "0.05".into(), 14_631));
+    }
+
+    /// Quantities in hundredths are written as the shortest exact decimal, both ways.
+    #[test]
+    fn decimal_quantities() {
+        for (h, text) in [(150, "1.5"), (235, "2.35"), (300, "3"), (5, "0.05"), (1_210, "12.1")] {
+            assert_eq!(decimal(h), text);
+            assert_eq!(decimal_json(h).to_string(), text);
+            assert_eq!(parse_hundredths(text), Some(h));
+        }
+        assert_eq!([parse_hundredths("1.505"), parse_hundredths("-1"), parse_hundredths(".5")], [None, None, None]);
+        assert_eq!((amount(152, 728), amount(235, 201)), (1_107, 472));
     }
 }

@@ -208,6 +208,9 @@ struct Order {
     /// Indexes into the shop's deliveries.
     deliveries: Vec<usize>,
     remarks: Vec<Remark>,
+    /// Served with a `create_time` no reader can take (a vendor bug), for the test that such a
+    /// row is kept raw while the rest of its page syncs.
+    corrupt: bool,
 }
 
 impl Order {
@@ -413,6 +416,7 @@ impl Shop {
             addresses,
             deliveries: Vec::new(),
             remarks: Vec::new(),
+            corrupt: false,
         };
         let idx = self.orders.len();
         self.by_itemno.insert(order.itemno.clone(), idx);
@@ -532,6 +536,15 @@ impl YmSim {
     /// Makes a shop's order list page badly (or well again with `None`).
     pub fn set_paging_quirk(&self, token: &str, quirk: Option<PagingQuirk>) {
         self.with_shop(token, |shop, _| shop.quirk = quirk);
+    }
+
+    /// Serves order `itemno` with an unreadable `create_time` from now on; false if unknown.
+    pub fn corrupt_order(&self, token: &str, itemno: &str) -> bool {
+        self.with_shop(token, |shop, _| {
+            let Some(&idx) = shop.by_itemno.get(itemno) else { return false };
+            shop.orders[idx].corrupt = true;
+            true
+        })
     }
 
     /// Makes a shop's deliveryList read `max_id` one of the ways the page allows (or neither).
@@ -971,7 +984,8 @@ fn order_row(shop: &Shop, o: &Order) -> Value {
         "cost_shipping" => s(yuan4(o.cost_shipping)), "cost_payment" => s(yuan4(o.cost_payment)),
         "cost_insurance" => s(yuan4(o.cost_insurance)), "cost_offer" => s(yuan4(o.cost_offer)),
         "total_amount" => s(yuan4(o.total())), "country_id" => s(45), "ip" => s(o.ip),
-        "remark" => s(o.remark), "marked" => s(0), "create_time" => shop.time_form.write(o.create_time),
+        "remark" => s(o.remark), "marked" => s(0),
+        "create_time" => if o.corrupt { s("yesterday-ish") } else { shop.time_form.write(o.create_time) },
         "pay_time" => shop.time_form.write(o.pay_time), "act_time" => shop.time_form.write(o.act_time),
         "source_device" => s("phone"),
         "source" => s(""), "utm_source" => s(""), "utm_medium" => s(""),

@@ -8,7 +8,7 @@ use super::wire::{CODE_TOKEN_INVALID, TOKEN_PATH};
 use crate::config::Secret;
 use crate::platforms::envelope;
 use crate::platforms::http::{HttpClient, Idempotency, Request};
-use crate::platforms::{values, SyncError};
+use crate::platforms::SyncError;
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use serde_json::Value;
@@ -114,12 +114,10 @@ impl Client {
             }
             other => other?,
         };
-        let data = answer.get("data").cloned().unwrap_or(Value::Null);
-        let value = values::required(&data, "access_token").map_err(|e| envelope::shape(TOKEN_PATH, e.to_string()))?;
+        let token = super::map::access_token(&answer).map_err(|e| envelope::shape(TOKEN_PATH, e.to_string()))?;
         // Without a readable expiry, assume the documented hour minus a margin.
-        let expires_at =
-            values::time(&data, "expire_time").ok().flatten().unwrap_or_else(|| Utc::now() + Duration::minutes(55));
+        let expires_at = token.expires_at.unwrap_or_else(|| Utc::now() + Duration::minutes(55));
         tracing::debug!(%expires_at, "Guanmai access token refreshed");
-        Ok(Token { value: Secret::new(value), expires_at })
+        Ok(Token { value: Secret::new(token.value), expires_at })
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::model::{Order, OrderLine, OrderStatus, PaymentStatus};
 use crate::platforms::values::{self, ValueError};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 /// `status` → unified order status.
@@ -43,6 +44,86 @@ pub fn move_allowed(from: OrderStatus, to: OrderStatus) -> bool {
     matches!((code_of(from), push_code(to)), (Some(f), Some(t)) if ALLOWED_MOVES.contains(&(f, t)))
 }
 
+/// What a status push should do, judged on the vendor's current code of the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveCheck {
+    /// The move is one `order/update` accepts: send it.
+    Send,
+    /// The order is already at or past the target: nothing to send.
+    AlreadyThere,
+    /// The move is not allowed from the current code; the reason names the code and the moves.
+    Refused(String),
+}
+
+/// Judges moving an order from vendor code `current` to `target`. Codes grow along the lifecycle
+/// (1, 5, 10, 15, 100), so a known code at or past the target means the move already happened;
+/// -1 (deleted) and codes outside the table are never "past" anything.
+pub fn check_vendor_move(current: &str, target: i64) -> MoveCheck {
+    let code = current.trim().parse::<i64>().ok().filter(|_| status_of(current.trim()).is_some());
+    match code {
+        Some(c) if ALLOWED_MOVES.contains(&(c, target)) => MoveCheck::Send,
+        Some(c) if c > 0 && c >= target => MoveCheck::AlreadyThere,
+        _ => MoveCheck::Refused(format!(
+            "the order is at Guanmai status {} ({}); order/update only moves {}",
+            if current.trim().is_empty() { "(none)" } else { current.trim() },
+            status_of(current.trim()).map_or("unknown", |s| s.as_str()),
+            allowed_moves_text(),
+        )),
+    }
+}
+
+/// The allowed moves as vendor codes, for messages: `1→5, 1→10, 5→10`.
+pub fn allowed_moves_text() -> String {
+    ALLOWED_MOVES.iter().map(|(f, t)| format!("{f}→{t}")).collect::<Vec<_>>().join(", ")
+}
+
+/// An access token as the token call answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// `data.access_token`.
+    pub value: String,
+    /// `data.expire_time` (CST text on the page); None when missing or unreadable.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Reads the token call's answer (its envelope already checked). An unreadable expiry is not an
+/// error: the caller assumes the documented hour.
+pub fn access_token(answer: &Value) -> Result<AccessToken, ValueError> {
+    let data = answer.get("data").unwrap_or(&Value::Null);
+    let value = values::required(data, "access_token")?;
+    let expires_at = values::time(data, "expire_time").unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "unreadable Guanmai token expiry; assuming the documented hour");
+        None
+    });
+    Ok(AccessToken { value, expires_at })
+}
+
+/// The amounts of a list row, in fen (the list writes yuan strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListAmounts {
+    /// `total_price`, the goods at the executed prices (freight not included, as `real_price`).
+    pub total_price: Option<i64>,
+    /// `origin_total_price`, the goods at the prices when ordered.
+    pub origin_total_price: Option<i64>,
+    /// `freight`.
+    pub freight: Option<i64>,
+}
+
+/// Reads a list row's yuan amounts; unset ones are None.
+pub fn list_amounts(row: &Value) -> Result<ListAmounts, ValueError> {
+    let fen = |field: &str| -> Result<Option<i64>, ValueError> {
+        match values::non_empty(row, field) {
+            Some(_) => values::fen(row, field).map(Some),
+            None => Ok(None),
+        }
+    };
+    Ok(ListAmounts {
+        total_price: fen("total_price")?,
+        origin_total_price: fen("origin_total_price")?,
+        freight: fen("freight")?,
+    })
+}
+
 /// The raw JSON stored for an order: both answers it was read from.
 pub fn raw(list_row: &Value, detail: &Value) -> String {
     json!({ "list": list_row, "detail": detail }).to_string()
@@ -78,8 +159,11 @@ pub fn order(list_row: &Value, detail: &Value) -> Result<Order, ValueError> {
         payment_status: (status == OrderStatus::Completed).then_some(PaymentStatus::Paid),
         refund_status: None,
         currency: "CNY".into(),
-        total_minor: fen_int(detail, "total_pay")?,
-        shipping_minor: fen_int(detail, "freight")?,
+        total_minor: total_minor(list_row, detail)?,
+        shipping_minor: match values::int(detail, "freight")? {
+            Some(fen) => fen,
+            None => list_amounts(list_row)?.freight.unwrap_or(0),
+        },
         buyer_name: values::non_empty(&customer, "resname").or_else(|| values::non_empty(list_row, "resname")),
         buyer_phone: values::non_empty(&customer, "receiver_phone"),
         ship_address: values::non_empty(&customer, "address"),
@@ -91,9 +175,14 @@ pub fn order(list_row: &Value, detail: &Value) -> Result<Order, ValueError> {
     })
 }
 
-/// Detail amounts are integer fen.
-fn fen_int(row: &Value, field: &str) -> Result<i64, ValueError> {
-    Ok(values::int(row, field)?.unwrap_or(0))
+/// The detail's `total_pay` (fen, freight included). Without it, the list's yuan `total_price`
+/// plus `freight` (the list's total is read like `real_price`, without freight).
+fn total_minor(list_row: &Value, detail: &Value) -> Result<i64, ValueError> {
+    if let Some(fen) = values::int(detail, "total_pay")? {
+        return Ok(fen);
+    }
+    let list = list_amounts(list_row)?;
+    Ok(list.total_price.map_or(0, |t| t + list.freight.unwrap_or(0)))
 }
 
 /// A detail line. Weighed goods (`is_weight`) have decimal quantities in 斤; `real_quantity` and
@@ -149,5 +238,22 @@ mod tests {
             allowed,
             vec![(AwaitingFulfillment, Processing), (AwaitingFulfillment, Shipped), (Processing, Shipped)]
         );
+    }
+
+    #[test]
+    fn a_push_is_judged_on_the_vendor_code() {
+        use MoveCheck::*;
+        let cases = [("1", 5, Send), ("1", 10, Send), ("5", 10, Send), ("5", 5, AlreadyThere), ("10", 5, AlreadyThere)];
+        for (code, target, want) in cases {
+            assert_eq!(check_vendor_move(code, target), want, "{code} -> {target}");
+        }
+        assert_eq!(check_vendor_move("15", 10), AlreadyThere);
+        assert_eq!(check_vendor_move("100", 10), AlreadyThere);
+        for code in ["-1", "7", "", "x"] {
+            let Refused(why) = check_vendor_move(code, 10) else { panic!("{code} must be refused") };
+            assert!(why.contains("1→5, 1→10, 5→10"), "{why}");
+        }
+        let Refused(why) = check_vendor_move("-1", 5) else { panic!("deleted") };
+        assert!(why.contains("status -1 (cancelled)"), "{why}");
     }
 }

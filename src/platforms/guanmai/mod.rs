@@ -2,8 +2,10 @@
 //!
 //! The list filters on order date only, over at most 7 days, with offset paging and no total;
 //! so every pass re-lists a look-back window, and fetches the detail (lines, customer, fen
-//! amounts) only of orders that are new or whose list row changed. There are no shipment or
-//! refund endpoints. Status pushes go one order per call and only along 1→5, 1→10, 5→10.
+//! amounts) only of orders that are new or whose list row changed. Stored open orders older
+//! than that window are re-read one by one with `order/get` (restaurants settle weeks later).
+//! There are no shipment or refund endpoints. Status pushes go one order per call and only
+//! along 1→5, 1→10, 5→10, judged on the order as `order/get` reads it just before sending.
 
 mod client;
 pub mod map;
@@ -20,7 +22,7 @@ use async_trait::async_trait;
 use client::Client;
 use futures_util::{stream, StreamExt};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What Guanmai can do.
@@ -59,6 +61,7 @@ pub fn build(parts: ConnectorParts<'_>) -> Result<Arc<dyn Connector>, String> {
 
 impl Guanmai {
     async fn sync_orders(&self, req: &SyncRequest, sink: &mut dyn Sink) -> Result<(), SyncError> {
+        let mut listed = HashSet::new();
         for w in window::pass_span(req, true).split(wire::MAX_SPAN_DAYS) {
             let mut offset = 0usize;
             let mut previous_ids: Vec<String> = Vec::new();
@@ -72,6 +75,7 @@ impl Guanmai {
                     ));
                 }
                 let last = rows.len() < wire::PAGE_LIMIT;
+                listed.extend(ids.iter().cloned());
                 let mut batch = self.read_changed(&rows, sink).await?;
                 if last {
                     batch.cursor = Some(w.cursor());
@@ -84,7 +88,62 @@ impl Guanmai {
                 previous_ids = ids;
             }
         }
+        self.reread_open(req, &listed, sink).await
+    }
+
+    /// Re-reads the stored open orders no list of this pass returned: the list filters on order
+    /// date, so only `order/get` shows an older order being paid (15 → 100) or deleted (-1).
+    async fn reread_open(
+        &self,
+        req: &SyncRequest,
+        listed: &HashSet<String>,
+        sink: &mut dyn Sink,
+    ) -> Result<(), SyncError> {
+        let wanted: Vec<String> = req.open_orders.iter().filter(|n| !listed.contains(*n)).cloned().collect();
+        for chunk in wanted.chunks(wire::PAGE_LIMIT) {
+            let stored: HashMap<String, Value> = sink
+                .stored_orders(chunk)?
+                .into_iter()
+                .filter_map(|o| map::stored_list_row(&o.raw_json).map(|row| (o.order_no, row)))
+                .collect();
+            let details = self.details(chunk.to_vec()).await;
+            let mut batch = Batch::default();
+            for (id, detail) in details {
+                match detail {
+                    // An answer without an order in it must not overwrite the stored lines.
+                    Ok(answer) if answer.pointer("/data/status").is_none_or(Value::is_null) => {
+                        tracing::warn!(order_no = id, "Guanmai answered a re-read without an order; kept as stored")
+                    }
+                    Ok(answer) => {
+                        // The stored list row stays (it is what the next list is compared with);
+                        // status and everything else come from the fresh detail.
+                        let row = stored.get(&id).cloned().unwrap_or_else(|| serde_json::json!({ "id": id }));
+                        read_order(&mut batch, id, row, &answer);
+                    }
+                    // The vendor no longer serves it (removed rather than deleted to -1): what
+                    // is stored is the last word we have.
+                    Err(e @ SyncError::Vendor { .. }) => {
+                        tracing::warn!(order_no = id, error = %e, "Guanmai refused re-reading a stored open order; kept as stored")
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            sink.commit(batch)?;
+        }
         Ok(())
+    }
+
+    /// The details of `ids`, a few in flight at once, in the order given.
+    async fn details(&self, ids: Vec<String>) -> Vec<(String, Result<Value, SyncError>)> {
+        // Owned ids: futures borrowing from the caller would not be `Send` across the trait object.
+        stream::iter(ids)
+            .map(|id| {
+                let detail = self.detail(id.clone());
+                async move { (id, detail.await) }
+            })
+            .buffered(DETAIL_CONCURRENCY)
+            .collect()
+            .await
     }
 
     async fn list_page(&self, w: DayWindow, offset: usize) -> Result<Vec<Value>, SyncError> {
@@ -114,23 +173,10 @@ impl Guanmai {
                 None => batch.rejected.push(rejected(Stream::Orders, row, "id", "list row without `id`".into())),
             }
         }
-        // Owned rows: futures borrowing from the page would not be `Send` across the trait object.
-        let details: Vec<(String, Value, Result<Value, SyncError>)> = stream::iter(wanted)
-            .map(|(id, row)| {
-                let detail = self.detail(id.clone());
-                async move { (id, row, detail.await) }
-            })
-            .buffered(DETAIL_CONCURRENCY)
-            .collect()
-            .await;
-        for (id, row, detail) in details {
+        let details = self.details(wanted.iter().map(|(id, _)| id.clone()).collect()).await;
+        for ((_, row), (id, detail)) in wanted.into_iter().zip(details) {
             match detail {
-                Ok(answer) => {
-                    let detail = answer.get("data").cloned().unwrap_or(Value::Null);
-                    let both = serde_json::json!({"id": id, "list": row, "detail": detail});
-                    let read = |both: &Value| map::order(&both["list"], &both["detail"]);
-                    batch.read(std::slice::from_ref(&both), (Stream::Orders, "id"), read, |b, o| b.orders.push(o));
-                }
+                Ok(answer) => read_order(&mut batch, id, row, &answer),
                 // The vendor refused this one detail (deleted meanwhile?): keep the row raw.
                 Err(e @ SyncError::Vendor { .. }) => {
                     batch.rejected.push(rejected(Stream::Orders, &row, "id", e.to_string()))
@@ -144,6 +190,44 @@ impl Guanmai {
     async fn detail(&self, id: String) -> Result<Value, SyncError> {
         self.client.get(wire::ORDER_PATH, vec![("order_id".to_string(), id)]).await
     }
+
+    /// One status push: reads the order's current code, then sends only a move the vendor allows.
+    async fn push_status(&self, order_no: &str, status: OrderStatus) -> Result<PushOutcome, SyncError> {
+        let Some(target) = map::push_code(status) else {
+            return Ok(PushOutcome::Refused(format!("guanmai cannot move an order to `{status}`")));
+        };
+        // The order may not be stored yet (a warehouse system pushes right after it was placed),
+        // and a stored status may be stale: the vendor's answer now is what the move is judged on.
+        let current = match self.detail(order_no.to_string()).await {
+            Ok(answer) => values::code(answer.get("data").unwrap_or(&Value::Null), "status"),
+            Err(SyncError::Vendor { code, msg, .. }) => return Ok(PushOutcome::Refused(format!("code {code}: {msg}"))),
+            Err(e) => return Err(e),
+        };
+        match map::check_vendor_move(&current, target) {
+            map::MoveCheck::Send => {}
+            map::MoveCheck::AlreadyThere => {
+                tracing::info!(
+                    order_no,
+                    current,
+                    target,
+                    "Guanmai order already at or past the pushed status; not sent"
+                );
+                return Ok(PushOutcome::AlreadyApplied);
+            }
+            map::MoveCheck::Refused(why) => return Ok(PushOutcome::Refused(why)),
+        }
+        let form = vec![("order_id".to_string(), order_no.to_string()), ("status".to_string(), target.to_string())];
+        push_outcome(self.client.post(wire::UPDATE_PATH, form).await)
+    }
+}
+
+/// Reads one order from its list row and the `order/get` answer into `batch` (rejected raw when
+/// it cannot be read). The detail carries no order id: `id` is the one it was asked for.
+fn read_order(batch: &mut Batch, id: String, row: Value, answer: &Value) {
+    let detail = answer.get("data").cloned().unwrap_or(Value::Null);
+    let both = serde_json::json!({"id": id, "list": row, "detail": detail});
+    let read = |both: &Value| map::order(&both["list"], &both["detail"]);
+    batch.read(std::slice::from_ref(&both), (Stream::Orders, "id"), read, |b, o| b.orders.push(o));
 }
 
 #[async_trait]
@@ -161,14 +245,10 @@ impl Connector for Guanmai {
 
     async fn push(&self, items: &[PushItem]) -> Result<Vec<PushOutcome>, SyncError> {
         one_by_one(items, |item| async move {
-            let PushPayload::Status { status } = &item.payload else {
-                return Ok(PushOutcome::Refused(format!("guanmai cannot take {:?}", item.payload)));
-            };
-            let Some(code) = map::push_code(*status) else {
-                return Ok(PushOutcome::Refused(format!("guanmai cannot move an order to `{status}`")));
-            };
-            let form = vec![("order_id".to_string(), item.order_no.clone()), ("status".to_string(), code.to_string())];
-            push_outcome(self.client.post(wire::UPDATE_PATH, form).await)
+            match &item.payload {
+                PushPayload::Status { status } => self.push_status(&item.order_no, *status).await,
+                other => Ok(PushOutcome::Refused(format!("guanmai cannot take {other:?}"))),
+            }
         })
         .await
     }
@@ -199,7 +279,8 @@ impl Connector for Guanmai {
             return Ok(());
         };
         match current {
-            None => Err("the order is not in the database yet; run `ordersync sync` first (Guanmai only allows some moves)".into()),
+            // Not synced yet: the move is judged on the vendor's status when the push is sent.
+            None => Ok(()),
             Some(from) if map::move_allowed(from, *status) => Ok(()),
             Some(from) => Err(format!(
                 "guanmai cannot move an order from `{from}` to `{status}` (allowed: awaiting_fulfillment→processing, awaiting_fulfillment→shipped, processing→shipped)"
