@@ -9,7 +9,7 @@ use ordersync::model::{OrderStatus, Stream};
 use ordersync::platforms::liangben::map::{order_status, refund_status};
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
-use ordersync::sim::liangben::LbSim;
+use ordersync::sim::liangben::{LbDetailNesting, LbOptions, LbReceipt, LbSim, LbTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
 use ordersync::store::NewEntry;
@@ -75,10 +75,26 @@ type Row = (String, String, i64, i64, Option<String>, Option<String>, Option<Str
 async fn full_sync_of_1000_orders_with_outbound_records_and_refunds_equals_ground_truth() {
     let w = world(1000, 30, 41).await;
     all_streams(&w).await;
+    assert_store_is_truth(&w);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_sync_equals_ground_truth_with_times_as_rfc3339_z_and_as_unix_milliseconds() {
+    for (form, seed) in [(LbTimeForm::Rfc3339Z, 51), (LbTimeForm::UnixMillis, 52)] {
+        let w = world(300, 30, seed).await;
+        w.sim.set_options(LbOptions { time_form: form, ..LbOptions::default() });
+        all_streams(&w).await;
+        assert_store_is_truth(&w);
+    }
+}
+
+/// Every order (statuses, amounts, buyer, times in UTC, lines), outbound record and refund of
+/// the simulator is stored as its truth says, and nothing was rejected.
+fn assert_store_is_truth(w: &World) {
     let store = w.dir.store();
     let conn = store.connection();
     let truth = w.sim.truth_orders(TOKEN);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), 1000);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
     assert!(count(&store, "SELECT COUNT(*) FROM orders WHERE status = 'partially_shipped'") > 0);
     for t in &truth {
@@ -226,7 +242,12 @@ async fn cancel_and_receipt_are_applied_once_and_a_shipped_order_cannot_be_cance
     store.enqueue(&status(&pending[0], OrderStatus::Cancelled), Utc::now()).unwrap();
     store.enqueue(&status(&receiving[0], OrderStatus::Completed), Utc::now()).unwrap();
     store.enqueue(&status(&receiving[1], OrderStatus::Cancelled), Utc::now()).unwrap();
-    // A cut-off answer must not lead to a second cancel.
+    // A cut-off answer must not lead to a second cancel. Reads are not retried by the HTTP
+    // client meanwhile, so one flush stays short of the outbox's give-up limit whatever the
+    // number of reads a push makes.
+    let token = w.dir.secret("lb.token", TOKEN);
+    let http = "[http]\nretries = 0\nrequest_timeout_secs = 5\n";
+    w.dir.write_config_with(http, &shop_block(SHOP, &w.handle.base_url(), &token));
     w.sim.set_faults(ordersync::sim::Faults { cut_body: 1.0, ..Default::default() });
     flush_all(&w.dir.runtime(), &CancellationToken::new()).await.unwrap();
     w.sim.set_faults(ordersync::sim::Faults::default());
@@ -261,7 +282,8 @@ async fn cancel_and_receipt_are_applied_once_and_a_shipped_order_cannot_be_cance
         .expect("the cancel of a shipped order failed");
     assert!(err.contains("无法取消"), "the vendor's message is kept: {err}");
     let done = count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'");
-    assert_eq!(done, 2);
+    let rows = outbox_rows(&w);
+    assert_eq!(done, 2, "{rows:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -307,4 +329,230 @@ async fn a_partly_shipped_order_completed_between_passes_gets_its_last_outbound_
     pass(&w, Stream::Shipments).await;
     let asked = w.sim.requests().iter().filter(|r| r.endpoint.ends_with("out_info")).count();
     assert_eq!(asked, w.sim.order_sns_where(TOKEN, 4, Some(2)).len(), "only the still partly shipped orders");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_rows_without_products_or_amounts_are_completed_from_the_order_detail() {
+    let w = world(300, 30, 46).await;
+    let options = LbOptions {
+        omit_products: 0.25,
+        omit_amounts: 0.15,
+        detail_nesting: LbDetailNesting::Order,
+        ..LbOptions::default()
+    };
+    w.sim.set_options(options);
+    let mut lacking = w.sim.orders_without_full_rows(TOKEN);
+    assert!(lacking.len() > 30 && lacking.len() < 200, "a share of the rows lacks lines or amounts: {}", lacking.len());
+    all_streams(&w).await;
+    // Every order with its full lines and total, as if the list had carried them.
+    assert_store_is_truth(&w);
+    // One detail call per incomplete row, and none for the complete ones.
+    let mut asked = w.sim.detail_requests(TOKEN);
+    asked.sort_unstable();
+    lacking.sort_unstable();
+    assert_eq!(asked, lacking);
+    let calls = w.sim.requests().iter().filter(|r| r.endpoint.ends_with("/order/get_order_info")).count();
+    assert_eq!(calls, lacking.len());
+    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders WHERE total_minor = 0"), 0);
+}
+
+/// Orders awaiting receipt (5/3) with two outbound records or more, by the simulator's truth.
+fn orders_with_several_records(sim: &LbSim) -> Vec<(String, Vec<String>)> {
+    let outbound = sim.truth_outbound(TOKEN);
+    let mut out = Vec::new();
+    for sn in sim.order_sns_where(TOKEN, 5, Some(3)) {
+        let mut records: Vec<_> = outbound.iter().filter(|b| b.order_sn == sn).collect();
+        records.sort_by_key(|b| (b.out_time, b.purchase_sn.clone()));
+        if records.len() >= 2 {
+            out.push((sn, records.into_iter().map(|b| b.purchase_sn.clone()).collect()));
+        }
+    }
+    out
+}
+
+fn enqueue_receipt(w: &World, order: &str) {
+    let entry = NewEntry {
+        shop_id: SHOP.into(),
+        order_no: order.to_string(),
+        payload: PushPayload::Status { status: OrderStatus::Completed },
+    };
+    w.dir.store().enqueue(&entry, Utc::now()).unwrap();
+}
+
+fn outbox_state(w: &World, order: &str) -> (String, Option<String>) {
+    w.dir
+        .store()
+        .connection()
+        .query_row("SELECT state, last_error FROM outbox WHERE order_no = ?1", [order], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("outbox row")
+}
+
+async fn flush_until_settled(w: &World) {
+    for _ in 0..40 {
+        flush_all(&w.dir.runtime(), &CancellationToken::new()).await.unwrap();
+        if count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')") == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the outbox did not settle");
+}
+
+fn status_at_supplier(w: &World, order: &str) -> u8 {
+    w.sim.truth_orders(TOKEN).into_iter().find(|t| t.order_sn == order).expect("order").order_status
+}
+
+/// The purchase_sn each applied receipt of `order` named, in order.
+fn receipts_applied(w: &World, order: &str) -> Vec<String> {
+    (w.sim.applied_pushes().iter())
+        .filter(|p| p.order_no == order)
+        .map(|p| p.entry["purchase_sn"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_that_confirms_the_whole_order_is_sent_once_and_done_when_the_order_reads_received() {
+    let w = world(300, 20, 47).await;
+    w.sim.set_options(LbOptions { receipt: LbReceipt::WholeOrder, ..LbOptions::default() });
+    all_streams(&w).await;
+    let several = orders_with_several_records(&w.sim);
+    let (order, records) = several.first().expect("an order with two outbound records");
+    enqueue_receipt(&w, order);
+    flush_until_settled(&w).await;
+    assert_eq!(outbox_state(&w, order).0, "done");
+    assert_eq!(status_at_supplier(&w, order), 6, "received at the supplier");
+    // The first receipt completed the order: no second one was sent.
+    assert_eq!(receipts_applied(&w, order), vec![records[0].clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn receipts_that_confirm_one_outbound_record_each_are_sent_for_every_record_and_never_done_early() {
+    let w = world(300, 20, 48).await;
+    w.sim.set_options(LbOptions { receipt: LbReceipt::PerRecord, ..LbOptions::default() });
+    all_streams(&w).await;
+    let several = orders_with_several_records(&w.sim);
+    assert!(several.len() >= 2, "two orders with several outbound records");
+    let (order, records) = &several[0];
+    enqueue_receipt(&w, order);
+    flush_until_settled(&w).await;
+    assert_eq!(outbox_state(&w, order).0, "done");
+    assert_eq!(status_at_supplier(&w, order), 6);
+    assert_eq!(&receipts_applied(&w, order), records, "one receipt per outbound record, each once");
+
+    // The supplier will not confirm the last record yet: the order stays awaiting receipt, and
+    // the push is not done (a retry, not a failure).
+    let (order, records) = &several[1];
+    let last = records.last().expect("a record");
+    w.sim.refuse_receipt(TOKEN, last, true);
+    enqueue_receipt(&w, order);
+    flush_all(&w.dir.runtime(), &CancellationToken::new()).await.unwrap();
+    let (state, error) = outbox_state(&w, order);
+    assert_eq!(state, "pending", "not done while the order is not received: {error:?}");
+    assert!(error.as_deref().is_some_and(|e| e.contains("not 6")), "{error:?}");
+    assert_eq!(status_at_supplier(&w, order), 5);
+    assert_eq!(w.sim.confirmed_records(TOKEN, order), records[..records.len() - 1].to_vec());
+    // Once it can, the next attempt confirms the rest and the push is done; no record twice.
+    w.sim.refuse_receipt(TOKEN, last, false);
+    flush_until_settled(&w).await;
+    assert_eq!(outbox_state(&w, order).0, "done");
+    assert_eq!(status_at_supplier(&w, order), 6);
+    assert_eq!(&receipts_applied(&w, order), records);
+}
+
+/// The creation day (CST) of an order, by the simulator's truth.
+fn cst_day(w: &World, order: &str) -> chrono::NaiveDate {
+    let t = w.sim.truth_orders(TOKEN).into_iter().find(|t| t.order_sn == order).expect("order");
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    Utc.timestamp_opt(t.create_time, 0).unwrap().with_timezone(&cst).date_naive()
+}
+
+fn today_cst() -> chrono::NaiveDate {
+    Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive()
+}
+
+/// An order created `from..to` days ago.
+fn order_created_days_ago(w: &World, from: i64, to: i64) -> String {
+    let now = Utc::now().timestamp();
+    (w.sim.truth_orders(TOKEN).into_iter())
+        .find(|t| t.create_time < now - from * 86_400 && t.create_time > now - to * 86_400)
+        .expect("an order in that range")
+        .order_sn
+}
+
+fn sync_state(w: &World) -> (Option<String>, Option<String>, Option<String>) {
+    let sql = "SELECT s.cursor, s.incomplete, (SELECT shortfall FROM sync_runs r WHERE r.shop_id = s.shop_id
+               AND r.stream = s.stream ORDER BY r.id DESC LIMIT 1) FROM sync_state s
+               WHERE s.shop_id = ?1 AND s.stream = 'orders'";
+    w.dir.store().connection().query_row(sql, [SHOP], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("sync state")
+}
+
+fn window_reads(w: &World) -> usize {
+    (w.sim.requests().iter()).filter(|r| r.endpoint.ends_with("/order/get_order_list") && r.items == 0).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_short_of_the_reported_total_is_read_again_and_then_complete() {
+    let w = world(150, 30, 49).await;
+    w.sim.set_options(LbOptions { total_with_has_next: true, ..LbOptions::default() });
+    let order = order_created_days_ago(&w, 12, 18);
+    w.sim.hide_order(TOKEN, &order, 1);
+    pass(&w, Stream::Orders).await;
+    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), 150);
+    assert_eq!(count(&w.dir.store(), &format!("SELECT COUNT(*) FROM orders WHERE order_no = '{order}'")), 1);
+    let (cursor, incomplete, shortfall) = sync_state(&w);
+    assert_eq!((incomplete, shortfall), (None, None));
+    assert_eq!(cursor, Some(today_cst().to_string()));
+    // 31 days in windows of 7: 5 windows of one page each, and one re-read.
+    assert_eq!(window_reads(&w), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_still_short_after_the_re_read_is_recorded_and_holds_the_cursor() {
+    let w = world(150, 30, 50).await;
+    w.sim.set_options(LbOptions { total_with_has_next: true, ..LbOptions::default() });
+    let order = order_created_days_ago(&w, 12, 18);
+    let day = cst_day(&w, &order);
+    w.sim.hide_order(TOKEN, &order, usize::MAX);
+    let report = pass(&w, Stream::Orders).await;
+    assert_eq!(report.rejected, 0);
+    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), 149, "every row served is stored");
+    let (cursor, incomplete, shortfall) = sync_state(&w);
+    // Windows run from 30 days ago in steps of 7: the cursor is the last day before the short
+    // window (none saved when it is the first).
+    let start = today_cst() - chrono::Duration::days(30);
+    let k = (day - start).num_days() / 7;
+    let expected = (k > 0).then(|| (start + chrono::Duration::days(7 * k - 1)).to_string());
+    assert_eq!(cursor, expected);
+    let incomplete = incomplete.expect("the stream is incomplete");
+    // The short window and its numbers, counted from the truth.
+    let (from, to) = (start + chrono::Duration::days(7 * k), start + chrono::Duration::days(7 * k + 6));
+    let all = w.sim.truth_orders(TOKEN);
+    let in_window = all.iter().filter(|t| (from..=to).contains(&cst_day(&w, &t.order_sn))).count();
+    let expected = format!(
+        "order/get_order_list created {from}..{to}: vendor reported {in_window} rows, {} received",
+        in_window - 1
+    );
+    assert_eq!(incomplete, expected);
+    assert_eq!(shortfall.as_deref(), Some(incomplete.as_str()));
+    assert_eq!(window_reads(&w), 6, "the short window was read twice");
+
+    // Still short on the next pass: the cursor stays before the gap.
+    pass(&w, Stream::Orders).await;
+    let (cursor, incomplete, _) = sync_state(&w);
+    assert!(cursor.as_deref().is_none_or(|c| c < day.to_string().as_str()), "{cursor:?} passed {day}");
+    assert!(incomplete.is_some());
+
+    // Served again: the pass completes, stores it and moves the cursor to today.
+    w.sim.hide_order(TOKEN, &order, 0);
+    pass(&w, Stream::Orders).await;
+    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), 150);
+    assert_eq!(sync_state(&w), (Some(today_cst().to_string()), None, None));
+}
+
+/// Every outbox row: order, state, last error.
+fn outbox_rows(w: &World) -> Vec<(String, String, Option<String>)> {
+    let store = w.dir.store();
+    let conn = store.connection();
+    let mut stmt = conn.prepare("SELECT order_no, state, last_error FROM outbox").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
 }

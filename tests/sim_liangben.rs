@@ -1,7 +1,9 @@
 //! The liangben simulator against its contract (PLATFORMS.md §3), driven over HTTP on 127.0.0.1
 //! exactly as a connector would: bearer auth, the `{"code","msg","data"}` envelope, paging with
 //! `has_next`, creation-time windows in UTC+8, outbound records, refunds, the two pushes and
-//! reproducible faults.
+//! reproducible faults; and the options that serve the other readings of the vendor page (time
+//! forms, rows without lines or amounts and the order detail, `total` beside `has_next` with
+//! under-served lists, per-record receipts).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
-use ordersync::sim::liangben::{LbSim, LbTruthOrder};
+use ordersync::sim::liangben::{LbDetailNesting, LbOptions, LbReceipt, LbSim, LbTimeForm, LbTruthOrder};
 use ordersync::sim::Simulator;
 use ordersync::sim::{Faults, SimHandle};
 
@@ -158,7 +160,7 @@ fn assert_row_is_truth(row: &Value, t: &LbTruthOrder) {
 #[tokio::test]
 async fn bad_or_missing_token_is_http_401() {
     let (sim, h) = start(1, 5, 3).await;
-    for name in ["get_order_list", "out_info", "refund_list", "cancel", "receipt"] {
+    for name in ["get_order_list", "get_order_info", "out_info", "refund_list", "cancel", "receipt"] {
         for token in [None, Some("nope"), Some("")] {
             let (status, text) = post_raw(&h, name, token, &[("page", "1")]).await;
             assert_eq!(status, 401, "{name} {token:?}");
@@ -528,4 +530,163 @@ async fn supplier_hooks_and_activity() {
     h.shutdown().await;
     let gone = reqwest::Client::new().post(format!("{base}/api/liangben/v1/order/get_order_list")).send().await;
     assert!(gone.is_err(), "server still answers after shutdown");
+}
+
+#[tokio::test]
+async fn list_rows_may_lack_lines_or_amounts_and_the_detail_has_them_in_every_nesting() {
+    let (sim, h) = start(12, 80, 10).await;
+    sim.set_options(LbOptions { omit_products: 0.3, omit_amounts: 0.3, ..LbOptions::default() });
+    let lacking: BTreeSet<String> = sim.orders_without_full_rows(TOKEN).into_iter().collect();
+    assert!(!lacking.is_empty() && lacking.len() < 80, "{}", lacking.len());
+    let truth = sim.truth_orders(TOKEN);
+    let rows = all_orders(&h, 100, &[]).await;
+    let (mut no_products, mut no_amounts) = (0, 0);
+    for (row, t) in rows.iter().zip(&truth) {
+        let lines_gone = row.get("products").is_none();
+        let amounts_gone = row["order_amount"].is_null() && row.get("freight").is_none();
+        assert_eq!(lines_gone || amounts_gone, lacking.contains(&t.order_sn), "{row}");
+        no_products += usize::from(lines_gone);
+        no_amounts += usize::from(amounts_gone);
+    }
+    assert!(no_products > 0 && no_amounts > 0);
+    // The same rows lack the same parts on every read.
+    assert_eq!(all_orders(&h, 100, &[]).await, rows);
+
+    let t = truth.iter().find(|t| lacking.contains(&t.order_sn)).expect("an incomplete row");
+    for (nesting, at) in
+        [(LbDetailNesting::Data, ""), (LbDetailNesting::Order, "/order"), (LbDetailNesting::Info, "/info")]
+    {
+        sim.set_options(LbOptions {
+            omit_products: 1.0,
+            omit_amounts: 1.0,
+            detail_nesting: nesting,
+            ..LbOptions::default()
+        });
+        let d = data(&h, "get_order_info", &[("order_sn", &t.order_sn)]).await;
+        assert_row_is_truth(d.pointer(at).expect("the order where the nesting puts it"), t);
+    }
+    let ext = truth.iter().find_map(|t| t.external_order_sn.clone()).expect("an external number");
+    let d = data(&h, "get_order_info", &[("external_order_sn", &ext)]).await;
+    assert_eq!(d["info"]["external_order_sn"], ext.as_str());
+    assert_eq!(sim.detail_requests(TOKEN).len(), 4);
+    assert!(refusal(&h, "get_order_info", &[("order_sn", "0000")]).await.contains("0000"));
+    assert!(refusal(&h, "get_order_info", &[]).await.contains("order_sn"));
+}
+
+#[tokio::test]
+async fn times_are_served_in_the_form_the_options_say() {
+    let (sim, h) = start(13, 40, 10).await;
+    let t = sim.truth_orders(TOKEN).into_iter().find(|t| t.shipment_status == 3).expect("a shipped order");
+    let b = sim.truth_outbound(TOKEN).into_iter().find(|b| b.order_sn == t.order_sn).expect("its record");
+    let r = sim.truth_refunds(TOKEN).remove(0);
+    let rfc = |unix: i64| DateTime::from_timestamp(unix, 0).expect("time").format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let forms: [(LbTimeForm, &dyn Fn(i64) -> Value); 3] = [
+        (LbTimeForm::Cst, &|u| json!(cst(u))),
+        (LbTimeForm::Rfc3339Z, &|u| json!(rfc(u))),
+        (LbTimeForm::UnixMillis, &|u| json!(u * 1000)),
+    ];
+    for (form, write) in forms {
+        sim.set_options(LbOptions { time_form: form, ..LbOptions::default() });
+        let d = data(&h, "get_order_list", &[("order_sn", &t.order_sn)]).await;
+        let row = &list(&d)[0];
+        assert_eq!((&row["create_time"], &row["update_time"]), (&write(t.create_time), &write(t.update_time)));
+        let d = data(&h, "out_info", &[("order_sn", &t.order_sn)]).await;
+        let record = list(&d).iter().find(|x| x["purchase_sn"] == b.purchase_sn.as_str()).expect("record");
+        assert_eq!(record["out_time"], write(b.out_time));
+        let d = data(&h, "refund_list", &[("order_sn", &r.order_sn), ("page_size", "100")]).await;
+        let refund = list(&d).iter().find(|x| x["refund_sn"] == r.refund_sn.as_str()).expect("refund");
+        assert_eq!((&refund["create_time"], &refund["update_time"]), (&write(r.create_time), &write(r.update_time)));
+    }
+}
+
+#[tokio::test]
+async fn a_total_beside_has_next_counts_orders_an_under_serving_answer_leaves_out() {
+    let (sim, h) = start(14, 30, 5).await;
+    let truth: Vec<String> = sim.truth_orders(TOKEN).into_iter().map(|t| t.order_sn).collect();
+    sim.set_options(LbOptions { total_with_has_next: true, ..LbOptions::default() });
+    let form = [("page_size", "100"), ("use_has_next", "true")];
+    let d = data(&h, "get_order_list", &form).await;
+    assert_eq!((int(&d, "total"), &d["has_next"], list(&d).len()), (30, &json!(false), 30));
+
+    assert!(sim.hide_order(TOKEN, &truth[3], 1));
+    assert!(!sim.hide_order(TOKEN, "nope", 1));
+    let d = data(&h, "get_order_list", &form).await;
+    assert_eq!((int(&d, "total"), list(&d).len()), (30, 29));
+    assert!(!sns(list(&d)).contains(&truth[3]));
+    // Only one answer: the next one has it again.
+    assert_eq!(list(&data(&h, "get_order_list", &form).await).len(), 30);
+
+    // Hidden for good, it also shifts the pages after it.
+    sim.hide_order(TOKEN, &truth[3], usize::MAX);
+    for _ in 0..3 {
+        let d = data(&h, "get_order_list", &[("page_size", "10"), ("use_has_next", "true")]).await;
+        assert_eq!(sns(list(&d)), [&truth[..3], &truth[4..11]].concat());
+        assert_eq!(int(&d, "total"), 30);
+    }
+    sim.hide_order(TOKEN, &truth[3], 0);
+    assert_eq!(sns(&all_orders_with_total(&h).await), truth);
+}
+
+/// Every order through `use_has_next` paging while `total` is sent too.
+async fn all_orders_with_total(h: &SimHandle) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for page in 1.. {
+        let page = page.to_string();
+        let d = data(h, "get_order_list", &[("page", &page), ("page_size", "7"), ("use_has_next", "true")]).await;
+        rows.extend(list(&d).iter().cloned());
+        if d["has_next"] == false {
+            break;
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn a_per_record_receipt_completes_the_order_once_every_record_is_confirmed() {
+    let (sim, h) = start(15, 300, 20).await;
+    sim.set_options(LbOptions { receipt: LbReceipt::PerRecord, ..LbOptions::default() });
+    let outbound = sim.truth_outbound(TOKEN);
+    let several: Vec<(String, Vec<String>)> = sim
+        .order_sns_where(TOKEN, 5, Some(3))
+        .into_iter()
+        .map(|sn| {
+            let records = outbound.iter().filter(|b| b.order_sn == sn).map(|b| b.purchase_sn.clone()).collect();
+            (sn, records)
+        })
+        .filter(|(_, records): &(String, Vec<String>)| records.len() >= 2)
+        .collect();
+    assert!(several.len() >= 3, "orders with several outbound records: {}", several.len());
+    let status = |sn: &str| sim.truth_orders(TOKEN).into_iter().find(|t| t.order_sn == sn).map(|t| t.order_status);
+
+    let (sn, records) = &several[0];
+    let first = [("order_sn", sn.as_str()), ("purchase_sn", records[0].as_str())];
+    let d = data(&h, "receipt", &first).await;
+    assert_eq!((d["order_status"].clone(), status(sn)), (json!(5), Some(5)), "one record confirmed, not the order");
+    assert!(refusal(&h, "receipt", &first).await.contains("已确认"));
+    for p in &records[1..] {
+        data(&h, "receipt", &[("order_sn", sn.as_str()), ("purchase_sn", p.as_str())]).await;
+    }
+    assert_eq!(status(sn), Some(6));
+    assert_eq!(&sim.confirmed_records(TOKEN, sn), records);
+
+    // A record the supplier will not confirm yet.
+    let (sn, records) = &several[1];
+    sim.refuse_receipt(TOKEN, &records[0], true);
+    assert!(refusal(&h, "receipt", &[("order_sn", sn.as_str()), ("purchase_sn", records[0].as_str())])
+        .await
+        .contains("暂不能"));
+    sim.refuse_receipt(TOKEN, &records[0], false);
+    data(&h, "receipt", &[("order_sn", sn.as_str()), ("purchase_sn", records[0].as_str())]).await;
+    assert_eq!(status(sn), Some(5));
+
+    // Without purchase_sn the receipt confirms every record.
+    let (sn, records) = &several[2];
+    assert_eq!(data(&h, "receipt", &[("order_sn", sn.as_str())]).await["order_status"], 6);
+    assert_eq!(&sim.confirmed_records(TOKEN, sn), records);
+
+    // The whole-order reading: the first receipt completes it.
+    sim.set_options(LbOptions::default());
+    let (sn, records) = &several[1];
+    data(&h, "receipt", &[("order_sn", sn.as_str()), ("purchase_sn", records[1].as_str())]).await;
+    assert_eq!(status(sn), Some(6));
 }

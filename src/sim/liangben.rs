@@ -15,8 +15,15 @@
 //! `order_amount` is goods plus freight; `update_time` equals `create_time` until the order
 //! changes; a missing `external_order_sn` is `""`; out_info `products[]` rows are `sku_id`,
 //! `product_name`, `num`; `fields` and the vendor's mislabelled `sort_order` are ignored.
+//!
+//! Where the vendor page is ambiguous the simulator serves every plausible reading as an option
+//! ([`LbOptions`], [`LbSim::set_options`]): times as the contract writes them (CST text) or as RFC
+//! 3339 `Z` or unix milliseconds; list rows without `products` or amounts (then only
+//! `order/get_order_info` has them, under `data`, `data.order` or `data.info`); a `total` beside
+//! `has_next`; a receipt that confirms the whole order or only the named outbound record. And it
+//! can under-serve a list while its `total` counts every row ([`LbSim::hide_order`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +33,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use chrono::{DateTime, NaiveDateTime};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::seq::SliceRandom;
@@ -58,18 +65,102 @@ const REASONS: &[&str] = &["质量问题", "发错货", "少发/漏发", "商品
 /// A district per entry of [`PLACES`] (same index), so addresses have all four parts.
 const DISTRICTS: &[&str] = &["siming", "futian", "xihu", "pudong", "jinjiang", "dongcheng"];
 
-/// A route's work on one shop: the `data` of a success, or a refusal. (Lists only read the shop;
-/// one signature for all keeps the route table plain.)
-type Handler = fn(&mut Shop, &Fields) -> Result<Value, Refusal>;
+/// A route's work on one shop under the simulator's options: the `data` of a success, or a
+/// refusal. (Lists only read the shop; one signature for all keeps the route table plain.)
+type Handler = fn(&mut Shop, &LbOptions, &Fields) -> Result<Value, Refusal>;
 
 /// Each route: path (vendor page), handler, and whether it is a push (one order per call).
-const ROUTES: [(&str, Handler, bool); 5] = [
+const ROUTES: [(&str, Handler, bool); 6] = [
     ("/api/liangben/v1/order/get_order_list", order_list, false),
+    ("/api/liangben/v1/order/get_order_info", order_info, false),
     ("/api/liangben/v1/order/out_info", out_info, false),
     ("/api/liangben/v1/order/refund_list", refund_list, false),
     ("/api/liangben/v1/order/cancel", cancel, true),
     ("/api/liangben/v1/order/receipt", receipt, true),
 ];
+
+/// How the simulator writes every time it serves (rows, outbound records, refunds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LbTimeForm {
+    /// `yyyy-MM-dd HH:mm:ss` in China Standard Time, as PLATFORMS.md's contract writes them.
+    #[default]
+    Cst,
+    /// RFC 3339 in UTC with `Z` (`2024-03-05T00:00:00Z`).
+    Rfc3339Z,
+    /// Unix milliseconds as JSON numbers.
+    UnixMillis,
+}
+
+impl LbTimeForm {
+    /// `unix` (seconds) written in this form.
+    fn write(self, unix: i64) -> Value {
+        match self {
+            LbTimeForm::Cst => Value::from(cst_time(unix)),
+            LbTimeForm::Rfc3339Z => Value::from(
+                DateTime::from_timestamp(unix, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Secs, true),
+            ),
+            LbTimeForm::UnixMillis => Value::from(unix.saturating_mul(1000)),
+        }
+    }
+}
+
+/// What one `order/receipt` confirms (the page names both the order and an outbound record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LbReceipt {
+    /// The whole order: it completes (6) on the first receipt, whatever record it names.
+    #[default]
+    WholeOrder,
+    /// Only the named `purchase_sn`; the order completes once every outbound record is
+    /// confirmed. A receipt without `purchase_sn` confirms them all; naming a confirmed record
+    /// again is refused (409).
+    PerRecord,
+}
+
+/// Where `order/get_order_info` puts the order row inside `data`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LbDetailNesting {
+    /// `data` is the row.
+    #[default]
+    Data,
+    /// `data.order` is the row.
+    Order,
+    /// `data.info` is the row.
+    Info,
+}
+
+/// The readings of the vendor page the simulator serves; the default is PLATFORMS.md's contract.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LbOptions {
+    /// How times are written.
+    pub time_form: LbTimeForm,
+    /// Share (0.0..=1.0) of orders whose list rows come without `products` (fixed per order).
+    pub omit_products: f64,
+    /// Share (0.0..=1.0) of orders whose list rows carry `order_amount: null` and no `freight`.
+    pub omit_amounts: f64,
+    /// Lists report `total` in `use_has_next` mode too (beside `has_next`).
+    pub total_with_has_next: bool,
+    /// What a receipt confirms.
+    pub receipt: LbReceipt,
+    /// Where the detail answer puts the order.
+    pub detail_nesting: LbDetailNesting,
+}
+
+impl LbOptions {
+    /// Whether the list row of `order_sn` omits its products, and its amounts.
+    fn omits(&self, order_sn: &str) -> (bool, bool) {
+        (share("products", order_sn) < self.omit_products, share("amounts", order_sn) < self.omit_amounts)
+    }
+}
+
+/// A fixed number in 0..1 per (salt, text) (FNV-1a), so an order's omissions do not depend on
+/// the data rng or on the request order.
+fn share(salt: &str, text: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in salt.bytes().chain([0]).chain(text.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
 
 /// Ground truth of one order, amounts in fen, times in unix seconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +259,9 @@ struct Order {
     freight: i64,
     /// Outbound records are plain data, so they are stored as their truth.
     outbound: Vec<LbTruthOutbound>,
+    /// Outbound records whose receipt is confirmed (all of them once the order completes by
+    /// receipt).
+    confirmed: Vec<String>,
 }
 
 impl Order {
@@ -211,6 +305,13 @@ struct Shop {
     by_sn: HashMap<String, usize>,
     refunds: Vec<Refund>,
     seq: i64,
+    /// Orders left out of list answers while `total` still counts them, with how many more
+    /// answers leave each out (`usize::MAX`: always).
+    hidden: HashMap<String, usize>,
+    /// Outbound records whose receipt the supplier refuses for now.
+    refused_receipts: HashSet<String>,
+    /// Order numbers `order/get_order_info` was asked for, in order.
+    detail_log: Vec<String>,
 }
 
 impl Shop {
@@ -266,6 +367,7 @@ impl Shop {
             prices,
             freight,
             outbound: Vec::new(),
+            confirmed: Vec::new(),
         };
         order.truth.amount_fen = units_to_fen(order.amount());
         let idx = self.orders.len();
@@ -358,6 +460,7 @@ struct State {
     rng: StdRng,
     shops: HashMap<String, Shop>,
     shops_made: i64,
+    options: LbOptions,
 }
 
 #[derive(Debug)]
@@ -380,8 +483,12 @@ type Refusal = (i64, String);
 impl LbSim {
     /// An empty simulator; `seed` drives both the generated data and the fault decisions.
     pub fn new(seed: u64) -> LbSim {
-        let state =
-            State { rng: StdRng::seed_from_u64(seed.wrapping_add(0x4c42_5349)), shops: HashMap::new(), shops_made: 0 };
+        let state = State {
+            rng: StdRng::seed_from_u64(seed.wrapping_add(0x4c42_5349)),
+            shops: HashMap::new(),
+            shops_made: 0,
+            options: LbOptions::default(),
+        };
         LbSim { inner: Arc::new(Inner { core: SimCore::new(seed), state: Mutex::new(state) }) }
     }
 
@@ -479,6 +586,66 @@ impl LbSim {
         })
     }
 
+    /// Replaces the readings served (all shops; takes effect from the next request).
+    pub fn set_options(&self, options: LbOptions) {
+        lock(&self.inner.state).options = options;
+    }
+
+    /// The readings served now.
+    pub fn options(&self) -> LbOptions {
+        lock(&self.inner.state).options.clone()
+    }
+
+    /// Leaves order `order_sn` out of the next `answers` order-list answers that match it
+    /// (`usize::MAX`: all of them) while their `total` still counts it: a vendor that
+    /// under-serves. `answers` 0 serves it again. False if the shop or order is unknown.
+    pub fn hide_order(&self, token: &str, order_sn: &str, answers: usize) -> bool {
+        self.with_shop(token, |shop, _| {
+            if !shop.by_sn.contains_key(order_sn) {
+                return false;
+            }
+            shop.hidden.insert(order_sn.to_string(), answers);
+            true
+        })
+    }
+
+    /// Makes the supplier refuse (409) receipts naming outbound record `purchase_sn` while
+    /// `refuse` holds. False if the shop is unknown.
+    pub fn refuse_receipt(&self, token: &str, purchase_sn: &str, refuse: bool) -> bool {
+        self.with_shop(token, |shop, _| {
+            if refuse {
+                shop.refused_receipts.insert(purchase_sn.to_string());
+            } else {
+                shop.refused_receipts.remove(purchase_sn);
+            }
+            true
+        })
+    }
+
+    /// Numbers of the orders whose list rows lack `products` or amounts under the current
+    /// options, in creation order: the rows a client must complete with `order/get_order_info`.
+    pub fn orders_without_full_rows(&self, token: &str) -> Vec<String> {
+        let options = self.options();
+        self.with_shop(token, |shop, _| {
+            (shop.orders.iter().map(|o| &o.truth.order_sn))
+                .filter(|sn| options.omits(sn) != (false, false))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Order numbers `order/get_order_info` was asked for so far, in order.
+    pub fn detail_requests(&self, token: &str) -> Vec<String> {
+        self.with_shop(token, |shop, _| shop.detail_log.clone())
+    }
+
+    /// Outbound records of `order_sn` whose receipt is confirmed, in confirmation order.
+    pub fn confirmed_records(&self, token: &str, order_sn: &str) -> Vec<String> {
+        self.with_shop(token, |shop, _| {
+            shop.by_sn.get(order_sn).map(|&i| shop.orders[i].confirmed.clone()).unwrap_or_default()
+        })
+    }
+
     /// Adds `n` orders created now (pending review or awaiting shipment, nothing shipped);
     /// returns their numbers. Unknown shops are left alone (empty result).
     pub fn add_orders(&self, token: &str, n: usize) -> Vec<String> {
@@ -532,7 +699,7 @@ impl LbSim {
         })
     }
 
-    /// The axum router with the five routes, for serving or mounting elsewhere.
+    /// The axum router with the six routes, for serving or mounting elsewhere.
     pub fn router(&self) -> Router {
         let mut router = Router::new();
         for (path, handler, push) in ROUTES {
@@ -565,8 +732,9 @@ impl LbSim {
     }
 
     fn process(&self, token: &str, fields: Option<&Fields>, handler: Handler, push: bool) -> (StatusCode, Value) {
-        let mut st = lock(&self.inner.state);
-        let Some(shop) = st.shops.get_mut(token) else {
+        let mut guard = lock(&self.inner.state);
+        let State { shops, options, .. } = &mut *guard;
+        let Some(shop) = shops.get_mut(token) else {
             let body = json!({"code": 401, "msg": "unauthorized"});
             return (StatusCode::UNAUTHORIZED, body);
         };
@@ -574,7 +742,7 @@ impl LbSim {
             let msg = "body must be an application/x-www-form-urlencoded form";
             return (StatusCode::OK, json!({"code": 400, "msg": msg}));
         };
-        let body = match handler(shop, f) {
+        let body = match handler(shop, options, f) {
             Ok(data) => {
                 if push {
                     // The entry is the form exactly as sent, so tests can see purchase_sn/remarks.
@@ -685,21 +853,24 @@ fn paging(f: &Fields) -> Result<Paging, Refusal> {
     Ok(Paging { page, size, has_next })
 }
 
-/// The list envelope: `total`, or `has_next` when the client asked for it.
-fn page_of<T>(rows: &[T], p: &Paging, to_row: impl Fn(&T) -> Value) -> Value {
+/// The list envelope: `total` (the rows the query matches, which an under-serving answer does
+/// not all serve), or `has_next` when the client asked for it, with `total` beside it when the
+/// options say so.
+fn page_of<T>(rows: &[T], total: usize, p: &Paging, o: &LbOptions, to_row: impl Fn(&T) -> Value) -> Value {
     let offset = usize::try_from((p.page - 1).saturating_mul(p.size)).unwrap_or(usize::MAX);
     let size = usize::try_from(p.size).unwrap_or(0);
     let list: Vec<Value> = rows.iter().skip(offset).take(size).map(to_row).collect();
     let mut data = json!({"list": list, "page": p.page, "page_size": p.size});
     if p.has_next {
         data["has_next"] = json!(offset.saturating_add(size) < rows.len());
-    } else {
-        data["total"] = json!(rows.len());
+    }
+    if !p.has_next || o.total_with_has_next {
+        data["total"] = json!(total);
     }
     data
 }
 
-fn order_list(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+fn order_list(shop: &mut Shop, o: &LbOptions, f: &Fields) -> Result<Value, Refusal> {
     let p = paging(f)?;
     let status = code_field(f, "order_status", ORDER_STATUSES)?;
     let pay = code_field(f, "pay_status", PAY_STATUSES)?;
@@ -723,22 +894,66 @@ fn order_list(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
         })
         .collect();
     rows.sort_by_key(|o| (o.truth.create_time, &o.truth.order_sn));
-    Ok(page_of(&rows, &p, |o| order_row(o)))
+    let total = rows.len();
+    // Hidden orders leave the answer (shifting the rows after them), but not its total.
+    rows.retain(|order| match shop.hidden.get_mut(&order.truth.order_sn) {
+        Some(left) if *left > 0 => {
+            if *left != usize::MAX {
+                *left -= 1;
+            }
+            false
+        }
+        _ => true,
+    });
+    Ok(page_of(&rows, total, &p, o, |order| order_row(order, o, true)))
 }
 
-fn order_row(order: &Order) -> Value {
+/// An order as the vendor writes it; a list row (`listed`) omits what the options say.
+fn order_row(order: &Order, opts: &LbOptions, listed: bool) -> Value {
     let o = &order.truth;
     let products: Vec<Value> = (o.lines.iter().zip(&order.prices))
         .map(|(l, &p)| json!({"sku_id": l.sku_id, "product_name": l.name, "num": l.num, "price": yuan(p)}))
         .collect();
-    json!({
+    let mut row = json!({
         "order_sn": o.order_sn, "external_order_sn": o.external_order_sn.as_deref().unwrap_or(""),
         "order_status": o.order_status, "pay_status": o.pay_status,
         "shipment_status": o.shipment_status, "order_amount": yuan(order.amount()),
-        "freight": yuan(order.freight), "create_time": cst_time(o.create_time),
-        "update_time": cst_time(o.update_time), "consignee": o.consignee, "mobile": o.mobile,
+        "freight": yuan(order.freight), "create_time": opts.time_form.write(o.create_time),
+        "update_time": opts.time_form.write(o.update_time), "consignee": o.consignee, "mobile": o.mobile,
         "province": o.province, "city": o.city, "district": o.district, "address": o.address,
         "products": products,
+    });
+    let (no_products, no_amounts) = if listed { opts.omits(&o.order_sn) } else { (false, false) };
+    if let Some(map) = row.as_object_mut() {
+        if no_products {
+            map.remove("products");
+        }
+        if no_amounts {
+            // Both forms of "missing": a null amount and an absent freight.
+            map.insert("order_amount".into(), Value::Null);
+            map.remove("freight");
+        }
+    }
+    row
+}
+
+/// The detail of one order (`order_sn`, else `external_order_sn`): the full row, never
+/// omitting anything, nested as the options say.
+fn order_info(shop: &mut Shop, o: &LbOptions, f: &Fields) -> Result<Value, Refusal> {
+    let idx = match (field(f, "order_sn"), field(f, "external_order_sn")) {
+        (Some(sn), _) => order_idx(shop, sn)?,
+        (None, Some(ext)) => (shop.orders.iter())
+            .position(|o| o.truth.external_order_sn.as_deref() == Some(ext))
+            .ok_or_else(|| (404, format!("订单不存在: external_order_sn {ext}")))?,
+        (None, None) => return Err(bad("order_sn or external_order_sn is required".into())),
+    };
+    let order = &shop.orders[idx];
+    shop.detail_log.push(order.truth.order_sn.clone());
+    let row = order_row(order, o, false);
+    Ok(match o.detail_nesting {
+        LbDetailNesting::Data => row,
+        LbDetailNesting::Order => json!({ "order": row }),
+        LbDetailNesting::Info => json!({ "info": row }),
     })
 }
 
@@ -746,7 +961,7 @@ fn order_idx(shop: &Shop, sn: &str) -> Result<usize, Refusal> {
     shop.by_sn.get(sn).copied().ok_or_else(|| (404, format!("订单不存在: {sn}")))
 }
 
-fn out_info(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+fn out_info(shop: &mut Shop, opts: &LbOptions, f: &Fields) -> Result<Value, Refusal> {
     let o = &shop.orders[order_idx(shop, required(f, "order_sn")?)?];
     // The vendor page also lists purchase_sn: it narrows the answer to that one record.
     let only = field(f, "purchase_sn");
@@ -762,7 +977,7 @@ fn out_info(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
             };
             json!({
                 "purchase_sn": b.purchase_sn, "express_company": b.express_company,
-                "express_sn": b.express_sn, "out_time": cst_time(b.out_time),
+                "express_sn": b.express_sn, "out_time": opts.time_form.write(b.out_time),
                 "products": b.products.iter().map(product).collect::<Vec<_>>(),
             })
         })
@@ -770,7 +985,7 @@ fn out_info(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
     Ok(json!({"list": list}))
 }
 
-fn refund_list(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+fn refund_list(shop: &mut Shop, o: &LbOptions, f: &Fields) -> Result<Value, Refusal> {
     let p = paging(f)?;
     let sn = field(f, "order_sn");
     let status = code_field(f, "refund_status", REFUND_STATUSES)?;
@@ -785,12 +1000,12 @@ fn refund_list(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
         })
         .collect();
     rows.sort_by_key(|r| (r.truth.create_time, &r.truth.refund_sn));
-    Ok(page_of(&rows, &p, |Refund { units, truth: r }| {
+    Ok(page_of(&rows, rows.len(), &p, o, |Refund { units, truth: r }| {
         json!({
             "refund_sn": r.refund_sn, "order_sn": r.order_sn, "refund_status": r.refund_status,
             "examine_status": r.examine_status, "refund_amount": yuan(*units),
-            "reason": r.reason, "create_time": cst_time(r.create_time),
-            "update_time": cst_time(r.update_time),
+            "reason": r.reason, "create_time": o.time_form.write(r.create_time),
+            "update_time": o.time_form.write(r.update_time),
         })
     }))
 }
@@ -802,7 +1017,7 @@ fn refused(msg: &str) -> Refusal {
     (409, msg.to_string())
 }
 
-fn cancel(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+fn cancel(shop: &mut Shop, _: &LbOptions, f: &Fields) -> Result<Value, Refusal> {
     let sn = required(f, "order_sn")?;
     let idx = order_idx(shop, sn)?;
     let o = &mut shop.orders[idx].truth;
@@ -816,21 +1031,44 @@ fn cancel(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
     Ok(json!({"order_sn": sn, "order_status": 7}))
 }
 
-fn receipt(shop: &mut Shop, f: &Fields) -> Result<Value, Refusal> {
+/// Confirms receipt: of the whole order, or (per-record reading) of the named outbound record,
+/// the order completing once every record is confirmed.
+fn receipt(shop: &mut Shop, opts: &LbOptions, f: &Fields) -> Result<Value, Refusal> {
     let sn = required(f, "order_sn")?;
     let idx = order_idx(shop, sn)?;
+    let named = field(f, "purchase_sn");
     let order = &mut shop.orders[idx];
-    let o = &mut order.truth;
-    if o.order_status != 5 {
+    if order.truth.order_status != 5 {
         return Err(refused("订单不是待收货状态，无法确认收货"));
     }
     // purchase_sn is optional; when given it must name one of this order's outbound records.
-    if let Some(p) = field(f, "purchase_sn") {
+    if let Some(p) = named {
         if !order.outbound.iter().any(|b| b.purchase_sn == p) {
             return Err((404, format!("出库单不存在: purchase_sn {p}")));
         }
+        if shop.refused_receipts.contains(p) {
+            return Err(refused("出库单暂不能确认收货"));
+        }
     }
-    (o.order_status, o.update_time) = (6, now_unix());
+    let now = now_unix();
+    if let (LbReceipt::PerRecord, Some(p)) = (opts.receipt, named) {
+        if order.confirmed.iter().any(|c| c == p) {
+            return Err(refused("出库单已确认收货，请勿重复操作"));
+        }
+        order.confirmed.push(p.to_string());
+        let all = order.outbound.iter().all(|b| order.confirmed.contains(&b.purchase_sn));
+        if !all {
+            order.truth.update_time = now;
+            return Ok(json!({"order_sn": sn, "purchase_sn": p, "order_status": 5}));
+        }
+    } else {
+        for b in &order.outbound {
+            if !order.confirmed.contains(&b.purchase_sn) {
+                order.confirmed.push(b.purchase_sn.clone());
+            }
+        }
+    }
+    (order.truth.order_status, order.truth.update_time) = (6, now);
     Ok(json!({"order_sn": sn, "order_status": 6}))
 }
 

@@ -56,6 +56,12 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         OrderStatus::Unknown
     });
     let pay = values::code(row, "pay_status");
+    // A row without lines or amount would be stored as an empty zero-total order: the connector
+    // completes such rows from `order/get_order_info` first, and one still incomplete is kept raw.
+    if let Some(field) = missing_part(row) {
+        let problem = "missing (neither the list row nor order/get_order_info carries it)";
+        return Err(ValueError { field: field.into(), problem: problem.into() });
+    }
     let lines = values::each(row, "products", line)?;
     Ok(Order {
         order_no,
@@ -78,6 +84,64 @@ pub fn order(row: &Value) -> Result<Order, ValueError> {
         lines,
         raw_json: row.to_string(),
     })
+}
+
+/// The first part an order row lacks: `products` (missing, null or empty) or `order_amount`
+/// (missing, null or empty text). A zero amount is an amount.
+fn missing_part(row: &Value) -> Option<&'static str> {
+    let no_lines = row.get("products").and_then(Value::as_array).is_none_or(|p| p.is_empty());
+    if no_lines {
+        Some("products")
+    } else if values::non_empty(row, "order_amount").is_none() {
+        Some("order_amount")
+    } else {
+        None
+    }
+}
+
+/// True when a list row must be completed from `order/get_order_info` before it is read.
+pub fn needs_detail(row: &Value) -> bool {
+    missing_part(row).is_some()
+}
+
+/// Where `order/get_order_info` may put the order inside `data` (the page prints no sample):
+/// `data` itself, `data.order`, `data.info`, or the first matching row of a list there.
+const DETAIL_PLACES: &[&str] = &["", "/order", "/info", "/list"];
+
+/// The order row of `order_sn` in a `get_order_info` answer, wherever a plausible nesting puts
+/// it; an order row beside `data.products` gets those products. Err names what the answer held.
+pub fn detail_order(answer: &Value, order_sn: &str) -> Result<Value, String> {
+    let data = answer.get("data").unwrap_or(&Value::Null);
+    let is_it = |v: &&Value| values::non_empty(v, "order_sn").as_deref() == Some(order_sn);
+    let found = DETAIL_PLACES.iter().filter_map(|p| data.pointer(p)).find_map(|place| match place {
+        Value::Array(rows) => rows.iter().find(is_it),
+        row => Some(row).filter(is_it),
+    });
+    let Some(row) = found else {
+        let keys = match data {
+            Value::Object(m) => m.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
+            other => other.to_string().chars().take(80).collect(),
+        };
+        return Err(format!(
+            "no order with order_sn {order_sn} under data, data.order, data.info or data.list (data holds: {keys})"
+        ));
+    };
+    let mut row = row.clone();
+    if let (Some(products), Some(map)) = (data.get("products").filter(|p| p.is_array()), row.as_object_mut()) {
+        map.entry("products").or_insert_with(|| products.clone());
+    }
+    Ok(row)
+}
+
+/// The list row completed by its detail: every field the detail fills replaces the row's, and
+/// what only the list row has is kept (its raw JSON stays a vendor row).
+pub fn merge_detail(row: &mut Value, detail: Value) {
+    let (Some(into), Value::Object(from)) = (row.as_object_mut(), detail) else { return };
+    for (key, value) in from {
+        if !value.is_null() {
+            into.insert(key, value);
+        }
+    }
 }
 
 fn line(index: usize, p: &Value) -> Result<OrderLine, ValueError> {
@@ -167,6 +231,7 @@ pub fn shipments_incomplete(order_raw: &str, shipment_raws: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn every_order_status_pair_maps_as_the_contract_says() {
@@ -203,6 +268,59 @@ mod tests {
             assert_eq!(refund_status(r, e), Some(unified), "{r}/{e}");
         }
         assert_eq!(refund_status("9", "0"), None);
+    }
+
+    #[test]
+    fn the_detail_order_is_found_in_every_plausible_nesting_and_missing_fails_loudly() {
+        let row = json!({"order_sn": "A1", "order_amount": "12.00", "products": [{"sku_id": "1"}]});
+        let answers = [
+            json!({"code": 0, "data": row}),
+            json!({"code": 0, "data": {"order": row}}),
+            json!({"code": 0, "data": {"info": row}}),
+            json!({"code": 0, "data": {"list": [{"order_sn": "B2"}, row]}}),
+            json!({"code": 0, "data": [row]}),
+        ];
+        for answer in &answers {
+            assert_eq!(detail_order(answer, "A1").as_ref(), Ok(&row), "{answer}");
+        }
+        // Products beside the order, not inside it.
+        let beside = json!({"data": {"order": {"order_sn": "A1"}, "products": [{"sku_id": "1"}]}});
+        assert_eq!(detail_order(&beside, "A1").unwrap()["products"][0]["sku_id"], "1");
+        for wrong in [json!({"data": {"order": {"order_sn": "B2"}}}), json!({"data": null}), json!({"data": {}})] {
+            let err = detail_order(&wrong, "A1").unwrap_err();
+            assert!(err.contains("no order with order_sn A1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn rows_without_lines_or_amount_need_the_detail_and_are_never_read_as_empty_orders() {
+        let full = json!({"order_sn": "A1", "order_status": 4, "shipment_status": 1, "order_amount": "0.00",
+            "create_time": "2024-03-05 08:00:00", "products": [{"sku_id": "1", "product_name": "x", "num": 2, "price": "1.50"}]});
+        assert!(!needs_detail(&full), "a zero amount is an amount");
+        for (drop, value) in [
+            ("products", None),
+            ("products", Some(json!([]))),
+            ("order_amount", None),
+            ("order_amount", Some(json!(null))),
+            ("order_amount", Some(json!(""))),
+        ] {
+            let mut row = full.clone();
+            match value {
+                Some(v) => row[drop] = v,
+                None => {
+                    row.as_object_mut().unwrap().remove(drop);
+                }
+            }
+            assert!(needs_detail(&row), "{row}");
+            let err = order(&row).unwrap_err();
+            assert_eq!(err.field, drop);
+            let mut merged = row.clone();
+            merge_detail(&mut merged, full.clone());
+            assert_eq!(order(&merged).unwrap().lines.len(), 1);
+        }
+        let mut row = json!({"order_sn": "A1", "consignee": "list only", "order_amount": null});
+        merge_detail(&mut row, json!({"order_sn": "A1", "order_amount": "3.00", "consignee": null}));
+        assert_eq!(row, json!({"order_sn": "A1", "consignee": "list only", "order_amount": "3.00"}));
     }
 
     #[test]
