@@ -175,3 +175,91 @@ pub fn skip(lacking: &str) {
     }
     eprintln!("SKIPPED: {lacking}");
 }
+
+/// An order as stored, every column a test compares with a simulator's truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOrderRow {
+    pub status: String,
+    pub platform_status: String,
+    pub payment_status: Option<String>,
+    pub total_minor: i64,
+    pub shipping_minor: i64,
+    pub buyer_name: Option<String>,
+    pub buyer_phone: Option<String>,
+    pub external_ref: Option<String>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    /// (sku, name, quantity_exact, unit_price_minor), in line order.
+    pub lines: Vec<(String, String, String, i64)>,
+}
+
+/// The stored order `order_no` of `shop`, with its lines; None when it is not stored.
+pub fn stored_order(store: &Store, shop: &str, order_no: &str) -> Option<StoredOrderRow> {
+    let conn = store.connection();
+    let mut row = conn
+        .query_row(
+            "SELECT status, platform_status, payment_status, total_minor, shipping_minor, buyer_name, buyer_phone,
+                external_ref, created_at, updated_at FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            [shop, order_no],
+            |r| {
+                Ok(StoredOrderRow {
+                    status: r.get(0)?,
+                    platform_status: r.get(1)?,
+                    payment_status: r.get(2)?,
+                    total_minor: r.get(3)?,
+                    shipping_minor: r.get(4)?,
+                    buyer_name: r.get(5)?,
+                    buyer_phone: r.get(6)?,
+                    external_ref: r.get(7)?,
+                    created_at: r.get(8)?,
+                    updated_at: r.get(9)?,
+                    lines: Vec::new(),
+                })
+            },
+        )
+        .ok()?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT sku, name, COALESCE(quantity_exact, CAST(quantity AS TEXT)), unit_price_minor FROM order_lines
+             WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no",
+        )
+        .expect("query");
+    row.lines = stmt
+        .query_map([shop, order_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("lines")
+        .map(|l| l.expect("line"))
+        .collect();
+    Some(row)
+}
+
+/// Every stored shipment of `shop`: id → (order_no, carrier, tracking_no).
+pub fn stored_shipments(
+    store: &Store,
+    shop: &str,
+) -> std::collections::BTreeMap<String, (Option<String>, Option<String>, Option<String>)> {
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT shipment_id, order_no, carrier, tracking_no FROM shipments WHERE shop_id = ?1")
+        .expect("query");
+    stmt.query_map([shop], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        .expect("shipments")
+        .map(|s| s.expect("shipment"))
+        .collect()
+}
+
+/// Every stored refund of `shop`: id → (order_no, status, amount_minor).
+pub fn stored_refunds(store: &Store, shop: &str) -> std::collections::BTreeMap<String, (String, String, i64)> {
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT refund_id, order_no, status, amount_minor FROM refunds WHERE shop_id = ?1")
+        .expect("query");
+    stmt.query_map([shop], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        .expect("refunds")
+        .map(|s| s.expect("refund"))
+        .collect()
+}
+
+/// RFC 3339 UTC, whole seconds: how the database writes a vendor time given in unix seconds.
+pub fn utc(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).expect("in range").to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
