@@ -143,6 +143,33 @@ impl RefundStatus {
     pub fn is_terminal(self) -> bool {
         matches!(self, RefundStatus::Refunded | RefundStatus::Closed | RefundStatus::Rejected | RefundStatus::Cancelled)
     }
+
+    /// Position in the forward lifecycle (requested → … → refunded → closed); `None` for the
+    /// side exits (rejected, cancelled) and unknown.
+    fn rank(self) -> Option<u8> {
+        match self {
+            RefundStatus::Requested => Some(0),
+            RefundStatus::Approved => Some(1),
+            RefundStatus::Returning => Some(2),
+            RefundStatus::Refunding => Some(3),
+            RefundStatus::Refunded => Some(4),
+            RefundStatus::Closed => Some(5),
+            RefundStatus::Rejected | RefundStatus::Cancelled | RefundStatus::Unknown => None,
+        }
+    }
+
+    /// True when moving from `self` to `next` goes backwards (refunded → refunding, or out of
+    /// rejected/cancelled); refunded → closed, the normal last step, is not.
+    pub fn is_regression_to(self, next: RefundStatus) -> bool {
+        match (self.rank(), next.rank()) {
+            (Some(a), Some(b)) => b < a,
+            _ => {
+                matches!(self, RefundStatus::Rejected | RefundStatus::Cancelled)
+                    && next != self
+                    && next != RefundStatus::Unknown
+            }
+        }
+    }
 }
 
 string_enum! {

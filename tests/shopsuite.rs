@@ -1,24 +1,53 @@
-//! ShopSuite end to end: orders with embedded logistics, returns, look-back and detail re-reads,
-//! exact float amounts, and cancel/receive pushes.
+//! ShopSuite end to end: a full sync equals the simulator's truth with times in each form a
+//! vendor may write them, orders with embedded logistics, returns read by creation window and
+//! re-read only while open, the completeness check against `records`, look-back and detail
+//! re-reads, exact float amounts, and cancel/receive pushes.
 
 mod common;
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc};
 use common::{count, snapshot, TestDir};
 use ordersync::model::{OrderStatus, Stream};
-use ordersync::platforms::shopsuite::map::{lookup, ORDER_STATE, RETURN_STATE};
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
-use ordersync::sim::shopsuite::SsSim;
+use ordersync::sim::shopsuite::{SsQuery, SsSim, SsTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
 use ordersync::store::NewEntry;
 use ordersync::sync::run_pass;
+use std::collections::{BTreeSet, HashSet};
 use std::process::Command;
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "ss-token-1";
 const SHOP: &str = "ss-test";
+const ORDERS: &str = "/front/trade/order/list";
+const RETURNS: &str = "/front/trade/orderReturn/list";
+const RETURN_GET: &str = "/front/trade/orderReturn/get";
+
+/// PLATFORMS.md §4 `order_state_id` → unified status, written out here (not the product's table).
+const ORDER_STATUS: &[(u16, &str)] = &[
+    (2011, "pending"),
+    (2013, "pending"),
+    (2020, "awaiting_fulfillment"),
+    (2030, "processing"),
+    (2040, "shipped"),
+    (2060, "completed"),
+    (2070, "cancelled"),
+];
+/// PLATFORMS.md §4 `return_state_id` → unified refund status.
+const RETURN_STATUS: &[(u16, &str)] = &[
+    (3100, "requested"),
+    (3105, "approved"),
+    (3110, "returning"),
+    (3115, "refunding"),
+    (3120, "refunded"),
+    (3125, "closed"),
+];
+
+fn status_of(table: &[(u16, &'static str)], code: u16) -> &'static str {
+    table.iter().find(|(c, _)| *c == code).map(|(_, s)| *s).unwrap_or_else(|| panic!("no status for {code}"))
+}
 
 struct World {
     sim: SsSim,
@@ -27,7 +56,12 @@ struct World {
 }
 
 async fn world(orders: usize, days: u32, seed: u64) -> World {
+    world_in(SsTimeForm::default(), orders, days, seed).await
+}
+
+async fn world_in(form: SsTimeForm, orders: usize, days: u32, seed: u64) -> World {
     let sim = SsSim::new(seed);
+    sim.set_time_form(form);
     sim.add_shop(TOKEN, orders, days);
     let handle = sim.serve().await.expect("simulator starts");
     let dir = TestDir::new();
@@ -64,60 +98,108 @@ async fn both(w: &World) {
     pass(w, Stream::Refunds).await;
 }
 
+/// A vendor time as the store keeps it: RFC 3339 UTC, whole seconds.
 fn utc_ms(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    Utc.timestamp_millis_opt(ms).unwrap().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-type Row = (String, i64, i64, Option<String>, Option<String>, Option<String>, String);
+fn cst() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap()
+}
 
-#[tokio::test(flavor = "multi_thread")]
-async fn full_sync_of_1000_orders_with_logistics_and_returns_equals_ground_truth() {
-    let w = world(1000, 30, 51).await;
-    both(&w).await;
+/// The CST calendar day of a unix-ms instant.
+fn cst_day(ms: i64) -> NaiveDate {
+    DateTime::from_timestamp_millis(ms).unwrap().with_timezone(&cst()).date_naive()
+}
+
+fn text_rows(w: &World, sql: &str, key: &str) -> Vec<Vec<Option<String>>> {
     let store = w.dir.store();
-    let conn = store.connection();
+    let mut stmt = store.connection().prepare(sql).unwrap();
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([SHOP, key], |r| {
+            (0..n)
+                .map(|i| {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    Ok(match v {
+                        rusqlite::types::Value::Null => None,
+                        rusqlite::types::Value::Integer(i) => Some(i.to_string()),
+                        rusqlite::types::Value::Text(t) => Some(t),
+                        other => Some(format!("{other:?}")),
+                    })
+                })
+                .collect()
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn s(v: impl ToString) -> Option<String> {
+    Some(v.to_string())
+}
+
+/// The stored orders, lines, shipments and returns equal the simulator's truth field by field.
+fn assert_store_equals_truth(w: &World) {
+    let store = w.dir.store();
     let truth = w.sim.truth_orders(TOKEN);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), 1000);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
     for t in &truth {
-        let (status, total, shipping, name, phone, address, created): Row = conn
-            .query_row(
-                "SELECT status, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address, created_at
-                 FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-                [SHOP, &t.order_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-            )
-            .unwrap_or_else(|e| panic!("order {} missing: {e}", t.order_id));
-        assert_eq!(status, lookup(ORDER_STATE, &t.state.to_string()).unwrap().as_str());
-        assert_eq!((total, shipping), (t.total_fen, t.shipping_fen), "amounts of {}", t.order_id);
-        assert_eq!((name.as_deref(), phone.as_deref()), (Some(t.buyer_name.as_str()), Some(t.buyer_phone.as_str())));
+        let got = text_rows(
+            w,
+            "SELECT status, platform_status, payment_status, refund_status, total_minor, shipping_minor, buyer_name,
+                    buyer_phone, ship_address, created_at, updated_at,
+                    json_extract(raw_json, '$.order_is_paid'), json_extract(raw_json, '$.order_refund_status')
+             FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            &t.order_id,
+        );
         let full = format!("{} {} {} {}", t.province, t.city, t.county, t.address);
-        assert_eq!(address.as_deref(), Some(full.as_str()));
-        assert_eq!(created, utc_ms(t.order_time_ms));
-        let mut stmt = conn
-            .prepare("SELECT sku, name, quantity, unit_price_minor FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no")
-            .unwrap();
-        let lines: Vec<(String, String, i64, i64)> = stmt
-            .query_map([SHOP, &t.order_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .map(Result::unwrap)
+        // Payment and refund-summary codes the page does not list: no unified value, raw kept.
+        let want = vec![
+            s(status_of(ORDER_STATUS, t.state)),
+            s(t.state),
+            None,
+            None,
+            s(t.total_fen),
+            s(t.shipping_fen),
+            s(&t.buyer_name),
+            s(&t.buyer_phone),
+            s(full),
+            s(utc_ms(t.order_time_ms)),
+            s(utc_ms(t.last_state_ms)),
+            s(t.paid_code),
+            s(t.refund_code),
+        ];
+        assert_eq!(got, vec![want], "order {}", t.order_id);
+        let lines = text_rows(
+            w,
+            "SELECT sku, name, spec, quantity, quantity_exact, unit_price_minor FROM order_lines
+             WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no",
+            &t.order_id,
+        );
+        let want: Vec<_> = t
+            .lines
+            .iter()
+            .map(|l| vec![s(&l.sku), s(&l.name), l.spec.clone(), s(l.quantity), s(l.quantity), s(l.price_fen)])
             .collect();
-        let expected: Vec<_> =
-            t.lines.iter().map(|l| (l.sku.clone(), l.name.clone(), l.quantity, l.price_fen)).collect();
-        assert_eq!(lines, expected, "lines of {}", t.order_id);
-        for l in &t.logistics {
-            let tracking: String = conn
-                .query_row(
-                    "SELECT tracking_no FROM shipments WHERE shop_id = ?1 AND shipment_id = ?2 AND order_no = ?3",
-                    [SHOP, &l.id.to_string(), &t.order_id],
-                    |r| r.get(0),
-                )
-                .expect("logistics row stored with its order");
-            assert_eq!(tracking, l.tracking);
-        }
+        assert_eq!(lines, want, "lines of {}", t.order_id);
+        let shipments = text_rows(
+            w,
+            "SELECT shipment_id, carrier, tracking_no, shipped_at FROM shipments WHERE shop_id = ?1 AND order_no = ?2
+             ORDER BY CAST(shipment_id AS INTEGER)",
+            &t.order_id,
+        );
+        let want: Vec<_> =
+            t.logistics.iter().map(|l| vec![s(l.id), s(&l.express), s(&l.tracking), s(utc_ms(l.time_ms))]).collect();
+        assert_eq!(shipments, want, "logistics of {}", t.order_id);
     }
     let logistics: usize = truth.iter().map(|t| t.logistics.len()).sum();
     assert_eq!(count(&store, "SELECT COUNT(*) FROM shipments"), logistics as i64);
+    // Every mix of line names reached the store: a name from item_name, from product_name, from
+    // the spec alone, and lines without a spec.
+    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE spec IS NULL") > 0);
+    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE name = spec") > 0);
+    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE name <> spec AND name LIKE '%' || spec") > 0);
     // 2.675 and 1.005 yuan, sent as JSON floats, land as 268 and 101 fen.
     assert_eq!(truth[0].lines[0].price_fen, 268);
     assert_eq!(truth[1].shipping_fen, 101);
@@ -125,20 +207,48 @@ async fn full_sync_of_1000_orders_with_logistics_and_returns_equals_ground_truth
     assert!(count(&store, "SELECT COUNT(*) FROM orders WHERE shipping_minor = 101") >= 1);
 
     let returns = w.sim.truth_returns(TOKEN);
+    assert!(!returns.is_empty());
     assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds"), returns.len() as i64);
     for r in &returns {
-        let (status, amount): (String, i64) = conn
-            .query_row(
-                "SELECT status, amount_minor FROM refunds WHERE shop_id = ?1 AND refund_id = ?2",
-                [SHOP, &r.return_id],
-                |x| Ok((x.get(0)?, x.get(1)?)),
-            )
-            .expect("return stored");
-        assert_eq!(
-            (status.as_str(), amount),
-            (lookup(RETURN_STATE, &r.state.to_string()).unwrap().as_str(), r.amount_fen)
+        let got = text_rows(
+            w,
+            "SELECT order_no, status, platform_status, amount_minor, reason, created_at, updated_at
+             FROM refunds WHERE shop_id = ?1 AND refund_id = ?2",
+            &r.return_id,
         );
+        let latest = [Some(r.add_time_ms), r.store_time_ms, r.finish_time_ms].into_iter().flatten().max();
+        let want = vec![
+            s(&r.order_id),
+            s(status_of(RETURN_STATUS, r.state)),
+            s(r.state),
+            s(r.amount_fen),
+            s(&r.reason),
+            s(utc_ms(r.add_time_ms)),
+            latest.map(utc_ms),
+        ];
+        assert_eq!(got, vec![want], "return {}", r.return_id);
     }
+}
+
+async fn full_sync_equals_truth(form: SsTimeForm, orders: usize, seed: u64) {
+    let w = world_in(form, orders, 30, seed).await;
+    both(&w).await;
+    assert_store_equals_truth(&w);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_sync_equals_truth_with_rfc3339_times_as_the_page_writes_them() {
+    full_sync_equals_truth(SsTimeForm::Rfc3339, 1000, 51).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_sync_equals_truth_with_millisecond_times() {
+    full_sync_equals_truth(SsTimeForm::Millis, 400, 57).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_sync_equals_truth_with_cst_text_times() {
+    full_sync_equals_truth(SsTimeForm::CstText, 400, 58).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -236,4 +346,201 @@ fn check_refuses_a_shipments_schedule_saying_why() {
         err.contains("shops[0].schedule.shipments") && err.contains("shipments come with the orders stream"),
         "{err}"
     );
+}
+
+/// The returns queries of the log, with what they answered.
+fn return_queries(log: &[SsQuery]) -> Vec<&SsQuery> {
+    log.iter().filter(|q| q.path == RETURNS || q.path == RETURN_GET).collect()
+}
+
+fn stored_refund_status(w: &World, id: &str) -> Option<String> {
+    text_rows(w, "SELECT status FROM refunds WHERE shop_id = ?1 AND refund_id = ?2", id)
+        .first()
+        .and_then(|r| r[0].clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn returns_are_listed_by_creation_window_and_only_open_ones_are_read_again() {
+    let w = world(1000, 30, 54).await;
+    both(&w).await;
+    let truth = w.sim.truth_returns(TOKEN);
+    let closed: HashSet<String> = truth.iter().filter(|r| r.state == 3125).map(|r| r.return_id.clone()).collect();
+    let open = truth.len() - closed.len();
+    assert!(open > 5, "more open returns than open states: the state lists are used ({open})");
+
+    // A pass where nothing changed.
+    w.sim.clear_queries();
+    let counts = pass(&w, Stream::Refunds).await;
+    assert_eq!((counts.inserted, counts.updated), (0, 0));
+    let log = w.sim.queries();
+    let queries = return_queries(&log);
+    let window_start: i64 = queries
+        .iter()
+        .filter_map(|q| q.params.get("createTimeStart").and_then(|v| v.parse().ok()))
+        .min()
+        .expect("a creation window was listed");
+    // Only the overlap day and today are listed by creation: no whole-list read.
+    assert!(queries.iter().all(|q| q.path == RETURN_GET
+        || q.params.contains_key("createTimeStart")
+        || q.params.contains_key("returnStateId")));
+    assert!(
+        queries.iter().all(|q| q.params.get("returnStateId").is_none_or(|s| s != "3125")),
+        "no list of closed returns"
+    );
+    let served: HashSet<&String> = queries.iter().flat_map(|q| q.keys.iter()).collect();
+    let old_closed: Vec<&String> =
+        truth.iter().filter(|r| r.state == 3125 && r.add_time_ms < window_start).map(|r| &r.return_id).collect();
+    assert!(!old_closed.is_empty(), "the test needs closed returns created before the window");
+    for id in &old_closed {
+        assert!(!served.contains(id), "closed return {id} was read again");
+    }
+    // Closed returns reach the pass only through the creation windows.
+    for q in &queries {
+        if !q.params.contains_key("createTimeStart") {
+            assert!(q.keys.iter().all(|k| !closed.contains(k)), "{q:?} served a closed return");
+        }
+    }
+
+    // A return that closes, one that moves on, and a new one are all seen on the next pass.
+    let old_open: Vec<_> = truth.iter().filter(|r| r.state < 3120 && r.add_time_ms < window_start).collect();
+    assert!(old_open.len() >= 2, "the test needs open returns created before the window");
+    let (closing, moving) = (&old_open[0].return_id, &old_open[1].return_id);
+    let moved_to = old_open[1].state + 5;
+    assert!(w.sim.set_return_state(TOKEN, closing, 3125));
+    assert!(w.sim.set_return_state(TOKEN, moving, moved_to));
+    let shipped = w.sim.order_ids_in_state(TOKEN, 2060);
+    let new = w.sim.add_return(TOKEN, &shipped[0]);
+    w.sim.clear_queries();
+    pass(&w, Stream::Refunds).await;
+    assert_eq!(stored_refund_status(&w, closing).as_deref(), Some("closed"));
+    assert_eq!(stored_refund_status(&w, moving).as_deref(), Some(status_of(RETURN_STATUS, moved_to)));
+    assert_eq!(stored_refund_status(&w, &new).as_deref(), Some("requested"));
+    let log = w.sim.queries();
+    // The closed one left every open-state list: it is read by itself.
+    assert!(log.iter().any(|q| q.path == RETURN_GET && q.params.get("return_id") == Some(closing)));
+    assert!(log.iter().all(|q| q.params.get("returnStateId").is_none_or(|s| s != "3125")));
+    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM refunds"), w.sim.truth_returns(TOKEN).len() as i64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn few_open_returns_are_read_one_by_one() {
+    let w = world(300, 30, 59).await;
+    both(&w).await;
+    let truth = w.sim.truth_returns(TOKEN);
+    // Close all but three open returns at the mall.
+    let open: Vec<_> = truth.iter().filter(|r| r.state != 3125).collect();
+    assert!(open.len() > 3);
+    for r in &open[3..] {
+        w.sim.set_return_state(TOKEN, &r.return_id, 3125);
+    }
+    pass(&w, Stream::Refunds).await;
+    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM refunds WHERE status = 'closed'"), (truth.len() - 3) as i64);
+
+    w.sim.clear_queries();
+    pass(&w, Stream::Refunds).await;
+    let log = w.sim.queries();
+    let queries = return_queries(&log);
+    assert!(queries.iter().all(|q| !q.params.contains_key("returnStateId")), "no state list for three open returns");
+    let window: BTreeSet<&String> =
+        queries.iter().filter(|q| q.params.contains_key("createTimeStart")).flat_map(|q| q.keys.iter()).collect();
+    let got: BTreeSet<&String> =
+        queries.iter().filter(|q| q.path == RETURN_GET).filter_map(|q| q.params.get("return_id")).collect();
+    let want: BTreeSet<&String> = open[..3].iter().map(|r| &r.return_id).filter(|id| !window.contains(id)).collect();
+    assert_eq!(got, want, "each open return not listed by the window is read with orderReturn/get");
+}
+
+/// Requests for page 1 of the order-list window holding `at` (unix ms).
+fn first_pages_covering(log: &[SsQuery], at: i64) -> usize {
+    let param = |q: &SsQuery, k: &str| q.params.get(k).and_then(|v| v.parse::<i64>().ok());
+    log.iter()
+        .filter(|q| q.path == ORDERS && q.params.get("page").map(String::as_str) == Some("1"))
+        .filter(|q| {
+            param(q, "createTimeStart").is_some_and(|s| s <= at) && param(q, "createTimeEnd").is_some_and(|e| at <= e)
+        })
+        .count()
+}
+
+fn stream_state(w: &World, stream: &str) -> (Option<String>, Option<String>) {
+    let rows = text_rows(w, "SELECT cursor, incomplete FROM sync_state WHERE shop_id = ?1 AND stream = ?2", stream);
+    rows.first().map(|r| (r[0].clone(), r[1].clone())).expect("a sync_state row")
+}
+
+/// `ordersync status --check`: (exit code, stdout).
+fn status_check(w: &World) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ordersync"))
+        .arg("--config")
+        .arg(&w.dir.config_path)
+        .args(["status", "--check"])
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn today_cst() -> NaiveDate {
+    Utc::now().with_timezone(&cst()).date_naive()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_short_of_its_records_is_read_again_and_recovers() {
+    let w = world(300, 30, 55).await;
+    let truth = w.sim.truth_orders(TOKEN);
+    let hidden = &truth[truth.len() / 2];
+    // The first answer carrying it leaves it out; the re-read gets it.
+    w.sim.under_serve(TOKEN, std::slice::from_ref(&hidden.order_id), Some(1));
+    both(&w).await;
+    assert_eq!(first_pages_covering(&w.sim.queries(), hidden.order_time_ms), 2, "the short window was read again");
+    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(stream_state(&w, "orders"), (Some(today_cst().to_string()), None));
+    let (code, out) = status_check(&w);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_still_short_after_a_reread_holds_the_cursor_and_shows_in_status() {
+    let w = world(300, 30, 56).await;
+    let truth = w.sim.truth_orders(TOKEN);
+    let now_ms = Utc::now().timestamp_millis();
+    // The newest order placed 15+ days ago: whole windows come before its own.
+    let hidden =
+        truth.iter().rev().find(|t| t.order_time_ms < now_ms - 15 * 86_400_000).expect("an order 15+ days old");
+    let returns = w.sim.truth_returns(TOKEN);
+    let hidden_return = &returns[0];
+    w.sim.under_serve(TOKEN, &[hidden.order_id.clone(), hidden_return.return_id.clone()], None);
+    both(&w).await;
+
+    // Read twice, not more; every other row is stored.
+    assert_eq!(first_pages_covering(&w.sim.queries(), hidden.order_time_ms), 2);
+    let store = w.dir.store();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64 - 1);
+    assert_eq!(count(&store, &format!("SELECT COUNT(*) FROM orders WHERE order_no = '{}'", hidden.order_id)), 0);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds"), returns.len() as i64 - 1);
+
+    // The cursor stops at the last whole window before the short one.
+    let (cursor, incomplete) = stream_state(&w, "orders");
+    let hidden_day = cst_day(hidden.order_time_ms);
+    let cursor: NaiveDate = cursor.expect("the windows before the short one moved the cursor").parse().unwrap();
+    assert!(cursor < hidden_day && cursor >= hidden_day - Duration::days(7), "cursor {cursor}, hidden {hidden_day}");
+    let incomplete = incomplete.expect("the shortfall is recorded");
+    assert!(incomplete.contains("order/list createTime") && incomplete.contains(" received"), "{incomplete}");
+    let (cursor, incomplete) = stream_state(&w, "refunds");
+    let held = cursor.map(|c| c.parse::<NaiveDate>().unwrap());
+    assert!(
+        held.is_none_or(|c| c < cst_day(hidden_return.add_time_ms)),
+        "refunds cursor {held:?} passed the short window"
+    );
+    assert!(incomplete.is_some_and(|i| i.contains("orderReturn/list createTime")));
+    let shortfalls = count(&store, "SELECT COUNT(*) FROM sync_runs WHERE shortfall IS NOT NULL");
+    assert_eq!(shortfalls, 2, "one orders run and one refunds run");
+    let (code, out) = status_check(&w);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("INCOMPLETE") && out.contains("order/list createTime"), "{out}");
+
+    // The mall serves it again: the next pass is whole and the cursor reaches today.
+    w.sim.under_serve(TOKEN, &[], None);
+    both(&w).await;
+    assert_eq!(stream_state(&w, "orders"), (Some(today_cst().to_string()), None));
+    assert_eq!(stream_state(&w, "refunds"), (Some(today_cst().to_string()), None));
+    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    let (code, out) = status_check(&w);
+    assert_eq!(code, Some(0), "{out}");
 }

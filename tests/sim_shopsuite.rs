@@ -1,14 +1,16 @@
 //! The ShopSuite simulator against its contract (PLATFORMS.md §4), driven over HTTP on 127.0.0.1
 //! exactly as a connector would: bearer auth, the envelope, paging with records/total, the
-//! millisecond time filter, amounts as JSON floats, returns, the cancel/receive rules and
+//! millisecond time filter, times in the page's form and the two other forms, line names, amounts
+//! as JSON floats, returns (list and get), under-served lists, the cancel/receive rules and
 //! reproducible faults.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use chrono::{DateTime, FixedOffset, SecondsFormat};
 use serde_json::Value;
 
-use ordersync::sim::shopsuite::SsSim;
+use ordersync::sim::shopsuite::{SsSim, SsTimeForm};
 use ordersync::sim::Simulator;
 use ordersync::sim::{Faults, SimHandle};
 
@@ -18,6 +20,18 @@ const DETAIL: &str = "/front/trade/order/detail";
 const RETURNS: &str = "/front/trade/orderReturn/list";
 const CANCEL: &str = "/front/trade/order/cancel";
 const RECEIVE: &str = "/front/trade/order/receive";
+const RETURN_GET: &str = "/front/trade/orderReturn/get";
+
+/// Unix milliseconds as the page's samples write a time: RFC 3339 UTC, whole seconds.
+fn rfc(ms: i64) -> Value {
+    DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339_opts(SecondsFormat::Secs, true).into()
+}
+
+/// Unix milliseconds as China Standard Time text.
+fn cst_text(ms: i64) -> Value {
+    let cst = FixedOffset::east_opt(8 * 3600).unwrap();
+    DateTime::from_timestamp_millis(ms).unwrap().with_timezone(&cst).format("%Y-%m-%d %H:%M:%S").to_string().into()
+}
 
 /// A simulator with one shop of `orders` orders over `days` days, served on loopback.
 async fn start(seed: u64, orders: usize, days: u32) -> (SsSim, SimHandle) {
@@ -199,10 +213,12 @@ async fn amounts_are_json_floats_with_the_intended_decimals() {
     assert_eq!((truth[0].lines[0].price_fen, truth[1].shipping_fen), (268, 101));
     assert_eq!(rows.len(), truth.len());
     let mut three_decimals = 0;
+    let mut mixes = BTreeSet::new();
     for (row, t) in rows.iter().zip(&truth) {
         assert_eq!(str_of(row, "order_id"), t.order_id);
         assert_eq!(row["order_state_id"], t.state);
-        assert_eq!(row["order_time"], t.order_time_ms);
+        assert_eq!(row["order_time"], rfc(t.order_time_ms));
+        assert_eq!(t.order_time_ms % 1000, 0, "times fall on whole seconds");
         assert_eq!(fen(&row["order_payment_amount"]), t.total_fen);
         assert_eq!(fen(&row["order_shipping_fee"]), t.shipping_fen);
         let delivery = &row["delivery"];
@@ -216,7 +232,13 @@ async fn amounts_are_json_floats_with_the_intended_decimals() {
         let mut goods = 0;
         for (l, tl) in lines.iter().zip(&t.lines) {
             assert_eq!(l["item_id"].to_string(), tl.sku);
-            assert_eq!(str_of(l, "product_item_name"), tl.name);
+            // PLATFORMS.md §4: the name is item_name, else product_name (else the spec);
+            // product_item_name is the spec.
+            let filled = |k: &str| l[k].as_str().filter(|v| !v.is_empty());
+            let name = filled("item_name").or(filled("product_name")).or(filled("product_item_name"));
+            assert_eq!(name, Some(tl.name.as_str()));
+            assert_eq!(filled("product_item_name"), tl.spec.as_deref());
+            mixes.insert((filled("item_name").is_some(), filled("product_name").is_some(), tl.spec.is_some()));
             assert_eq!(l["order_item_quantity"], tl.quantity);
             assert_eq!(fen(&l["item_unit_price"]), tl.price_fen);
             goods += units(&l["item_unit_price"]) * tl.quantity;
@@ -237,10 +259,13 @@ async fn amounts_are_json_floats_with_the_intended_decimals() {
             assert_eq!(l["order_logistics_id"], tl.id);
             assert_eq!(str_of(l, "order_tracking_number"), tl.tracking);
             assert_eq!(str_of(l, "express_name"), tl.express);
-            assert_eq!(l["logistics_time"], tl.time_ms);
+            // An integer-typed time: unix seconds in the page's form.
+            assert_eq!(l["logistics_time"], tl.time_ms / 1000);
         }
     }
     assert!(three_decimals > 0, "no price with 3 decimals");
+    let want = BTreeSet::from([(true, true, true), (false, true, true), (false, false, true), (true, true, false)]);
+    assert_eq!(mixes, want, "every mix of line names occurs");
 }
 
 #[tokio::test]
@@ -277,13 +302,25 @@ async fn returns_list_matches_the_truth() {
         assert_eq!(row["return_state_id"], t.state);
         assert_eq!(fen(&row["return_refund_amount"]), t.amount_fen);
         assert_eq!(str_of(row, "return_buyer_message"), t.reason);
-        assert_eq!(row["return_add_time"], t.add_time_ms);
-        assert_eq!(row["return_finish_time"].as_i64(), t.finish_time_ms);
+        assert_eq!(row["return_add_time"], t.add_time_ms / 1000);
+        assert_eq!(row["return_store_time"], t.store_time_ms.map_or(Value::Null, rfc));
+        assert_eq!(row["return_finish_time"], t.finish_time_ms.map_or(Value::Null, rfc));
+        let got = call(&h, RETURN_GET, &[("return_id", &t.return_id)]).await;
+        assert_eq!(data(&got), row, "orderReturn/get answers the list row");
     }
+    let body = call(&h, RETURN_GET, &[("return_id", "TD-nope")]).await;
+    assert_eq!(refusal(&body), "退单不存在");
     let body = call(&h, RETURNS, &[("returnStateId", "3125"), ("size", "100")]).await;
     let done = items(data(&body));
     assert_eq!(done.len(), truth.iter().filter(|r| r.state == 3125).count());
-    assert!(done.iter().all(|r| r["return_finish_time"].is_i64()));
+    assert!(done.iter().all(|r| r["return_finish_time"].is_string()));
+    // The creation window (unix ms, inclusive) filters on return_add_time.
+    let (lo, hi) = (truth[2].add_time_ms, truth[truth.len() - 3].add_time_ms);
+    let (lo_s, hi_s) = (lo.to_string(), hi.to_string());
+    let query = [("createTimeStart", lo_s.as_str()), ("createTimeEnd", hi_s.as_str()), ("size", "100")];
+    let body = call(&h, RETURNS, &query).await;
+    let want = truth.iter().filter(|r| (lo..=hi).contains(&r.add_time_ms)).count();
+    assert_eq!((items(data(&body)).len(), &data(&body)["records"]), (want, &Value::from(want)));
     // Newest first by default.
     let body = call(&h, RETURNS, &[("size", "1")]).await;
     let newest = truth.iter().max_by_key(|r| r.add_time_ms).expect("a return");
@@ -305,7 +342,7 @@ async fn cancel_and_receive_follow_the_rules() {
     let row = data(&detail);
     assert_eq!(row["order_state_id"], 2070);
     assert_eq!(row["order_cancel_reason"], "买错了");
-    assert!(row["order_cancel_time"].is_i64());
+    assert!(row["order_cancel_time"].is_string());
     assert_eq!(row["if_buyer_cancel"], false);
 
     let cases = [
@@ -332,7 +369,7 @@ async fn cancel_and_receive_follow_the_rules() {
     let detail = call(&h, DETAIL, &[("order_id", &shipped)]).await;
     assert_eq!(data(&detail)["order_state_id"], 2060);
     assert_eq!(data(&detail)["order_is_received"], true);
-    assert!(data(&detail)["order_received_time"].is_i64());
+    assert!(data(&detail)["order_received_time"].is_string());
 
     // Parameters are read from the query string only, as the vendor page shows.
     let resp = reqwest::Client::new()
@@ -474,4 +511,82 @@ async fn mall_hooks_and_activity() {
     h.shutdown().await;
     let gone = reqwest::Client::new().get(format!("{base}{ORDERS}")).send().await;
     assert!(gone.is_err(), "server still answers after shutdown");
+}
+
+/// Writes a unix-ms instant the way one time form does.
+type Writer = fn(i64) -> Value;
+
+#[tokio::test]
+async fn time_forms_write_the_same_instants() {
+    let (sim, h) = start(10, 60, 10).await;
+    let truth = sim.truth_orders(TOKEN);
+    let t = truth.iter().find(|t| !t.logistics.is_empty()).expect("a shipped order");
+    let r = sim.truth_returns(TOKEN).into_iter().find(|r| r.store_time_ms.is_some()).expect("a handled return");
+    for form in [SsTimeForm::Rfc3339, SsTimeForm::Millis, SsTimeForm::CstText] {
+        sim.set_time_form(form);
+        // String-typed times in the form; integer-typed ones as integers (seconds in the page's form).
+        let (text, int): (Writer, Writer) = match form {
+            SsTimeForm::Rfc3339 => (rfc, |ms| Value::from(ms / 1000)),
+            SsTimeForm::Millis => (Value::from, Value::from),
+            SsTimeForm::CstText => (cst_text, Value::from),
+        };
+        let detail = call(&h, DETAIL, &[("order_id", &t.order_id)]).await;
+        let row = data(&detail);
+        assert_eq!(row["order_time"], text(t.order_time_ms), "{form:?}");
+        assert_eq!(row["delivery"]["da_time"], text(t.order_time_ms), "{form:?}");
+        let last = row["log_items"].as_array().expect("log_items").last().expect("a state log");
+        assert_eq!(last["order_state_time"], text(t.last_state_ms), "{form:?}");
+        assert_eq!(row["logistics"][0]["logistics_time"], int(t.logistics[0].time_ms), "{form:?}");
+        let got = call(&h, RETURN_GET, &[("return_id", &r.return_id)]).await;
+        let row = data(&got);
+        assert_eq!(row["return_add_time"], int(r.add_time_ms), "{form:?}");
+        assert_eq!(row["return_store_time"], text(r.store_time_ms.unwrap()), "{form:?}");
+        assert_eq!(row["return_finish_time"], r.finish_time_ms.map_or(Value::Null, text), "{form:?}");
+    }
+    // CST text is eight hours ahead of UTC: 2019-08-24T14:15:22Z is 22:15:22 on the same day.
+    assert_eq!(cst_text(1_566_656_122_000), "2019-08-24 22:15:22");
+    assert_eq!(rfc(1_566_656_122_000), "2019-08-24T14:15:22Z");
+}
+
+#[tokio::test]
+async fn under_served_lists_keep_reporting_every_row() {
+    let (sim, h) = start(11, 30, 5).await;
+    let truth = sim.truth_orders(TOKEN);
+    let hidden = vec![truth[3].order_id.clone(), truth[7].order_id.clone()];
+    let list = [("size", "100"), ("sort", "asc")];
+    sim.under_serve(TOKEN, &hidden, Some(1));
+    let ids =
+        |body: &Value| -> Vec<String> { items(data(body)).iter().map(|r| str_of(r, "order_id").to_string()).collect() };
+    let body = call(&h, ORDERS, &list).await;
+    assert_eq!((data(&body)["records"].clone(), data(&body)["total"].clone()), (Value::from(30), Value::from(1)));
+    let first = ids(&body);
+    assert_eq!(first.len(), 28);
+    assert!(hidden.iter().all(|id| !first.contains(id)));
+    // One answer only: the next one is whole.
+    assert_eq!(ids(&call(&h, ORDERS, &list).await).len(), 30);
+    // Without a budget every answer is short; detail still serves the row.
+    sim.under_serve(TOKEN, &hidden[..1], None);
+    for _ in 0..2 {
+        let body = call(&h, ORDERS, &list).await;
+        assert_eq!((ids(&body).len(), &data(&body)["records"]), (29, &Value::from(30)));
+    }
+    assert_eq!(data(&call(&h, DETAIL, &[("order_id", &hidden[0])]).await)["order_id"], hidden[0].as_str());
+    // Returns too.
+    let returns = sim.truth_returns(TOKEN);
+    sim.under_serve(TOKEN, &[returns[0].return_id.clone()], None);
+    let body = call(&h, RETURNS, &list).await;
+    assert_eq!((items(data(&body)).len(), &data(&body)["records"]), (returns.len() - 1, &Value::from(returns.len())));
+    sim.under_serve(TOKEN, &[], None);
+    assert_eq!(ids(&call(&h, ORDERS, &list).await).len(), 30);
+
+    // The query log: parameters as sent and the keys answered.
+    sim.clear_queries();
+    call(&h, ORDERS, &[("size", "2"), ("sort", "asc")]).await;
+    call(&h, RETURN_GET, &[("return_id", &returns[1].return_id)]).await;
+    let log = sim.queries();
+    assert_eq!(log.len(), 2);
+    assert_eq!((log[0].path.as_str(), log[0].params.get("size").map(String::as_str)), (ORDERS, Some("2")));
+    assert_eq!(log[0].keys, vec![truth[0].order_id.clone(), truth[1].order_id.clone()]);
+    assert_eq!((log[1].path.as_str(), log[1].keys.clone()), (RETURN_GET, vec![returns[1].return_id.clone()]));
+    assert_eq!(log[1].shop, TOKEN);
 }

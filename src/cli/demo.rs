@@ -9,8 +9,8 @@ use crate::daemon;
 use crate::model::OrderStatus;
 use crate::platforms::PushPayload;
 use crate::runtime::{load_config, Runtime};
-use crate::sim::{guanmai::GmSim, liangben::LbSim, shopsuite::SsSim, ymcart::YmSim, SimHandle, Simulator};
-use crate::store::{NewEntry, Store};
+use crate::sim::{guanmai::GmSim, liangben::LbSim, shopsuite::SsSim, ymcart::YmSim, AppliedPush, SimHandle, Simulator};
+use crate::store::{NewEntry, OutboxRow, Store};
 use anyhow::Context;
 use chrono::Utc;
 use std::path::{Path, PathBuf};
@@ -28,14 +28,27 @@ pub struct Args {
     /// Orders each simulated shop starts with.
     #[arg(long, default_value_t = 500)]
     pub orders: usize,
+    /// At the end, stop the simulated activity, run one more pass of every stream and a flush,
+    /// and exit 1 unless the database agrees with the simulators (orders, shipments, refunds,
+    /// each delivered push applied once).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// What a simulator holds for one shop: the figures the database must reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Truth {
+    orders: usize,
+    shipments: usize,
+    refunds: usize,
 }
 
 /// One simulated shop: its config block, its server, and how to read its ground truth.
 struct DemoShop {
     id: &'static str,
     config: String,
-    truth_orders: Box<dyn Fn() -> usize>,
-    applied_pushes: Box<dyn Fn() -> usize>,
+    truth: Box<dyn Fn() -> Truth>,
+    applied_pushes: Box<dyn Fn() -> Vec<AppliedPush>>,
     _server: SimHandle,
     activity: JoinHandle<()>,
 }
@@ -71,11 +84,15 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
             &["orders", "shipments"],
         ),
         activity: ym.spawn_activity("demo-ym", TICK),
-        truth_orders: Box::new({
+        truth: Box::new({
             let s = ym.clone();
-            move || s.truth_orders("demo-ym").len()
+            move || Truth {
+                orders: s.truth_orders("demo-ym").len(),
+                shipments: s.truth_deliveries("demo-ym").len(),
+                refunds: 0,
+            }
         }),
-        applied_pushes: Box::new(move || ym.applied_pushes().len()),
+        applied_pushes: Box::new(move || ym.applied_pushes()),
         _server: server,
     });
 
@@ -91,11 +108,11 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
         id: "gm-demo",
         config: block("gm-demo", "guanmai", &server.base_url(), creds, &["orders"]),
         activity: gm.spawn_activity("demo-gm", TICK),
-        truth_orders: Box::new({
+        truth: Box::new({
             let s = gm.clone();
-            move || s.truth_orders("demo-gm").len()
+            move || Truth { orders: s.truth_orders("demo-gm").len(), shipments: 0, refunds: 0 }
         }),
-        applied_pushes: Box::new(move || gm.applied_pushes().len()),
+        applied_pushes: Box::new(move || gm.applied_pushes()),
         _server: server,
     });
 
@@ -112,11 +129,15 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
             &["orders", "shipments", "refunds"],
         ),
         activity: lb.spawn_activity("demo-lb", TICK),
-        truth_orders: Box::new({
+        truth: Box::new({
             let s = lb.clone();
-            move || s.truth_orders("demo-lb").len()
+            move || Truth {
+                orders: s.truth_orders("demo-lb").len(),
+                shipments: s.truth_outbound("demo-lb").len(),
+                refunds: s.truth_refunds("demo-lb").len(),
+            }
         }),
-        applied_pushes: Box::new(move || lb.applied_pushes().len()),
+        applied_pushes: Box::new(move || lb.applied_pushes()),
         _server: server,
     });
 
@@ -133,11 +154,15 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
             &["orders", "refunds"],
         ),
         activity: ss.spawn_activity("demo-ss", TICK),
-        truth_orders: Box::new({
+        truth: Box::new({
             let s = ss.clone();
-            move || s.truth_orders("demo-ss").len()
+            move || Truth {
+                orders: s.truth_orders("demo-ss").len(),
+                shipments: s.truth_orders("demo-ss").iter().map(|o| o.logistics.len()).sum(),
+                refunds: s.truth_returns("demo-ss").len(),
+            }
         }),
-        applied_pushes: Box::new(move || ss.applied_pushes().len()),
+        applied_pushes: Box::new(move || ss.applied_pushes()),
         _server: server,
     });
     Ok(shops)
@@ -195,11 +220,41 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     stop.cancel();
     daemon.await.context("daemon task panicked")??;
-    summary(&rt, &shops, started.elapsed())?;
     for shop in &shops {
         shop.activity.abort();
     }
+    if args.check {
+        settle(&rt).await?;
+    }
+    let agrees = summary(&rt, &shops, started.elapsed())?;
+    if args.check && !agrees {
+        eprintln!("demo --check: the database disagrees with the simulators (see the summary)");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With the simulators quiet: one pass of every stream of every shop, a flush, and one more
+/// round of passes so the pushes' effects are read back too.
+async fn settle(rt: &Runtime) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let cancel = &cancel;
+    for round in 0..2 {
+        // Shops side by side (each under its own rate limit), each shop's streams in turn.
+        let passes = rt.shops.iter().map(|shop| async move {
+            for stream in shop.config.schedule.keys() {
+                crate::sync::run_pass(rt, shop, *stream, cancel).await?;
+            }
+            Ok::<(), crate::sync::PassError>(())
+        });
+        for result in futures_util::future::join_all(passes).await {
+            result?;
+        }
+        if round == 0 {
+            crate::push::flush_all(rt, cancel).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What a warehouse or buyer asks of an order in each state; each platform takes what it can.
@@ -256,13 +311,15 @@ fn progress(store: &Store, elapsed: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Result<()> {
+/// Prints the summary; true when every shop's figures agree with its simulator.
+fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Result<bool> {
     let store = rt.store()?;
     let outbox = store.outbox_depths()?;
+    let rows = store.outbox_list(None)?;
     println!();
     println!("summary after {}s", elapsed.as_secs());
     println!(
-        "  {:<9} {:<10} {:>7} {:>9} {:>9} {:>8} {:>11} {:>12} {:>8} {:>10}",
+        "  {:<9} {:<10} {:>7} {:>9} {:>9} {:>8} {:>11} {:>12} {:>8} {:>10}  CHECK",
         "SHOP",
         "PLATFORM",
         "ORDERS",
@@ -274,24 +331,69 @@ fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Resul
         "FAILED",
         "SIM APPLIED"
     );
+    let mut agrees = true;
     for shop in shops {
         let (orders, shipments, refunds, changes) = store.shop_counts(shop.id)?;
         let platform = rt.shop(shop.id).map_or("?", |s| s.config.platform.as_str());
         let o = outbox.iter().find(|o| o.shop_id == shop.id).cloned().unwrap_or_default();
+        let truth = (shop.truth)();
+        let applied = (shop.applied_pushes)();
+        let mine: Vec<&OutboxRow> = rows.iter().filter(|r| r.shop_id == shop.id).collect();
+        let problems = disagreements(truth, (orders, shipments, refunds), &mine, &applied);
+        agrees &= problems.is_empty();
         println!(
-            "  {:<9} {:<10} {:>7} {:>9} {:>9} {:>8} {:>11} {:>12} {:>8} {:>10}",
+            "  {:<9} {:<10} {:>7} {:>9} {:>9} {:>8} {:>11} {:>12} {:>8} {:>10}  {}",
             shop.id,
             platform,
             orders,
-            (shop.truth_orders)(),
+            truth.orders,
             shipments,
             refunds,
             changes,
             o.done,
             o.failed,
-            (shop.applied_pushes)()
+            applied.len(),
+            if problems.is_empty() { "ok".to_string() } else { problems.join("; ") }
         );
     }
     println!("  database: {}", rt.config.daemon.database.display());
-    Ok(())
+    Ok(agrees)
+}
+
+/// What differs between a shop's rows and its simulator: counts of orders, shipments and
+/// refunds, and pushes — each delivered entry applied once at most (once exactly when it was
+/// sent; one settled by read-back may have been applied by an earlier attempt or not at all),
+/// and nothing applied that no entry asked for.
+fn disagreements(
+    truth: Truth,
+    (orders, shipments, refunds): (i64, i64, i64),
+    outbox: &[&OutboxRow],
+    applied: &[AppliedPush],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (what, stored, sim) in [
+        ("orders", orders, truth.orders),
+        ("shipments", shipments, truth.shipments),
+        ("refunds", refunds, truth.refunds),
+    ] {
+        if stored != sim as i64 {
+            out.push(format!("{what}: {stored} stored, simulator has {sim}"));
+        }
+    }
+    let mut per_order: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for p in applied {
+        *per_order.entry(p.order_no.as_str()).or_default() += 1;
+    }
+    for (order, n) in &per_order {
+        let entries = outbox.iter().filter(|r| r.order_no == *order && r.state == "done").count();
+        if *n > entries {
+            out.push(format!("order {order}: applied {n} times for {entries} delivered push(es)"));
+        }
+    }
+    for r in outbox.iter().filter(|r| r.state == "done" && r.settled_by.as_deref() == Some("sent")) {
+        if !per_order.contains_key(r.order_no.as_str()) {
+            out.push(format!("push #{} ({}) is done but the simulator never applied it", r.id, r.order_no));
+        }
+    }
+    out
 }

@@ -10,12 +10,33 @@
 //! mall. Amounts live as integers in 1/10000 yuan, generated on whole 1/1000 yuan, and go out as
 //! JSON floats whose shortest text is exactly that decimal (`2.675`), so the truth in fen is exact.
 //!
-//! Decisions beyond the vendor page: every time is unix milliseconds as a JSON integer (null when
-//! unset), like the `createTime*` filters; lists answer newest first unless `sort=asc`; `size`
-//! defaults to 10; a refusal answers HTTP 200 with `code` = `status` = 250 and a Chinese `msg`,
-//! a bad token HTTP 401 with `code` = `status` = 401.
+//! Times are written as the page's samples write them ([`SsTimeForm::Rfc3339`], the default):
+//! the string-typed times (`order_time`, `payment_time`, `order_state_time`, `da_time`, the
+//! return times) as RFC 3339 UTC text `"2019-08-24T14:15:22Z"`, the integer-typed ones
+//! (`logistics_time`, `return_add_time`) as integers with `0` = unset. The page cannot tell
+//! seconds from milliseconds for those; this form writes seconds. [`SsTimeForm::Millis`] writes
+//! every time as unix milliseconds and [`SsTimeForm::CstText`] the string-typed ones as China
+//! Standard Time `YYYY-MM-DD HH:MM:SS` (integers as milliseconds): the other readings a vendor may
+//! take. Every generated time falls on a whole second so the three forms carry the same instants.
+//!
+//! A line carries `item_name`, `product_name` and `product_item_name` (the SKU's spec) as
+//! PLATFORMS.md §4 names them, filled in four mixes (all three; product and spec; spec only;
+//! item name without a spec), so a client that reads one of them only is caught.
+//!
+//! Decisions beyond the vendor page: the `createTimeStart`/`createTimeEnd` filters of both lists
+//! are unix milliseconds (Contract) on the order time and the return's `return_add_time`;
+//! `returnAddStart`/`returnAddEnd`, whose page text contradicts their name, are not implemented
+//! (ignored, as the vendor's binding ignores unknown parameters); lists answer newest first unless
+//! `sort=asc`; `size` defaults to 10; a refusal answers HTTP 200 with `code` = `status` = 250 and
+//! a Chinese `msg`, a bad token HTTP 401 with `code` = `status` = 401. `order_is_paid` and
+//! `order_refund_status`, whose codes the page does not list, carry the codes of ShopSuite's own
+//! state table (3010/3013, 2600–2602).
+//!
+//! Test hooks beyond the data: [`SsSim::under_serve`] leaves rows out of list answers while
+//! `records` still counts them (a server that loses rows), and [`SsSim::queries`] logs each
+//! processed request with its parameters and the keys of the rows it answered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,7 +46,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
@@ -33,7 +54,7 @@ use serde_json::{json, Map, Number, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst_compact_date, lock, pick, random_phone, random_units, units_to_fen, yuan4, SimCore, SimHandle, Simulator,
+    cst, cst_compact_date, lock, pick, random_phone, random_units, units_to_fen, yuan4, SimCore, SimHandle, Simulator,
     CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
@@ -57,32 +78,85 @@ const RETURN_STATES: [u16; 6] = [3100, 3105, 3110, 3115, 3120, 3125];
 const RETURN_DONE: u16 = 3125;
 /// (return_reason_id, text) of generated returns.
 const REASONS: &[(i64, &str)] = &[(1, "不想要了"), (2, "商品破损"), (3, "发错货"), (4, "质量问题"), (5, "少件漏发")];
-/// Specs (`item_name`) a product is sold in; a line's SKU (`item_id`) is product × spec.
+/// Specs (`product_item_name`) a product is sold in; a line's SKU (`item_id`) is product × spec.
 const SPECS: &[&str] = &["默认", "S", "M", "L"];
+/// `order_is_paid` of every listed order (ShopSuite's "paid"; the page lists no codes).
+const PAID: u16 = 3013;
 /// A county for each entry of `PLACES`, in the same order.
 const COUNTIES: &[&str] = &["Siming", "Nanshan", "Xihu", "Huangpu", "Wuhou", "Chaoyang"];
 /// Buyer messages (`order_message`), mostly empty.
 const MESSAGES: &[&str] = &["", "", "", "请尽快发货", "周末送货"];
 
-/// The five routes.
+/// How the simulator writes times (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SsTimeForm {
+    /// As the page's samples: RFC 3339 UTC text, integer-typed times in unix seconds.
+    #[default]
+    Rfc3339,
+    /// Every time as unix milliseconds (JSON integers).
+    Millis,
+    /// String-typed times as CST `YYYY-MM-DD HH:MM:SS`, integer-typed ones in unix milliseconds.
+    CstText,
+}
+
+/// Which of a line's three names the mall fills (PLATFORMS.md §4: the name is `item_name`, else
+/// `product_name`; `product_item_name` is the spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// `item_name` (product and spec), `product_name` and `product_item_name` (spec).
+    All,
+    /// `item_name` empty: `product_name` and the spec.
+    ProductAndSpec,
+    /// Only `product_item_name` (the spec) is filled.
+    SpecOnly,
+    /// `item_name` and `product_name`, no spec (`product_item_name` missing).
+    NoSpec,
+}
+
+/// The mixes generated lines take, with their weights.
+const NAMINGS: &[(Naming, u32)] =
+    &[(Naming::All, 5), (Naming::ProductAndSpec, 2), (Naming::SpecOnly, 1), (Naming::NoSpec, 2)];
+
+/// One request the routes processed: who, where, its parameters and the keys of the rows answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsQuery {
+    /// The bearer token.
+    pub shop: String,
+    /// The request path.
+    pub path: String,
+    /// The query-string parameters as received.
+    pub params: BTreeMap<String, String>,
+    /// `order_id`s or `return_id`s of the rows in the answer (lists, detail, return get).
+    pub keys: Vec<String>,
+}
+
+/// The six routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     OrderList,
     OrderDetail,
     ReturnList,
+    ReturnGet,
     Cancel,
     Receive,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 5] =
-        [Endpoint::OrderList, Endpoint::OrderDetail, Endpoint::ReturnList, Endpoint::Cancel, Endpoint::Receive];
+    const ALL: [Endpoint; 6] = [
+        Endpoint::OrderList,
+        Endpoint::OrderDetail,
+        Endpoint::ReturnList,
+        Endpoint::ReturnGet,
+        Endpoint::Cancel,
+        Endpoint::Receive,
+    ];
 
     fn path(self) -> &'static str {
         match self {
             Endpoint::OrderList => "/front/trade/order/list",
             Endpoint::OrderDetail => "/front/trade/order/detail",
             Endpoint::ReturnList => "/front/trade/orderReturn/list",
+            Endpoint::ReturnGet => "/front/trade/orderReturn/get",
             Endpoint::Cancel => "/front/trade/order/cancel",
             Endpoint::Receive => "/front/trade/order/receive",
         }
@@ -94,7 +168,7 @@ impl Endpoint {
     }
 }
 
-/// Ground truth of one order: amounts in fen, times in unix milliseconds.
+/// Ground truth of one order: amounts in fen, times in unix milliseconds (whole seconds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SsTruthOrder {
     /// `order_id`, like `DD-20240101-100001`.
@@ -103,6 +177,12 @@ pub struct SsTruthOrder {
     pub state: u16,
     /// `order_time`, unix milliseconds.
     pub order_time_ms: i64,
+    /// The latest `log_items[].order_state_time`, unix milliseconds.
+    pub last_state_ms: i64,
+    /// `order_is_paid` as sent (a code the page does not list).
+    pub paid_code: u16,
+    /// `order_refund_status` as sent (a code the page does not list).
+    pub refund_code: u16,
     /// `order_payment_amount` (goods + shipping − discount) in fen.
     pub total_fen: i64,
     /// `order_shipping_fee` in fen.
@@ -130,8 +210,11 @@ pub struct SsTruthOrder {
 pub struct SsTruthLine {
     /// `item_id` (ShopSuite's SKU id) as decimal text.
     pub sku: String,
-    /// `product_item_name` (product name and spec).
+    /// The line's name as PLATFORMS.md §4 reads it: `item_name`, else `product_name`, else (a
+    /// mall that fills neither) `product_item_name`.
     pub name: String,
+    /// `product_item_name`, the SKU's spec; None when the mall leaves it out.
+    pub spec: Option<String>,
     /// `order_item_quantity`.
     pub quantity: i64,
     /// `item_unit_price` in fen.
@@ -178,6 +261,7 @@ struct Line {
     id: i64,
     goods: usize,
     spec: usize,
+    naming: Naming,
     qty: i64,
     price: i64,
 }
@@ -187,8 +271,27 @@ impl Line {
         10_000 + self.goods as i64 * 10 + self.spec as i64
     }
 
-    fn name(&self) -> String {
-        format!("{} {}", GOODS[self.goods].0, SPECS[self.spec])
+    /// (`item_name`, `product_name`, `product_item_name`) as the mall fills them; None is left out.
+    fn names(&self) -> (Option<String>, Option<String>, Option<String>) {
+        let (product, spec) = (GOODS[self.goods].0.to_string(), SPECS[self.spec].to_string());
+        let item = format!("{product} {spec}");
+        match self.naming {
+            Naming::All => (Some(item), Some(product), Some(spec)),
+            Naming::ProductAndSpec => (Some(String::new()), Some(product), Some(spec)),
+            Naming::SpecOnly => (Some(String::new()), Some(String::new()), Some(spec)),
+            Naming::NoSpec => (Some(product.clone()), Some(product), None),
+        }
+    }
+
+    /// The name and spec PLATFORMS.md §4 reads from [`Line::names`], told from the naming itself.
+    fn truth_name(&self) -> (String, Option<String>) {
+        let (product, spec) = (GOODS[self.goods].0.to_string(), SPECS[self.spec].to_string());
+        match self.naming {
+            Naming::All => (format!("{product} {spec}"), Some(spec)),
+            Naming::ProductAndSpec => (product, Some(spec)),
+            Naming::SpecOnly => (spec.clone(), Some(spec)),
+            Naming::NoSpec => (product, None),
+        }
     }
 
     fn amount(&self) -> i64 {
@@ -251,13 +354,12 @@ impl Order {
         self.goods() + self.shipping - self.discount
     }
 
-    fn truth(&self) -> SsTruthOrder {
+    /// The truth, with the `order_refund_status` its returns give it (see [`refund_code`]).
+    fn truth(&self, refund_code: u16) -> SsTruthOrder {
         let (province, city, _) = PLACES[self.buyer.place];
-        let line = |l: &Line| SsTruthLine {
-            sku: l.item_id().to_string(),
-            name: l.name(),
-            quantity: l.qty,
-            price_fen: units_to_fen(l.price),
+        let line = |l: &Line| {
+            let (name, spec) = l.truth_name();
+            SsTruthLine { sku: l.item_id().to_string(), name, spec, quantity: l.qty, price_fen: units_to_fen(l.price) }
         };
         let logistics = |l: &Logistics| SsTruthLogistics {
             id: l.id,
@@ -269,6 +371,9 @@ impl Order {
             order_id: self.id.clone(),
             state: self.state,
             order_time_ms: self.time,
+            last_state_ms: self.log.iter().map(|l| l.time).max().unwrap_or(self.time),
+            paid_code: PAID,
+            refund_code,
             total_fen: units_to_fen(self.total()),
             shipping_fen: units_to_fen(self.shipping),
             buyer_name: self.buyer.name.clone(),
@@ -298,13 +403,30 @@ struct Return {
     finish_time: Option<i64>,
 }
 
+/// `order_refund_status` (ShopSuite's table, not on the page): 2600 no return, 2601 a return in
+/// progress, 2602 every return done.
+fn refund_code(shop: &Shop, o: &Order) -> u16 {
+    let open = o.returns.iter().any(|&i| shop.returns[i].state != RETURN_DONE);
+    match (o.returns.is_empty(), open) {
+        (true, _) => 2600,
+        (false, true) => 2601,
+        (false, false) => 2602,
+    }
+}
+
 fn county(place: usize) -> &'static str {
     COUNTIES.get(place).copied().unwrap_or("")
 }
 
-/// The current time in unix milliseconds (the vendor's clock unit).
+/// The current time in unix milliseconds, on a whole second (see [`sec`]).
 fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
+    sec(Utc::now().timestamp_millis())
+}
+
+/// Milliseconds down to a whole second: every generated time is one, so that the RFC 3339 text
+/// and integer seconds of [`SsTimeForm::Rfc3339`] carry exactly the instant of the truth.
+fn sec(ms: i64) -> i64 {
+    ms - ms.rem_euclid(1000)
 }
 
 /// A random amount in 1/10000-yuan units on a whole 1/1000 yuan: about one in ten has exactly
@@ -336,14 +458,19 @@ fn any_of<T>(rng: &mut StdRng, rows: &[T], keep: impl Fn(&T) -> bool) -> Option<
 }
 
 fn weighted_state(rng: &mut StdRng) -> u16 {
-    let mut roll = rng.gen_range(0..STATE_MIX.iter().map(|s| s.1).sum::<u32>());
-    for &(state, weight) in STATE_MIX {
+    weighted(rng, STATE_MIX)
+}
+
+/// A random entry of a non-empty (value, weight) table.
+fn weighted<T: Copy>(rng: &mut StdRng, table: &[(T, u32)]) -> T {
+    let mut roll = rng.gen_range(0..table.iter().map(|s| s.1).sum::<u32>().max(1));
+    for &(value, weight) in table {
         if roll < weight {
-            return state;
+            return value;
         }
         roll -= weight;
     }
-    CHAIN[0]
+    table[0].0
 }
 
 /// The states an order passes through to reach `state`, from 2011; finance review (2013) is a
@@ -408,6 +535,7 @@ impl Shop {
                 id: self.child_id(),
                 goods: g,
                 spec: rng.gen_range(0..SPECS.len()),
+                naming: weighted(rng, NAMINGS),
                 qty: if rng.gen_bool(0.1) { rng.gen_range(6..=20) } else { rng.gen_range(1..=5) },
                 price: mills(rng, GOODS[g].2, GOODS[g].3),
             })
@@ -423,7 +551,7 @@ impl Shop {
             tag,
         };
         // Orders reach the list once paid: 2011 is the first state after payment.
-        let pay_time = now.min(time + rng.gen_range(30_000..=1_800_000));
+        let pay_time = now.min(time + rng.gen_range(30..=1_800) * 1000);
         let order = Order {
             id: id.clone(),
             state: CHAIN[0],
@@ -447,7 +575,7 @@ impl Shop {
         self.orders.push(order);
         let mut at = pay_time;
         for next in path_to(rng, state).into_iter().skip(1) {
-            at += rng.gen_range(0..=(now - at).max(0) / 3);
+            at += sec(rng.gen_range(0..=(now - at).max(0) / 3));
             self.set_state(rng, idx, next, at);
         }
         idx
@@ -487,7 +615,7 @@ impl Shop {
         let seq = self.seq();
         let o = &self.orders[idx];
         let since = o.log.last().map_or(o.pay_time, |l| l.time).min(now);
-        let add_time = rng.gen_range(since..=now);
+        let add_time = sec(rng.gen_range(since..=now));
         // Three returns in ten take back the whole order, the others part of one line.
         let (lines, amount) = if rng.gen_bool(0.3) {
             let all = o.lines.iter().enumerate().map(|(i, l)| (i, l.qty));
@@ -497,8 +625,8 @@ impl Shop {
             let k = rng.gen_range(1..=o.lines[i].qty);
             (vec![(i, k)], (o.lines[i].price * k).min(o.total()))
         };
-        let store_time = (state >= 3105).then(|| rng.gen_range(add_time..=now));
-        let finish_time = (state == RETURN_DONE).then(|| rng.gen_range(store_time.unwrap_or(add_time)..=now));
+        let store_time = (state >= 3105).then(|| sec(rng.gen_range(add_time..=now)));
+        let finish_time = (state == RETURN_DONE).then(|| sec(rng.gen_range(store_time.unwrap_or(add_time)..=now)));
         let id = format!("TD-{}-{seq}", cst_compact_date(add_time.div_euclid(1000)));
         let ri = self.returns.len();
         self.returns.push(Return {
@@ -564,12 +692,40 @@ struct State {
     rng: StdRng,
     shops: HashMap<String, Shop>,
     shops_made: i64,
+    form: SsTimeForm,
+    /// Per shop token: rows its list answers leave out.
+    under: HashMap<String, UnderServe>,
+}
+
+/// Rows a shop's list answers leave out while `records` still counts them.
+#[derive(Debug, Default)]
+struct UnderServe {
+    keys: HashSet<String>,
+    /// How many more answers may leave rows out; None for every answer.
+    answers: Option<usize>,
+}
+
+impl UnderServe {
+    /// The keys of `page` to leave out of this answer (spending one answer of the budget).
+    fn hide(&mut self, page: &[String]) -> HashSet<String> {
+        let hit: HashSet<String> = page.iter().filter(|k| self.keys.contains(*k)).cloned().collect();
+        match &mut self.answers {
+            _ if hit.is_empty() => HashSet::new(),
+            Some(0) => HashSet::new(),
+            Some(n) => {
+                *n -= 1;
+                hit
+            }
+            None => hit,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Inner {
     core: SimCore,
     state: Mutex<State>,
+    queries: Mutex<Vec<SsQuery>>,
 }
 
 /// The ShopSuite simulator: cheap to clone, all clones share one state.
@@ -584,9 +740,38 @@ type QueryResult = Result<Query<Params>, QueryRejection>;
 impl SsSim {
     /// An empty simulator; `seed` drives both the generated data and the fault decisions.
     pub fn new(seed: u64) -> SsSim {
-        let state =
-            State { rng: StdRng::seed_from_u64(seed.wrapping_add(0x5353_5353)), shops: HashMap::new(), shops_made: 0 };
-        SsSim { inner: Arc::new(Inner { core: SimCore::new(seed), state: Mutex::new(state) }) }
+        let state = State {
+            rng: StdRng::seed_from_u64(seed.wrapping_add(0x5353_5353)),
+            shops: HashMap::new(),
+            shops_made: 0,
+            form: SsTimeForm::default(),
+            under: HashMap::new(),
+        };
+        let inner = Inner { core: SimCore::new(seed), state: Mutex::new(state), queries: Mutex::new(Vec::new()) };
+        SsSim { inner: Arc::new(inner) }
+    }
+
+    /// Writes every later answer's times in `form` (all shops).
+    pub fn set_time_form(&self, form: SsTimeForm) {
+        lock(&self.inner.state).form = form;
+    }
+
+    /// Makes shop `token`'s list answers leave out the rows keyed `keys` (`order_id`s or
+    /// `return_id`s) while `records` and `total` still count them: in the next `answers` answers
+    /// that would carry one of them, or in every answer with None. Empty `keys` stops it.
+    pub fn under_serve(&self, token: &str, keys: &[String], answers: Option<usize>) {
+        let under = UnderServe { keys: keys.iter().cloned().collect(), answers };
+        lock(&self.inner.state).under.insert(token.to_string(), under);
+    }
+
+    /// Every request the routes processed so far (after the token check and faults), oldest first.
+    pub fn queries(&self) -> Vec<SsQuery> {
+        lock(&self.inner.queries).clone()
+    }
+
+    /// Empties the log of [`SsSim::queries`].
+    pub fn clear_queries(&self) {
+        lock(&self.inner.queries).clear();
     }
 
     /// Creates (or replaces) shop `token` with `orders` orders placed over the last `days` days.
@@ -597,7 +782,7 @@ impl SsSim {
         let mut shop = Shop::new(st.shops_made);
         let now = now_ms();
         let mut times: Vec<i64> =
-            (0..orders).map(|_| st.rng.gen_range(now - i64::from(days) * 86_400_000..=now)).collect();
+            (0..orders).map(|_| sec(st.rng.gen_range(now - i64::from(days) * 86_400_000..=now))).collect();
         times.sort_unstable();
         for t in times {
             let state = weighted_state(&mut st.rng);
@@ -683,7 +868,7 @@ impl SsSim {
 
     /// Ground truth of every order of a shop, in creation order (empty for an unknown shop).
     pub fn truth_orders(&self, token: &str) -> Vec<SsTruthOrder> {
-        self.with_shop(token, |shop, _| shop.orders.iter().map(Order::truth).collect())
+        self.with_shop(token, |shop, _| shop.orders.iter().map(|o| o.truth(refund_code(shop, o))).collect())
     }
 
     /// Ground truth of every return of a shop, oldest `return_add_time` first (empty for an
@@ -746,21 +931,24 @@ impl SsSim {
         let mut applied = None;
         let result = {
             let mut guard = lock(&self.inner.state);
-            let State { rng, shops, .. } = &mut *guard;
+            let State { rng, shops, form, under, .. } = &mut *guard;
             let Some(shop) = token.and_then(|t| shops.get_mut(t)) else {
                 let body = json!({"code": 401, "data": null, "error": "Unauthorized",
                                   "msg": "暂未登录或token已经过期", "status": 401});
                 return (StatusCode::UNAUTHORIZED, body);
             };
+            let out = Out { form: *form, under: token.and_then(|t| under.get_mut(t)) };
             match (ep, q) {
                 (_, None) => Err("请求参数格式错误".to_string()),
-                (Endpoint::OrderList, Some(q)) => order_list(shop, q),
-                (Endpoint::OrderDetail, Some(q)) => order_detail(shop, q),
-                (Endpoint::ReturnList, Some(q)) => return_list(shop, q),
+                (Endpoint::OrderList, Some(q)) => order_list(shop, q, out),
+                (Endpoint::OrderDetail, Some(q)) => order_detail(shop, q, out.form),
+                (Endpoint::ReturnList, Some(q)) => return_list(shop, q, out),
+                (Endpoint::ReturnGet, Some(q)) => return_get(shop, q, out.form),
                 (Endpoint::Cancel | Endpoint::Receive, Some(q)) => push(shop, rng, q, ep == Endpoint::Cancel, now_ms())
                     .map(|(data, pushed)| {
+                        let key = pushed.0.clone();
                         applied = Some(pushed);
-                        data
+                        (data, vec![key])
                     }),
             }
         };
@@ -768,8 +956,12 @@ impl SsSim {
             let shop = token.unwrap_or("");
             self.inner.core.record_push(shop, "status", &order_id, &entry);
         }
+        let keys = result.as_ref().map(|(_, keys)| keys.clone()).unwrap_or_default();
+        let params = q.map(|q| q.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let entry = SsQuery { shop: token.unwrap_or("").to_string(), path: ep.path().to_string(), params, keys };
+        lock(&self.inner.queries).push(entry);
         let body = match result {
-            Ok(data) => json!({"code": 0, "data": data, "error": "", "msg": "", "status": 200}),
+            Ok((data, _)) => json!({"code": 0, "data": data, "error": "", "msg": "", "status": 200}),
             Err(msg) => fail(&msg),
         };
         (StatusCode::OK, body)
@@ -825,19 +1017,47 @@ fn descending(q: &Params, column: &str) -> Result<bool, String> {
     }
 }
 
-/// The list `data` object: one page of `rows` plus `records` (rows) and `total` (pages).
-fn page_of<T>(rows: &[T], page: i64, size: i64, to_row: impl Fn(&T) -> Value) -> Value {
-    let records = rows.len() as i64;
-    let skip = usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX);
-    let items: Vec<Value> = rows.iter().skip(skip).take(size as usize).map(to_row).collect();
-    json!({"items": items, "page": page, "records": records, "size": size,
-           "total": (records + size - 1) / size})
+/// How answers are written: the time form, and the shop's under-serving if any.
+struct Out<'a> {
+    form: SsTimeForm,
+    under: Option<&'a mut UnderServe>,
 }
 
-fn order_list(shop: &Shop, q: &Params) -> Result<Value, String> {
-    let (page, size) = paging(q)?;
+/// An answer's `data` with the keys of the rows it carries.
+type Answer = Result<(Value, Vec<String>), String>;
+
+/// The list `data` object: one page of `rows` plus `records` (rows) and `total` (pages). Rows the
+/// shop under-serves are left out of the page but still counted.
+fn page_of<T>(
+    rows: &[T],
+    page: i64,
+    size: i64,
+    under: Option<&mut UnderServe>,
+    key: impl Fn(&T) -> &str,
+    to_row: impl Fn(&T) -> Value,
+) -> (Value, Vec<String>) {
+    let records = rows.len() as i64;
+    let skip = usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX);
+    let on_page: Vec<&T> = rows.iter().skip(skip).take(size as usize).collect();
+    let keys: Vec<String> = on_page.iter().map(|r| key(r).to_string()).collect();
+    let hidden = under.map(|u| u.hide(&keys)).unwrap_or_default();
+    let (items, keys): (Vec<Value>, Vec<String>) =
+        on_page.into_iter().zip(keys).filter(|(_, k)| !hidden.contains(k)).map(|(r, k)| (to_row(r), k)).unzip();
+    let data = json!({"items": items, "page": page, "records": records, "size": size,
+                      "total": (records + size - 1) / size});
+    (data, keys)
+}
+
+/// A `createTimeStart`/`createTimeEnd` filter (unix milliseconds, both inclusive) over `at`.
+fn in_window(q: &Params, at: i64) -> Result<bool, String> {
     let start = int_param(q, "createTimeStart")?;
     let end = int_param(q, "createTimeEnd")?;
+    Ok(start.is_none_or(|s| at >= s) && end.is_none_or(|e| at <= e))
+}
+
+fn order_list(shop: &Shop, q: &Params, out: Out<'_>) -> Answer {
+    let (page, size) = paging(q)?;
+    in_window(q, 0)?;
     let state = int_param(q, "orderStateId")?;
     let desc = descending(q, "order_time")?;
     let only = param(q, "orderId");
@@ -845,43 +1065,54 @@ fn order_list(shop: &Shop, q: &Params) -> Result<Value, String> {
         .orders
         .iter()
         .filter(|o| {
-            start.is_none_or(|s| o.time >= s)
-                && end.is_none_or(|e| o.time <= e)
+            in_window(q, o.time).unwrap_or(false)
                 && state.is_none_or(|s| i64::from(o.state) == s)
                 && only.is_none_or(|id| o.id == id)
         })
         .collect();
-    // A stable sort: orders placed in the same millisecond keep their creation order.
+    // A stable sort: orders placed in the same second keep their creation order.
     rows.sort_by_key(|o| o.time);
     if desc {
         rows.reverse();
     }
-    Ok(page_of(&rows, page, size, |o| order_row(shop, o)))
+    Ok(page_of(&rows, page, size, out.under, |o| &o.id, |o| order_row(shop, o, out.form)))
 }
 
-fn order_detail(shop: &Shop, q: &Params) -> Result<Value, String> {
+fn order_detail(shop: &Shop, q: &Params, form: SsTimeForm) -> Answer {
     let id = param(q, "order_id").ok_or("order_id 不能为空")?;
     let &idx = shop.by_id.get(id).ok_or("订单不存在")?;
-    Ok(order_row(shop, &shop.orders[idx]))
+    Ok((order_row(shop, &shop.orders[idx], form), vec![id.to_string()]))
 }
 
-fn return_list(shop: &Shop, q: &Params) -> Result<Value, String> {
+fn return_list(shop: &Shop, q: &Params, out: Out<'_>) -> Answer {
     let (page, size) = paging(q)?;
+    in_window(q, 0)?;
     let state = int_param(q, "returnStateId")?;
     let desc = descending(q, "return_add_time")?;
     let only = param(q, "orderId");
+    let only_return = param(q, "returnId");
     let mut rows: Vec<&Return> = shop
         .returns
         .iter()
         .filter(|r| {
-            state.is_none_or(|s| i64::from(r.state) == s) && only.is_none_or(|id| shop.orders[r.order].id == id)
+            in_window(q, r.add_time).unwrap_or(false)
+                && state.is_none_or(|s| i64::from(r.state) == s)
+                && only.is_none_or(|id| shop.orders[r.order].id == id)
+                && only_return.is_none_or(|id| r.id == id)
         })
         .collect();
     rows.sort_by_key(|r| r.add_time);
     if desc {
         rows.reverse();
     }
-    Ok(page_of(&rows, page, size, |r| return_row(shop, r)))
+    Ok(page_of(&rows, page, size, out.under, |r| &r.id, |r| return_row(shop, r, out.form)))
+}
+
+/// `orderReturn/get?return_id=…`: the return object itself as `data` (the page's sample).
+fn return_get(shop: &Shop, q: &Params, form: SsTimeForm) -> Answer {
+    let id = param(q, "return_id").ok_or("return_id 不能为空")?;
+    let &ri = shop.returns_by_id.get(id).ok_or("退单不存在")?;
+    Ok((return_row(shop, &shop.returns[ri], form), vec![id.to_string()]))
 }
 
 // ---- pushes ----
@@ -935,16 +1166,35 @@ fn merge(mut row: Value, more: Value) -> Value {
     row
 }
 
-fn order_row(shop: &Shop, o: &Order) -> Value {
+/// A string-typed time (RFC 3339 in the page's samples) in `form`; unset is null.
+fn text_time(form: SsTimeForm, ms: Option<i64>) -> Value {
+    let Some(ms) = ms else {
+        return Value::Null;
+    };
+    let at = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    match form {
+        SsTimeForm::Rfc3339 => at.to_rfc3339_opts(SecondsFormat::Secs, true).into(),
+        SsTimeForm::Millis => ms.into(),
+        SsTimeForm::CstText => at.with_timezone(&cst()).format("%Y-%m-%d %H:%M:%S").to_string().into(),
+    }
+}
+
+/// An integer-typed time (`0` = unset, as in the page's samples): unix seconds in the page's
+/// form, milliseconds in the others.
+fn int_time(form: SsTimeForm, ms: Option<i64>) -> Value {
+    match (ms, form) {
+        (None, _) => 0.into(),
+        (Some(ms), SsTimeForm::Rfc3339) => ms.div_euclid(1000).into(),
+        (Some(ms), _) => ms.into(),
+    }
+}
+
+fn order_row(shop: &Shop, o: &Order, form: SsTimeForm) -> Value {
     let (province, city, postcode) = PLACES[o.buyer.place];
     let returns: Vec<&Return> = o.returns.iter().map(|&i| &shop.returns[i]).collect();
     let open_return = returns.iter().any(|r| r.state != RETURN_DONE);
     // 2600/2500 none, 2601/2501 in progress, 2602/2502 done.
-    let refund_state = match (returns.is_empty(), open_return) {
-        (true, _) => 0,
-        (false, true) => 1,
-        (false, false) => 2,
-    };
+    let refund = refund_code(shop, o);
     let shipped = matches!(o.state, SHIPPED | RECEIVED);
     let head = json!({
         "order_id": o.id, "order_title": GOODS[o.lines[0].goods].0,
@@ -953,15 +1203,16 @@ fn order_row(shop: &Shop, o: &Order) -> Value {
         "buyer_contacter": o.buyer.name,
         // The vendor sample types the buyer's mobile as a number.
         "buyer_mobile": o.buyer.phone.parse::<i64>().map_or(Value::Null, Value::from),
-        "kind_id": 1201, "order_state_id": o.state, "order_is_paid": 3013,
+        "kind_id": 1201, "order_state_id": o.state, "order_is_paid": PAID,
         "order_is_out": if shipped || o.state == 2030 { 3022 } else { 3020 },
         "order_is_shipped": if shipped { 3032 } else { 3030 },
         "order_is_received": o.state == RECEIVED,
         "if_buyer_cancel": CANCELLABLE.contains(&o.state),
     });
     let times = json!({
-        "order_time": o.time, "payment_time": o.pay_time,
-        "order_received_time": o.received_time, "order_cancel_time": o.cancel_time,
+        "order_time": text_time(form, Some(o.time)), "payment_time": text_time(form, Some(o.pay_time)),
+        "order_received_time": text_time(form, o.received_time),
+        "order_cancel_time": text_time(form, o.cancel_time), "delivery_time": 0,
         "order_cancel_reason": o.cancel_reason, "order_message": o.message,
         "payment_type_id": 1302, "delivery_type_id": 1, "src_order_id": "",
         "currency_id": 1, "currency_symbol_left": "￥",
@@ -972,23 +1223,23 @@ fn order_row(shop: &Shop, o: &Order) -> Value {
         "order_shipping_fee": yuan(o.shipping), "order_shipping_fee_amount": yuan(o.shipping),
         "order_payment_amount": yuan(o.total()), "trade_payment_amount": yuan(0),
         "order_return_ids": returns.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(","),
-        "order_lock_status": open_return, "order_refund_status": 2600 + refund_state,
-        "order_return_status": 2500 + refund_state,
+        "order_lock_status": open_return, "order_refund_status": refund,
+        "order_return_status": refund - 100,
     });
     let delivery = json!({
         "order_id": o.id, "da_name": o.buyer.name, "da_mobile": o.buyer.phone,
         "da_telephone": "", "da_intl": "+86", "da_province": province, "da_city": city,
         "da_county": county(o.buyer.place), "da_address": o.buyer.street,
-        "da_postalcode": postcode, "da_tag_name": o.buyer.tag, "da_time": o.time,
+        "da_postalcode": postcode, "da_tag_name": o.buyer.tag, "da_time": text_time(form, Some(o.time)),
     });
     let items: Vec<Value> = (0..o.lines.len()).map(|i| line_row(shop, o, &returns, i)).collect();
-    let logistics: Vec<Value> = o.logistics.iter().map(|l| logistics_row(o, l)).collect();
+    let logistics: Vec<Value> = o.logistics.iter().map(|l| logistics_row(o, l, form)).collect();
     let log: Vec<Value> = o
         .log
         .iter()
         .map(|l| {
             json!({"order_state_log_id": l.id, "order_id": o.id, "order_state_id": l.state,
-                   "order_state_pre_id": l.pre, "order_state_time": l.time,
+                   "order_state_pre_id": l.pre, "order_state_time": text_time(form, Some(l.time)),
                    "order_state_note": "", "user_id": shop.user_id})
         })
         .collect();
@@ -1004,10 +1255,9 @@ fn line_row(shop: &Shop, o: &Order, returns: &[&Return], i: usize) -> Value {
     let head = json!({
         "order_item_id": l.id, "order_id": o.id, "store_id": shop.store_id,
         "user_id": shop.user_id, "item_id": l.item_id(), "product_id": 1_000 + l.goods,
-        "item_name": SPECS[l.spec], "product_name": GOODS[l.goods].0,
-        "product_item_name": l.name(),
         "order_item_image": format!("https://img.shopsuite.example/{}.jpg", GOODS[l.goods].1),
     });
+    let head = merge(head, names(l));
     let money = json!({
         "item_unit_price": yuan(l.price), "order_item_sale_price": yuan(l.price),
         "order_item_quantity": l.qty, "order_item_amount": yuan(l.amount()),
@@ -1017,16 +1267,23 @@ fn line_row(shop: &Shop, o: &Order, returns: &[&Return], i: usize) -> Value {
     merge(head, money)
 }
 
-fn logistics_row(o: &Order, l: &Logistics) -> Value {
+/// A line's `item_name`, `product_name` and `product_item_name`, those the mall leaves out omitted.
+fn names(l: &Line) -> Value {
+    let (item, product, spec) = l.names();
+    let fields = [("item_name", item), ("product_name", product), ("product_item_name", spec)];
+    Value::Object(fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), Value::from(v?)))).collect())
+}
+
+fn logistics_row(o: &Order, l: &Logistics, form: SsTimeForm) -> Value {
     json!({
         "order_logistics_id": l.id, "order_id": o.id, "order_tracking_number": l.tracking,
         "express_id": l.carrier.0, "express_name": l.carrier.1, "logistics_id": l.carrier.0,
-        "logistics_time": l.time, "logistics_enable": true, "logistics_explain": "",
+        "logistics_time": int_time(form, Some(l.time)), "logistics_enable": true, "logistics_explain": "",
         "stock_bill_id": "", "ss_id": 0,
     })
 }
 
-fn return_row(shop: &Shop, r: &Return) -> Value {
+fn return_row(shop: &Shop, r: &Return, form: SsTimeForm) -> Value {
     let o = &shop.orders[r.order];
     let shipped = o.logistics.iter().any(|l| l.time <= r.add_time);
     let head = json!({
@@ -1044,8 +1301,9 @@ fn return_row(shop: &Shop, r: &Return) -> Value {
         "return_refund_point": 0, "return_shipping_fee": yuan(0),
         "trade_payment_amount": yuan(o.total()),
         "return_financial_confirm": r.state >= 3115, "return_is_paid": r.state >= 3120,
-        "return_add_time": r.add_time, "return_store_time": r.store_time,
-        "return_finish_time": r.finish_time,
+        "return_add_time": int_time(form, Some(r.add_time)),
+        "return_store_time": text_time(form, r.store_time),
+        "return_finish_time": text_time(form, r.finish_time),
         "return_num": r.lines.iter().map(|&(_, k)| k).sum::<i64>(),
     });
     let items: Vec<Value> = r
@@ -1053,14 +1311,14 @@ fn return_row(shop: &Shop, r: &Return) -> Value {
         .iter()
         .map(|&(i, k)| {
             let l = &o.lines[i];
-            json!({
+            let row = json!({
                 "order_item_id": l.id, "order_id": o.id, "item_id": l.item_id(),
-                "item_name": SPECS[l.spec], "product_name": GOODS[l.goods].0,
-                "product_item_name": l.name(), "order_item_quantity": l.qty,
+                "order_item_quantity": l.qty,
                 "item_unit_price": yuan(l.price), "order_item_sale_price": yuan(l.price),
                 "return_item_num": k, "return_item_subtotal": yuan(l.price * k),
                 "unit_name": "件",
-            })
+            });
+            merge(row, names(l))
         })
         .collect();
     merge(merge(head, money), json!({"items": items}))
@@ -1097,7 +1355,7 @@ mod tests {
         let now = now_ms();
         for k in 0..300 {
             let state = weighted_state(&mut rng);
-            let idx = shop.generate(&mut rng, now - 86_400_000 + k, state, now);
+            let idx = shop.generate(&mut rng, now - 86_400_000 + k * 1000, state, now);
             let o = &shop.orders[idx];
             assert_eq!(o.state, state);
             assert_eq!(o.log[0].state, 2011);

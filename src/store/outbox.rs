@@ -99,6 +99,8 @@ pub struct OutboxRow {
     pub created_at: String,
     /// When it was settled done.
     pub done_at: Option<String>,
+    /// For done rows: `sent`, or `read_back` when found applied without sending.
+    pub settled_by: Option<String>,
 }
 
 impl Store {
@@ -240,8 +242,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, shop_id, kind, order_no, payload, state, attempts, next_attempt_at, last_error, created_at, done_at
-                 FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
+                "SELECT id, shop_id, kind, order_no, payload, state, attempts, next_attempt_at, last_error, created_at, done_at,
+                    settled_by FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -258,6 +260,7 @@ impl Store {
                     last_error: r.get(8)?,
                     created_at: r.get(9)?,
                     done_at: r.get(10)?,
+                    settled_by: r.get(11)?,
                 })
             })
             .map_err(|e| self.err(e))?;

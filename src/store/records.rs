@@ -361,9 +361,9 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
     ]);
     let existing = Stored::read(tx, "refunds", "refund_id", shop_id, &r.refund_id)?;
     let outcome = match decide(existing.as_ref(), &fp, updated.as_deref(), |old| {
-        // A refund that reached an end state and moves again is reported like an order regression.
-        let old: RefundStatus = old.parse().unwrap_or(RefundStatus::Unknown);
-        old.is_terminal() && old != r.status
+        // A refund moving back along its lifecycle, or out of a side exit, is reported like an
+        // order regression.
+        old.parse().unwrap_or(RefundStatus::Unknown).is_regression_to(r.status)
     }) {
         Outcome::Unchanged => return Ok(Outcome::Unchanged),
         Outcome::Stale => return Ok(Outcome::Stale),

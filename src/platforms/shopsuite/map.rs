@@ -4,6 +4,8 @@
 use crate::model::{Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundStatus, RefundSummary, Shipment};
 use crate::platforms::values::{self, ValueError};
 use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 
 /// `order_state_id` → unified order status.
 pub const ORDER_STATE: &[(&str, OrderStatus)] = &[
@@ -26,16 +28,45 @@ pub const RETURN_STATE: &[(&str, RefundStatus)] = &[
     ("3125", RefundStatus::Closed),    // done
 ];
 
-/// `order_is_paid` → unified payment status (ShopSuite's state table: 3010 unpaid, 3013 paid).
-pub const PAID_STATE: &[(&str, PaymentStatus)] = &[("3010", PaymentStatus::Unpaid), ("3013", PaymentStatus::Paid)];
+/// `order_is_paid` → unified payment status. The vendor page lists no codes for it (its sample
+/// is `0` in `order/list` and `false` in `order/listInvoice`), so none is guessed: every code
+/// leaves `payment_status` unset and stays readable in `raw_json`. A code goes here only once a
+/// vendor documents it.
+pub const PAID_STATE: &[(&str, PaymentStatus)] = &[];
 
-/// `order_refund_status` → refund summary (2600 none, 2601 part, 2602 all).
-pub const REFUND_SUMMARY: &[(&str, RefundSummary)] =
-    &[("2600", RefundSummary::None), ("2601", RefundSummary::Partial), ("2602", RefundSummary::Full)];
+/// `order_refund_status` → refund summary. As for [`PAID_STATE`], the page lists no codes.
+pub const REFUND_SUMMARY: &[(&str, RefundSummary)] = &[];
 
 /// Looks `code` up in a vendor table.
 pub fn lookup<T: Copy>(table: &[(&str, T)], code: &str) -> Option<T> {
     table.iter().find(|(c, _)| *c == code).map(|(_, v)| *v)
+}
+
+/// A summary code (`order_is_paid`, `order_refund_status`) looked up in `table`; a code the
+/// table does not hold gives no unified value and is never guessed. The raw code stays in the
+/// order's `raw_json`. Every order carries these fields, so the warning is logged once per field
+/// and code per process, not once per order and pass.
+fn summary<T: Copy>(table: &[(&str, T)], row: &Value, field: &str) -> Option<T> {
+    let code = values::code(row, field);
+    if code.is_empty() {
+        return None;
+    }
+    let found = lookup(table, &code);
+    if found.is_none() && first_sight(field, &code) {
+        tracing::warn!(
+            field,
+            code,
+            "ShopSuite code the vendor page does not list: no unified value, the raw code stays in the order's raw_json"
+        );
+    }
+    found
+}
+
+/// True the first time this process sees `code` in `field`.
+fn first_sight(field: &str, code: &str) -> bool {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let mut seen = SEEN.get_or_init(Mutex::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    seen.insert(format!("{field}={code}"))
 }
 
 /// Reads one order (list row or detail) and its embedded logistics rows.
@@ -55,8 +86,8 @@ pub fn order(row: &Value) -> Result<(Order, Vec<Shipment>), ValueError> {
     let order = Order {
         status,
         platform_status: state,
-        payment_status: lookup(PAID_STATE, &values::code(row, "order_is_paid")),
-        refund_status: lookup(REFUND_SUMMARY, &values::code(row, "order_refund_status")),
+        payment_status: summary(PAID_STATE, row, "order_is_paid"),
+        refund_status: summary(REFUND_SUMMARY, row, "order_refund_status"),
         currency: "CNY".into(),
         total_minor: values::fen(row, "order_payment_amount")?,
         shipping_minor: values::fen(row, "order_shipping_fee")?,
@@ -164,6 +195,42 @@ mod tests {
         assert_eq!(RETURN_STATE.len(), expected.len());
         for (code, unified) in expected {
             assert_eq!(lookup(RETURN_STATE, code).map(|s| s.as_str()), Some(unified), "{code}");
+        }
+    }
+
+    #[test]
+    fn payment_and_refund_codes_the_page_does_not_list_stay_raw() {
+        for (paid, refund) in [(json!(3013), json!(2601)), (json!(0), json!(0)), (json!(false), json!("2"))] {
+            let row = json!({
+                "order_id": "DD-2", "order_state_id": 2020, "order_time": "2019-08-24T14:15:22Z",
+                "order_is_paid": paid.clone(), "order_refund_status": refund.clone(),
+            });
+            let (order, _) = order(&row).unwrap();
+            assert_eq!((order.payment_status, order.refund_status), (None, None));
+            let raw: Value = serde_json::from_str(&order.raw_json).unwrap();
+            assert_eq!((&raw["order_is_paid"], &raw["order_refund_status"]), (&paid, &refund));
+        }
+    }
+
+    #[test]
+    fn a_line_is_named_by_the_first_name_filled_and_keeps_its_spec() {
+        let cases = [
+            (
+                json!({"item_name": "Tea 250g", "product_name": "Tea", "product_item_name": "250g"}),
+                "Tea 250g",
+                Some("250g"),
+            ),
+            (json!({"item_name": "", "product_name": "Tea", "product_item_name": "250g"}), "Tea", Some("250g")),
+            (json!({"product_item_name": "250g"}), "250g", Some("250g")),
+            (json!({"item_name": "Tea", "product_name": "Tea", "product_item_name": null}), "Tea", None),
+        ];
+        for (names, name, spec) in cases {
+            let mut item = json!({"item_id": 1, "order_item_quantity": 1});
+            if let (Some(item), Some(names)) = (item.as_object_mut(), names.as_object()) {
+                item.extend(names.clone());
+            }
+            let l = line(0, &item).unwrap();
+            assert_eq!((l.name.as_str(), l.spec.as_deref()), (name, spec), "{names}");
         }
     }
 

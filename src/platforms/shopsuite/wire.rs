@@ -6,6 +6,8 @@ pub const ORDER_LIST: &str = "/front/trade/order/list";
 pub const ORDER_DETAIL: &str = "/front/trade/order/detail";
 /// Returns and refunds.
 pub const RETURN_LIST: &str = "/front/trade/orderReturn/list";
+/// One return (`return_id`).
+pub const RETURN_GET: &str = "/front/trade/orderReturn/get";
 /// Cancel an order (parameters in the query string).
 pub const CANCEL: &str = "/front/trade/order/cancel";
 /// Confirm receipt (parameters in the query string).
