@@ -3,10 +3,9 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
-use common::{count, TestDir};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use common::{count, stored_order, stored_refunds, stored_shipments, utc, StoredOrderRow, TestDir};
 use ordersync::model::{OrderStatus, Stream};
-use ordersync::platforms::guanmai::map::status_of;
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
 use ordersync::sim::guanmai::{GmSim, GmTimeForm};
@@ -132,42 +131,49 @@ fn stored_lines(w: &World, order_no: &str) -> Vec<StoredLine> {
     rows.map(Result::unwrap).collect()
 }
 
-/// Every order and line in the database equals the simulator's truth; nothing was rejected.
+/// Every order and line in the database equals the simulator's truth, whole rows; nothing was
+/// rejected. Every expected value comes from the truth: statuses from the simulator's own table
+/// (written from PLATFORMS.md), amounts as the simulator computed them in fen.
 fn assert_equals_truth(w: &World) {
     let truth = w.sim.truth_orders(ACCESS_ID);
     let store = w.dir.store();
     assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
-    let conn = store.connection();
+    // A station delivers with its own fleet and has no refund endpoint: nothing else is stored.
+    assert!(stored_shipments(&store, SHOP).is_empty() && stored_refunds(&store, SHOP).is_empty());
     for t in &truth {
-        let (status, code, total, freight, buyer, phone, address, created): (String, String, i64, i64, String, String, String, String) = conn
+        let expected = StoredOrderRow {
+            status: t.unified_status.to_string(),
+            platform_status: t.status.to_string(),
+            payment_status: t.unified_payment_status.map(str::to_string),
+            total_minor: t.total_pay_fen,
+            shipping_minor: t.freight_fen,
+            buyer_name: Some(t.resname.clone()),
+            buyer_phone: Some(t.receiver_phone.clone()),
+            external_ref: None,
+            created_at: utc(t.order_date),
+            updated_at: None,
+            lines: (t.lines.iter())
+                .map(|l| (l.sku_id.clone(), l.name.clone(), l.quantity_exact.clone(), l.sale_price_fen))
+                .collect(),
+        };
+        assert_eq!(stored_order(&store, SHOP, &t.order_id), Some(expected), "order {}", t.order_id);
+        // The columns the common row leaves out.
+        let rest: (Option<String>, Option<String>, String, Option<String>) = store
+            .connection()
             .query_row(
-                "SELECT status, platform_status, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address, created_at
-                 FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+                "SELECT ship_address, refund_status, currency, platform_order_id FROM orders
+                 WHERE shop_id = ?1 AND order_no = ?2",
                 [SHOP, &t.order_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
-            .unwrap_or_else(|e| panic!("order {} missing: {e}", t.order_id));
-        assert_eq!(status, status_of(&t.status.to_string()).unwrap().as_str());
-        assert_eq!(code, t.status.to_string());
-        assert_eq!((total, freight), (t.total_pay_fen, t.freight_fen), "amounts of {}", t.order_id);
-        assert_eq!((buyer, phone, address), (t.resname.clone(), t.receiver_phone.clone(), t.address.clone()));
-        let date = Utc.timestamp_opt(t.order_date, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        assert_eq!(created, date, "created_at of {} in UTC", t.order_id);
-        let expected: Vec<StoredLine> = t
-            .lines
-            .iter()
+            .unwrap();
+        assert_eq!(rest, (Some(t.address.clone()), None, "CNY".to_string(), None), "order {}", t.order_id);
+        let expected: Vec<StoredLine> = (t.lines.iter())
             .map(|l| {
-                let real = (l.real_quantity.clone(), l.real_item_price_fen);
-                (
-                    l.sku_id.clone(),
-                    l.name.clone(),
-                    l.quantity,
-                    l.sale_price_fen,
-                    l.quantity_exact.clone(),
-                    Some(real.0),
-                    Some(real.1),
-                )
+                let (sku, name, exact) = (l.sku_id.clone(), l.name.clone(), l.quantity_exact.clone());
+                let real = (Some(l.real_quantity.clone()), Some(l.real_item_price_fen));
+                (sku, name, l.quantity, l.sale_price_fen, exact, real.0, real.1)
             })
             .collect();
         assert_eq!(stored_lines(w, &t.order_id), expected, "lines of {}", t.order_id);
@@ -307,6 +313,8 @@ async fn a_status_pushed_to_an_order_older_than_the_lookback_is_seen_on_the_next
     w.sim.set_status(ACCESS_ID, &old, 10);
     pass(&w).await;
     assert_eq!(stored_status(&w, &old), ("shipped".into(), "10".into()));
+    // Re-read in full: weighed lines, amounts and status all as the station has them now.
+    assert_equals_truth(&w);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -363,6 +371,7 @@ async fn a_push_to_an_order_not_synced_yet_is_judged_on_the_vendors_status() {
     pass(&w).await;
     assert_eq!(stored_status(&w, &placed[0]).0, "processing");
     assert_eq!(stored_status(&w, &placed[1]).0, "shipped");
+    assert_equals_truth(&w);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -370,7 +379,7 @@ async fn a_token_expiring_every_7_calls_costs_one_refresh_per_expiry() {
     let w = world(300, 20, 32).await;
     w.sim.set_token_lifetime_calls(Some(7));
     pass(&w).await;
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), 300);
+    assert_equals_truth(&w);
     let api_calls = w.sim.requests().iter().filter(|r| r.endpoint != "/openapi/auth/access_token").count();
     let refreshes = w.sim.token_requests(ACCESS_ID);
     // 300 detail calls alone need 43 tokens of 7 calls each: expiry was exercised.
@@ -411,6 +420,7 @@ async fn changes_inside_the_lookback_are_picked_up_and_unchanged_orders_cost_no_
         &format!("SELECT COUNT(*) FROM status_changes WHERE entity_key = '{old}' AND from_status = 'awaiting_fulfillment' AND to_status = 'shipped'"),
     );
     assert_eq!(n, 1);
+    assert_equals_truth(&w);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -451,4 +461,7 @@ async fn status_pushes_follow_the_allowed_moves() {
     assert_eq!(status(&waiting[1]), Some(10));
     assert_eq!(w.sim.applied_pushes().len(), 3, "1->5, 5->10, 1->10 each applied once");
     assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'"), 3);
+    // The next pass stores what the pushes did, lines weighed at 10 included.
+    pass(&w).await;
+    assert_equals_truth(&w);
 }

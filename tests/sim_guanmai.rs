@@ -279,6 +279,16 @@ async fn list_and_detail_amounts_agree() {
     assert_eq!(list.len(), truth.len());
     let statuses: BTreeSet<i32> = truth.iter().map(|t| t.status).collect();
     assert_eq!(statuses, BTreeSet::from([-1, 1, 5, 10, 15, 100]));
+    // The truth's unified values, read by hand from PLATFORMS.md §2 ("100 paid" is the only word
+    // on payment).
+    let unified: BTreeSet<(i32, &str, Option<&str>)> =
+        truth.iter().map(|t| (t.status, t.unified_status, t.unified_payment_status)).collect();
+    #[rustfmt::skip]
+    let want = BTreeSet::from([
+        (-1, "cancelled", None), (1, "awaiting_fulfillment", None), (5, "processing", None),
+        (10, "shipped", None), (15, "delivered", None), (100, "completed", Some("paid")),
+    ]);
+    assert_eq!(unified, want);
     sim.clear_requests();
     for (row, t) in list.iter().zip(&truth) {
         assert_eq!(str_of(row, "id"), t.order_id);
@@ -477,6 +487,11 @@ async fn station_hooks_and_activity() {
     assert!(sim.set_status(ACCESS_ID, &new[0], 100));
     assert!(!sim.set_status(ACCESS_ID, "PL1", 100));
     assert!(sim.order_ids_in_status(ACCESS_ID, 100).contains(&new[0]));
+    // A code outside the contract's table is `unknown` in the truth, as PLATFORMS.md says.
+    assert!(sim.set_status(ACCESS_ID, &new[1], 7));
+    let t = sim.truth_orders(ACCESS_ID).into_iter().find(|t| t.order_id == new[1]).expect("truth");
+    assert_eq!((t.unified_status, t.unified_payment_status), ("unknown", None));
+    assert!(sim.set_status(ACCESS_ID, &new[1], 1));
 
     // New orders are dated today and listed.
     let tok = token(&h).await;

@@ -9,7 +9,9 @@
 //! [`GmSim::remove_order`], [`GmSim::detail_requests`], [`GmSim::set_token_lifetime_calls`], …)
 //! expose the ground truth, play the station's workers (an order paid weeks later, deleted to -1,
 //! entered after the fact) and make tokens expire on demand. Amounts live as integer fen, so the list's
-//! yuan strings and the detail's fen agree exactly.
+//! yuan strings and the detail's fen agree exactly. The truth also states what a correct connector
+//! stores as unified status and payment, from this file's own tables ([`UNIFIED_STATUS`],
+//! [`UNIFIED_PAYMENT`]) written from PLATFORMS.md, so tests never take them from product code.
 //! Decisions beyond the vendor page and PLATFORMS.md:
 //! - wrong credentials answer code 2 `access_id or secret invalid`; a missing parameter, code 1;
 //! - a new token does not revoke older ones: each lives until its `expire_time` (or its call
@@ -73,6 +75,19 @@ const TOKEN_TTL_SECS: i64 = 3_600;
 const ALLOWED_MOVES: &[(i32, i32)] = &[(1, 5), (1, 10), (5, 10)];
 /// Order statuses a generated order can have, with their weights.
 const STATUS_MIX: &[(i32, u32)] = &[(-1, 10), (1, 25), (5, 15), (10, 15), (15, 15), (100, 20)];
+/// The simulator's own reading of PLATFORMS.md §2: vendor `status` → unified order status (never
+/// taken from the connector's table, so a wrong entry there fails the end-to-end tests).
+pub const UNIFIED_STATUS: &[(i32, &str)] = &[
+    (-1, "cancelled"),
+    (1, "awaiting_fulfillment"),
+    (5, "processing"),
+    (10, "shipped"),
+    (15, "delivered"),
+    (100, "completed"),
+];
+/// The simulator's own reading of PLATFORMS.md §2 ("100 paid") and docs/platforms/guanmai.md: the
+/// only status that says anything about payment; every other leaves payment unknown.
+pub const UNIFIED_PAYMENT: &[(i32, &str)] = &[(100, "paid")];
 /// Characters of an access token (the vendor sample's are lowercase letters and digits).
 const TOKEN_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// Restaurants ordering from the station (`resname`).
@@ -125,6 +140,10 @@ pub struct GmTruthOrder {
     pub order_id: String,
     /// Vendor status: -1, 1, 5, 10, 15 or 100.
     pub status: i32,
+    /// The unified status PLATFORMS.md gives `status` ([`UNIFIED_STATUS`]; `unknown` outside it).
+    pub unified_status: &'static str,
+    /// The unified payment status ([`UNIFIED_PAYMENT`]): `paid` at 100, otherwise None (unknown).
+    pub unified_payment_status: Option<&'static str>,
     /// Order date (creation time), unix seconds.
     pub order_date: i64,
     /// The customer, a restaurant: `customer.resname` (the list's `resname`).
@@ -275,6 +294,8 @@ impl Order {
         GmTruthOrder {
             order_id: self.id.clone(),
             status: self.status,
+            unified_status: unified(UNIFIED_STATUS, self.status).unwrap_or("unknown"),
+            unified_payment_status: unified(UNIFIED_PAYMENT, self.status),
             order_date: self.date(),
             resname: self.resname.clone(),
             receiver_name: self.receiver_name.clone(),
@@ -289,6 +310,11 @@ impl Order {
             list_freight_fen: list_fen("freight"),
         }
     }
+}
+
+/// The unified value a table of the simulator gives a vendor code.
+fn unified(table: &[(i32, &'static str)], code: i32) -> Option<&'static str> {
+    table.iter().find(|(c, _)| *c == code).map(|(_, u)| *u)
 }
 
 /// Decimal text with at most two places (`1.5`, `2.35`, `3`) as hundredths.

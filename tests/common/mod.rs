@@ -232,11 +232,11 @@ pub fn stored_order(store: &Store, shop: &str, order_no: &str) -> Option<StoredO
     Some(row)
 }
 
+/// A stored shipment: (order_no, carrier, tracking_no).
+pub type ShipmentRow = (Option<String>, Option<String>, Option<String>);
+
 /// Every stored shipment of `shop`: id → (order_no, carrier, tracking_no).
-pub fn stored_shipments(
-    store: &Store,
-    shop: &str,
-) -> std::collections::BTreeMap<String, (Option<String>, Option<String>, Option<String>)> {
+pub fn stored_shipments(store: &Store, shop: &str) -> std::collections::BTreeMap<String, ShipmentRow> {
     let mut stmt = store
         .connection()
         .prepare("SELECT shipment_id, order_no, carrier, tracking_no FROM shipments WHERE shop_id = ?1")
