@@ -102,8 +102,15 @@ async fn rows_are_php_style_and_match_the_truth() {
         assert_eq!(items.len(), t.lines.len());
         let product: i64 = items.iter().map(|i| int_of(i, "buy_num") * units(str_of(i, "price"))).sum();
         assert_eq!(product, units(str_of(row, "cost_product")));
-        let ship = row["address"].as_array().expect("address[]").iter().find(|a| a["address_type"] == "0");
+        assert_eq!(str_of(row, "order_status"), t.order_status.to_string());
+        assert_eq!(str_of(row, "payment_status"), t.payment_status.to_string());
+        // The buyer is reached at the shipping address, else at the billing one (PLATFORMS.md §1).
+        let addresses = row["address"].as_array().expect("address[]");
+        let of_type = |kind: &str| addresses.iter().find(|a| a["address_type"] == kind);
+        let ship = of_type("0").or_else(|| of_type("1"));
         assert_eq!(ship.map(|a| str_of(a, "mobilephone")), t.ship_phone.as_deref());
+        let name = ship.map(|a| format!("{} {}", str_of(a, "first_name"), str_of(a, "last_name")));
+        assert_eq!(name, t.ship_name);
         let shipped = matches!(t.order_status, 301 | 700);
         assert_eq!(row["delivery"].is_array(), shipped, "delivery of {}", t.itemno);
     }
@@ -116,6 +123,40 @@ async fn rows_are_php_style_and_match_the_truth() {
         .flat_map(|r| r["item"].as_array().into_iter().flatten())
         .filter(|i| !str_of(i, "price").ends_with("00"));
     assert!(odd.count() > 0, "no price with 3–4 decimals");
+}
+
+/// The truth's unified values, walked over every code of the page's order_status list: the
+/// simulator's own table agrees with PLATFORMS.md §1 as written out here by hand.
+#[tokio::test]
+async fn truth_states_the_unified_status_of_every_vendor_code() {
+    let (sim, _h) = start(11, 1, 1).await;
+    let no = sim.truth_orders(TOKEN)[0].itemno.clone();
+    let payment = |code: u16| match code {
+        100 | 102 => Some("unpaid"),
+        101 => Some("failed"),
+        200 => Some("paid"),
+        _ => None,
+    };
+    for (code, unified) in [
+        (100, "pending"),
+        (101, "pending"),
+        (102, "pending"),
+        (200, "awaiting_fulfillment"),
+        (301, "shipped"),
+        (600, "cancelled"),
+        (700, "completed"),
+        (999, "unknown"),
+    ] {
+        assert!(sim.touch_order(TOKEN, &no, code));
+        let t = sim.truth_orders(TOKEN).remove(0);
+        assert_eq!((t.order_status, t.unified_status), (code, unified));
+        assert_eq!(t.unified_payment, payment(t.payment_status), "payment_status {}", t.payment_status);
+    }
+    // Each payment code occurs: 101 and 102 come with their order codes.
+    for (order_code, payment_code) in [(101, 101), (102, 102), (200, 200), (100, 100)] {
+        assert!(sim.touch_order(TOKEN, &no, order_code));
+        assert_eq!(sim.truth_orders(TOKEN)[0].payment_status, payment_code);
+    }
 }
 
 #[tokio::test]
@@ -236,7 +277,8 @@ async fn ship_push_reports_each_entry_and_applies_once() {
 
     // The deliveryList cursor returns just the new shipment, keyed by the order's numeric id.
     let body = call(&h, "deliveryList", &[("max_id", &max_id), ("page_size", "100")]).await;
-    assert_eq!(body["count"], "1");
+    assert_eq!(body["count"], (before.len() + 1).to_string(), "count is every delivery of the shop");
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(1));
     assert_eq!(body["data"][0]["order_id"], row["id"]);
     assert_php_row(&body["data"][0]);
 }
@@ -275,7 +317,8 @@ async fn deliveries_page_by_max_id_cursor() {
     loop {
         let body = call(&h, "deliveryList", &[("max_id", &cursor.to_string()), ("page_size", "7")]).await;
         let rows = body["data"].as_array().expect("data").clone();
-        assert_eq!(body["count"], (truth.len() - seen.len()).to_string());
+        // `count` is every delivery of the shop, as in the page's sample (32 with 2 rows shown).
+        assert_eq!(body["count"], truth.len().to_string());
         let Some(last) = rows.last() else { break };
         cursor = int_of(last, "id");
         seen.extend(rows.iter().map(|r| int_of(r, "id")));

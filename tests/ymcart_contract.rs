@@ -4,16 +4,16 @@
 
 mod common;
 
-use chrono::{TimeZone, Utc};
-use common::{count, spawn_ymcart, TestEnv, SHOP, TOKEN};
+use chrono::Utc;
+use common::{count, spawn_ymcart, stored_order, stored_shipments, utc, StoredOrderRow, TestEnv, SHOP, TOKEN};
 use ordersync::model::Stream;
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
-use ordersync::sim::ymcart::DeliveryOrder;
+use ordersync::sim::ymcart::{DeliveryOrder, TruthOrder};
 use ordersync::sim::{Simulator, TimeForm};
 use ordersync::store::{BatchCounts, NewEntry};
 use ordersync::sync::{run_pass, PassError};
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::process::Command;
 use tokio_util::sync::CancellationToken;
 
@@ -34,22 +34,57 @@ fn cursor(env: &TestEnv, stream: &str) -> Option<String> {
         .unwrap_or(None)
 }
 
-/// Every delivery of the simulator is stored once, linked to its order, with its tracking number.
+/// Every delivery of the simulator is stored once, linked to its order, with its carrier,
+/// tracking number and time (UTC), and nothing else is.
 fn assert_deliveries_match(env: &TestEnv) {
     let store = env.store();
-    let truth = env.sim.truth_deliveries(TOKEN);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM shipments"), truth.len() as i64);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
-    for d in &truth {
-        let (order_no, tracking): (Option<String>, Option<String>) = store
-            .connection()
-            .query_row(
-                "SELECT order_no, tracking_no FROM shipments WHERE shop_id = ?1 AND shipment_id = ?2",
-                [SHOP, &d.id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap_or_else(|e| panic!("delivery {} missing: {e}", d.id));
-        assert_eq!((order_no.as_deref(), tracking.as_deref()), (Some(d.itemno.as_str()), Some(d.delivery_no.as_str())));
+    let truth = env.sim.truth_deliveries(TOKEN);
+    let expected: BTreeMap<_, _> = truth
+        .iter()
+        .map(|d| (d.id.to_string(), (Some(d.itemno.clone()), Some(d.corp_name.clone()), Some(d.delivery_no.clone()))))
+        .collect();
+    assert_eq!(stored_shipments(&store, SHOP), expected, "shipments: (order_no, carrier, tracking_no) by id");
+    let mut stmt =
+        store.connection().prepare("SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1").unwrap();
+    let shipped_at: BTreeMap<String, Option<String>> =
+        stmt.query_map([SHOP], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    // The simulator stamps a delivery when it is created (delivery_time = create_time).
+    let expected: BTreeMap<String, Option<String>> =
+        truth.iter().map(|d| (d.id.to_string(), Some(utc(d.create_time)))).collect();
+    assert_eq!(shipped_at, expected, "shipped_at (UTC)");
+}
+
+/// The row the database must hold for `t`, from the simulator's truth alone.
+fn expected_row(t: &TruthOrder) -> StoredOrderRow {
+    StoredOrderRow {
+        status: t.unified_status.to_string(),
+        platform_status: t.order_status.to_string(),
+        payment_status: t.unified_payment.map(str::to_string),
+        total_minor: t.total_fen,
+        shipping_minor: t.shipping_fen,
+        buyer_name: t.ship_name.clone(),
+        buyer_phone: t.ship_phone.clone(),
+        external_ref: t.outer_itemno.clone(),
+        created_at: utc(t.create_time),
+        updated_at: (t.act_time != 0).then(|| utc(t.act_time)),
+        lines: t
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.name.clone(), l.quantity.to_string(), l.unit_price_fen))
+            .collect(),
+    }
+}
+
+/// Every order of the simulator is stored, whole, as its truth says, and no other order is.
+fn assert_orders_match(env: &TestEnv, context: &str) {
+    let store = env.store();
+    let truth = env.sim.truth_orders(TOKEN);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64, "{context}");
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0, "{context}");
+    for t in &truth {
+        let stored = stored_order(&store, SHOP, &t.itemno);
+        assert_eq!(stored, Some(expected_row(t)), "{context}: order {}", t.itemno);
     }
 }
 
@@ -107,14 +142,8 @@ async fn a_server_that_caps_its_pages_at_50_loses_nothing() {
     let env = spawn_ymcart(1000, 30, 43).await;
     env.sim.set_page_cap(TOKEN, Some(50));
     pass(&env, Stream::Orders).await;
-    let store = env.store();
-    let stored: HashSet<String> = {
-        let mut stmt = store.connection().prepare("SELECT order_no FROM orders").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-    };
-    let truth: HashSet<String> = env.sim.truth_orders(TOKEN).into_iter().map(|o| o.itemno).collect();
-    assert_eq!(stored, truth);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM sync_state WHERE incomplete IS NOT NULL"), 0);
+    assert_orders_match(&env, "pages capped at 50");
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM sync_state WHERE incomplete IS NOT NULL"), 0);
     // Deliveries page through the same cap.
     pass(&env, Stream::Shipments).await;
     assert_deliveries_match(&env);
@@ -175,10 +204,7 @@ async fn a_window_short_of_its_count_is_read_again_then_reported_and_holds_the_c
     pass(&env, Stream::Orders).await;
     assert_eq!(cursor(&env, "orders"), Some(saved));
     assert_eq!(status_check(&env).1["incomplete"].as_u64(), Some(0));
-}
-
-fn utc(secs: i64) -> String {
-    Utc.timestamp_opt(secs, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    assert_orders_match(&env, "after a shortfall");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -187,24 +213,14 @@ async fn orders_read_the_same_in_every_time_form_and_billing_only_addresses_name
         let env = spawn_ymcart(200, 20, 45).await;
         env.sim.set_time_form(TOKEN, form);
         pass(&env, Stream::Orders).await;
-        let store = env.store();
-        assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0, "{form:?}");
+        pass(&env, Stream::Shipments).await;
+        assert_orders_match(&env, &format!("{form:?}"));
+        assert_deliveries_match(&env);
         let truth = env.sim.truth_orders(TOKEN);
-        assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64, "{form:?}");
-        for t in &truth {
-            let (created, updated, name, phone): (String, Option<String>, Option<String>, Option<String>) = store
-                .connection()
-                .query_row(
-                    "SELECT created_at, updated_at, buyer_name, buyer_phone FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-                    [SHOP, &t.itemno],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .unwrap();
-            assert_eq!(created, utc(t.create_time), "{form:?} {}", t.itemno);
-            assert_eq!(updated, (t.act_time != 0).then(|| utc(t.act_time)), "{form:?} {}", t.itemno);
-            assert_eq!((name.as_ref(), phone.as_ref()), (t.ship_name.as_ref(), t.ship_phone.as_ref()));
-            assert!(name.is_some(), "every generated order has an address");
-        }
+        assert!(truth.iter().all(|t| t.ship_name.is_some()), "every generated order has an address");
+        let billing_only =
+            count(&env.store(), "SELECT COUNT(*) FROM orders WHERE raw_json NOT LIKE '%\"address_type\":\"0\"%'");
+        assert!(billing_only > 0, "{form:?}: some orders have only a billing address");
     }
 }
 

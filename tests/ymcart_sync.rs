@@ -3,24 +3,73 @@
 
 mod common;
 
-use chrono::{TimeZone, Utc};
-use common::{count, snapshot, spawn_ymcart, SHOP, TOKEN};
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{
+    count, snapshot, spawn_ymcart, stored_order, stored_refunds, stored_shipments, utc, StoredOrderRow, TestEnv, SHOP,
+    TOKEN,
+};
 use ordersync::model::Stream;
-use ordersync::platforms::ymcart::map::{lookup, ORDER_STATUS};
+use ordersync::sim::ymcart::TruthOrder;
 use ordersync::sync::run_pass;
 use tokio_util::sync::CancellationToken;
 
-async fn pass(env: &common::TestEnv, stream: Stream) -> ordersync::store::BatchCounts {
+async fn pass(env: &TestEnv, stream: Stream) -> ordersync::store::BatchCounts {
     let rt = env.runtime();
     let shop = rt.shop(SHOP).expect("shop").clone();
     run_pass(&rt, &shop, stream, &CancellationToken::new()).await.expect("pass succeeds").counts
 }
 
-/// status, platform_status, total, shipping, created_at, updated_at, external_ref, buyer_name
-type OrderRow = (String, String, i64, i64, String, Option<String>, Option<String>, Option<String>);
+/// The row the database must hold for `t`, from the simulator's truth alone (its own status
+/// tables, its own amounts in fen): nothing here comes from the connector.
+fn expected_row(t: &TruthOrder) -> StoredOrderRow {
+    StoredOrderRow {
+        status: t.unified_status.to_string(),
+        platform_status: t.order_status.to_string(),
+        payment_status: t.unified_payment.map(str::to_string),
+        total_minor: t.total_fen,
+        shipping_minor: t.shipping_fen,
+        buyer_name: t.ship_name.clone(),
+        buyer_phone: t.ship_phone.clone(),
+        external_ref: t.outer_itemno.clone(),
+        created_at: utc(t.create_time),
+        updated_at: (t.act_time != 0).then(|| utc(t.act_time)),
+        lines: t
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.name.clone(), l.quantity.to_string(), l.unit_price_fen))
+            .collect(),
+    }
+}
 
-fn utc(secs: i64) -> String {
-    Utc.timestamp_opt(secs, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+/// Every order and delivery of the simulator is stored as its truth says — whole rows: statuses,
+/// payment, amounts, buyer, times, lines, shipments with carrier, tracking number and time — and
+/// nothing else is stored (no refunds: YMCart has none).
+fn assert_store_equals_truth(env: &TestEnv) {
+    let store = env.store();
+    let truth = env.sim.truth_orders(TOKEN);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
+    for t in &truth {
+        let stored = stored_order(&store, SHOP, &t.itemno).unwrap_or_else(|| panic!("order {} missing", t.itemno));
+        assert_eq!(stored, expected_row(t), "order {}", t.itemno);
+    }
+
+    let deliveries = env.sim.truth_deliveries(TOKEN);
+    let expected: BTreeMap<_, _> = deliveries
+        .iter()
+        .map(|d| (d.id.to_string(), (Some(d.itemno.clone()), Some(d.corp_name.clone()), Some(d.delivery_no.clone()))))
+        .collect();
+    assert_eq!(stored_shipments(&store, SHOP), expected, "shipments: (order_no, carrier, tracking_no) by id");
+    let mut stmt =
+        store.connection().prepare("SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1").unwrap();
+    let shipped_at: BTreeMap<String, Option<String>> =
+        stmt.query_map([SHOP], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    // The simulator's deliveries are stamped when they are created (delivery_time = create_time).
+    let expected: BTreeMap<String, Option<String>> =
+        deliveries.iter().map(|d| (d.id.to_string(), Some(utc(d.create_time)))).collect();
+    assert_eq!(shipped_at, expected, "shipped_at (UTC)");
+    assert!(stored_refunds(&store, SHOP).is_empty(), "YMCart has no refunds");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -29,60 +78,21 @@ async fn full_sync_of_1000_orders_equals_ground_truth() {
     pass(&env, Stream::Orders).await;
     pass(&env, Stream::Shipments).await;
 
-    let store = env.store();
     let truth = env.sim.truth_orders(TOKEN);
     assert_eq!(truth.len(), 1000);
     assert!(truth.iter().any(|o| o.act_time == 0), "the simulator must include untouched orders");
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), 1000);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
+    // Every code of the page's order_status and payment_status lists is exercised, so a wrong
+    // entry in any of the connector's tables shows up below.
+    let codes: BTreeSet<u16> = truth.iter().map(|t| t.order_status).collect();
+    assert_eq!(codes, BTreeSet::from([100, 101, 102, 200, 301, 600, 700]));
+    let payments: BTreeSet<u16> = truth.iter().map(|t| t.payment_status).collect();
+    assert_eq!(payments, BTreeSet::from([100, 101, 102, 200]));
+    assert!(truth.iter().any(|t| t.lines.iter().any(|l| l.unit_price_fen % 100 != 0)), "prices with fen");
+    assert!(env.sim.truth_deliveries(TOKEN).len() > 100);
 
-    let conn = store.connection();
-    for t in &truth {
-        let (status, platform_status, total, shipping, created, updated, ext, name): OrderRow = conn
-            .query_row(
-                "SELECT status, platform_status, total_minor, shipping_minor, created_at, updated_at, external_ref, buyer_name
-                 FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-                [SHOP, &t.itemno],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
-            )
-            .unwrap_or_else(|e| panic!("order {} missing: {e}", t.itemno));
-        let expected = lookup(ORDER_STATUS, &t.order_status.to_string()).expect("known code");
-        assert_eq!(status, expected.as_str(), "{}", t.itemno);
-        assert_eq!(platform_status, t.order_status.to_string());
-        assert_eq!(total, t.total_fen, "total of {}", t.itemno);
-        assert_eq!(shipping, t.shipping_fen, "shipping of {}", t.itemno);
-        assert_eq!(created, utc(t.create_time), "created_at of {} (UTC)", t.itemno);
-        assert_eq!(updated, (t.act_time != 0).then(|| utc(t.act_time)));
-        assert_eq!(ext, t.outer_itemno);
-        assert_eq!(name, t.ship_name);
-        let mut stmt = conn.prepare("SELECT sku, name, quantity, unit_price_minor FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no").unwrap();
-        let lines: Vec<(String, String, i64, i64)> = stmt
-            .query_map([SHOP, &t.itemno], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let expected: Vec<_> =
-            t.lines.iter().map(|l| (l.sku.clone(), l.name.clone(), l.quantity, l.unit_price_fen)).collect();
-        assert_eq!(lines, expected, "lines of {}", t.itemno);
-    }
-
-    let deliveries = env.sim.truth_deliveries(TOKEN);
-    assert!(!deliveries.is_empty());
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM shipments"), deliveries.len() as i64);
-    for d in &deliveries {
-        let (order_no, tracking, carrier): (Option<String>, Option<String>, Option<String>) = conn
-            .query_row(
-                "SELECT order_no, tracking_no, carrier FROM shipments WHERE shop_id = ?1 AND shipment_id = ?2",
-                [SHOP, &d.id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .expect("shipment stored");
-        assert_eq!(order_no.as_deref(), Some(d.itemno.as_str()), "delivery {} links to its order by internal id", d.id);
-        assert_eq!(tracking.as_deref(), Some(d.delivery_no.as_str()));
-        assert_eq!(carrier.as_deref(), Some(d.corp_name.as_str()));
-    }
+    assert_store_equals_truth(&env);
     // Every order was seen once, so each has exactly one first-sight transition.
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM status_changes WHERE from_status IS NULL"), 1000);
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM status_changes WHERE from_status IS NULL"), 1000);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,20 +115,25 @@ async fn second_pass_changes_nothing_and_later_changes_are_recorded() {
     let paid = env.sim.order_nos_in_status(TOKEN, 200);
     let unpaid = env.sim.order_nos_in_status(TOKEN, 100);
     let shipped = env.sim.order_nos_in_status(TOKEN, 301);
-    env.sim.touch_order(TOKEN, &paid[0], 301);
-    env.sim.touch_order(TOKEN, &unpaid[0], 600);
-    env.sim.touch_order(TOKEN, &shipped[0], 700);
+    let moves = [(&paid[0], 301), (&unpaid[0], 600), (&shipped[0], 700)];
+    let unified = |order: &str| {
+        let truth = env.sim.truth_orders(TOKEN);
+        truth.iter().find(|t| t.itemno == order).map(|t| t.unified_status).expect("known order")
+    };
+    let from: Vec<&str> = moves.iter().map(|(order, _)| unified(order)).collect();
+    for (order, status) in moves {
+        assert!(env.sim.touch_order(TOKEN, order, status));
+    }
+    let to: Vec<&str> = moves.iter().map(|(order, _)| unified(order)).collect();
     env.sim.add_orders(TOKEN, 3);
 
     let c = pass(&env, Stream::Orders).await;
     assert_eq!((c.inserted, c.updated), (3, 3), "{c:?}");
     pass(&env, Stream::Shipments).await;
+    assert_store_equals_truth(&env);
     let store = env.store();
-    for (order, from, to) in [
-        (&paid[0], "awaiting_fulfillment", "shipped"),
-        (&unpaid[0], "pending", "cancelled"),
-        (&shipped[0], "shipped", "completed"),
-    ] {
+    for (((order, _), from), to) in moves.iter().zip(&from).zip(&to) {
+        assert_ne!(from, to, "{order} really moved");
         let n = count(
             &store,
             &format!("SELECT COUNT(*) FROM status_changes WHERE entity = 'order' AND entity_key = '{order}' AND from_status = '{from}' AND to_status = '{to}' AND regression = 0"),
@@ -137,6 +152,8 @@ async fn a_backwards_move_is_recorded_as_a_regression() {
     // A merchant reopens a completed order (rare, but platforms allow it).
     env.sim.touch_order(TOKEN, &done[0], 200);
     pass(&env, Stream::Orders).await;
+    let after = env.sim.truth_orders(TOKEN).into_iter().find(|t| t.itemno == done[0]).expect("known order");
+    assert_eq!(stored_order(&env.store(), SHOP, &done[0]), Some(expected_row(&after)));
     let n = count(
         &env.store(),
         &format!("SELECT COUNT(*) FROM status_changes WHERE entity_key = '{}' AND from_status = 'completed' AND to_status = 'awaiting_fulfillment' AND regression = 1", done[0]),

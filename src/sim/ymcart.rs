@@ -41,6 +41,20 @@ const STATUS_MIX: &[(u16, u32)] = &[(100, 15), (101, 5), (102, 5), (200, 25), (3
 const PUSHABLE_STATUSES: &[u16] = &[100, 102, 200, 600, 700];
 /// (payment_id, payment_method) of generated orders.
 const PAYMENTS: &[(i64, &str)] = &[(142, "Alipay"), (143, "WeChat Pay"), (144, "UnionPay")];
+/// The simulator's own reading of PLATFORMS.md §1, `order_status` → unified order status (the
+/// expected value in tests; deliberately not the connector's table).
+const EXPECTED_ORDER_STATUS: &[(u16, &str)] = &[
+    (100, "pending"),
+    (101, "pending"),
+    (102, "pending"),
+    (200, "awaiting_fulfillment"),
+    (301, "shipped"),
+    (600, "cancelled"),
+    (700, "completed"),
+];
+/// The simulator's own reading of PLATFORMS.md §1, `payment_status` → unified payment status:
+/// 101 is the page's "payment failed", 102 "confirming payment" is not paid yet.
+const EXPECTED_PAYMENT_STATUS: &[(u16, &str)] = &[(100, "unpaid"), (101, "failed"), (102, "unpaid"), (200, "paid")];
 
 /// The five routes, each `POST /api-erp-<name>.html`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +109,10 @@ pub struct TruthOrder {
     pub order_status: u16,
     /// Vendor payment status (100/101/102/200).
     pub payment_status: u16,
+    /// Expected unified order status (the simulator's own table; `unknown` outside it).
+    pub unified_status: &'static str,
+    /// Expected unified payment status (the simulator's own table; None outside it).
+    pub unified_payment: Option<&'static str>,
     /// Creation time, unix seconds.
     pub create_time: i64,
     /// Last-modified time, unix seconds; 0 = never touched.
@@ -105,9 +123,9 @@ pub struct TruthOrder {
     pub shipping_fen: i64,
     /// Order lines in row order.
     pub lines: Vec<TruthLine>,
-    /// `first_name last_name` of the shipping address.
+    /// `first_name last_name` of the shipping address, else of the billing one.
     pub ship_name: Option<String>,
-    /// `mobilephone` of the shipping address.
+    /// `mobilephone` of the shipping address, else of the billing one.
     pub ship_phone: Option<String>,
 }
 
@@ -242,6 +260,8 @@ impl Order {
             outer_itemno: self.outer_itemno.clone(),
             order_status: self.order_status,
             payment_status: self.payment_status,
+            unified_status: expected(EXPECTED_ORDER_STATUS, self.order_status).unwrap_or("unknown"),
+            unified_payment: expected(EXPECTED_PAYMENT_STATUS, self.payment_status),
             create_time: self.create_time,
             act_time: self.act_time,
             total_fen: units_to_fen(self.total()),
@@ -251,6 +271,11 @@ impl Order {
             ship_phone: ship.map(|a| a.phone.clone()),
         }
     }
+}
+
+/// The unified value `table` gives vendor code `code`.
+fn expected(table: &[(u16, &'static str)], code: u16) -> Option<&'static str> {
+    table.iter().find(|(c, _)| *c == code).map(|(_, v)| *v)
 }
 
 /// `value(rng)` with probability `p`, else 0.
