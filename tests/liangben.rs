@@ -4,15 +4,16 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use common::{count, snapshot, TestDir};
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{count, snapshot, stored_order, stored_refunds, stored_shipments, utc, StoredOrderRow, TestDir};
 use ordersync::model::{OrderStatus, Stream};
-use ordersync::platforms::liangben::map::{order_status, refund_status};
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
 use ordersync::sim::liangben::{LbDetailNesting, LbOptions, LbReceipt, LbSim, LbTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
-use ordersync::store::NewEntry;
+use ordersync::store::{NewEntry, Store};
 use ordersync::sync::run_pass;
 use tokio_util::sync::CancellationToken;
 
@@ -65,12 +66,6 @@ async fn all_streams(w: &World) {
     }
 }
 
-fn utc(secs: i64) -> String {
-    Utc.timestamp_opt(secs, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-type Row = (String, String, i64, i64, Option<String>, Option<String>, Option<String>, String, Option<String>);
-
 #[tokio::test(flavor = "multi_thread")]
 async fn full_sync_of_1000_orders_with_outbound_records_and_refunds_equals_ground_truth() {
     let w = world(1000, 30, 41).await;
@@ -88,85 +83,88 @@ async fn full_sync_equals_ground_truth_with_times_as_rfc3339_z_and_as_unix_milli
     }
 }
 
-/// Every order (statuses, amounts, buyer, times in UTC, lines), outbound record and refund of
-/// the simulator is stored as its truth says, and nothing was rejected.
+/// Every order, outbound record and refund of the simulator is stored whole as its truth says
+/// (unified statuses from the simulator's own tables, amounts in fen, buyer, times in UTC, lines,
+/// carriers and tracking numbers), nothing more, and nothing was rejected.
 fn assert_store_is_truth(w: &World) {
     let store = w.dir.store();
-    let conn = store.connection();
     let truth = w.sim.truth_orders(TOKEN);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
-    assert!(count(&store, "SELECT COUNT(*) FROM orders WHERE status = 'partially_shipped'") > 0);
+    // The sample reaches every unified status the generator makes, so each table entry is used.
+    let statuses: BTreeSet<&str> = truth.iter().map(|t| t.unified_status).collect();
+    let all = ["awaiting_fulfillment", "cancelled", "completed", "partially_shipped", "pending", "shipped"];
+    assert_eq!(statuses, BTreeSet::from(all), "statuses the truth covers");
+    let payments: BTreeSet<&str> = truth.iter().map(|t| t.payment_status).collect();
+    assert_eq!(payments, BTreeSet::from(["paid", "unpaid"]));
     for t in &truth {
-        let (status, platform, total, freight, name, phone, address, created, ext): Row = conn
+        let stored = stored_order(&store, SHOP, &t.order_sn).unwrap_or_else(|| panic!("order {} missing", t.order_sn));
+        let lines = t.lines.iter().map(|l| (l.sku_id.clone(), l.name.clone(), l.num.to_string(), l.price_fen));
+        let expected = StoredOrderRow {
+            status: t.unified_status.to_string(),
+            platform_status: format!("{}/{}", t.order_status, t.shipment_status),
+            payment_status: Some(t.payment_status.to_string()),
+            total_minor: t.amount_fen,
+            shipping_minor: t.freight_fen,
+            buyer_name: Some(t.consignee.clone()),
+            buyer_phone: Some(t.mobile.clone()),
+            external_ref: t.external_order_sn.clone(),
+            created_at: utc(t.create_time),
+            updated_at: Some(utc(t.update_time)),
+            lines: lines.collect(),
+        };
+        assert_eq!(stored, expected, "order {}", t.order_sn);
+        let address: Option<String> = store
+            .connection()
             .query_row(
-                "SELECT status, platform_status, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address,
-                        created_at, external_ref FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+                "SELECT ship_address FROM orders WHERE shop_id = ?1 AND order_no = ?2",
                 [SHOP, &t.order_sn],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ))
-                },
+                |r| r.get(0),
             )
-            .unwrap_or_else(|e| panic!("order {} missing: {e}", t.order_sn));
-        let expected = order_status(&t.order_status.to_string(), &t.shipment_status.to_string()).unwrap();
-        assert_eq!(status, expected.as_str(), "{}", t.order_sn);
-        if t.order_status == 4 && t.shipment_status == 2 {
-            assert_eq!(status, "partially_shipped");
-        }
-        assert_eq!(platform, format!("{}/{}", t.order_status, t.shipment_status));
-        assert_eq!((total, freight), (t.amount_fen, t.freight_fen), "amounts of {}", t.order_sn);
-        assert_eq!((name.as_deref(), phone.as_deref()), (Some(t.consignee.as_str()), Some(t.mobile.as_str())));
+            .expect("order row");
         let full = format!("{} {} {} {}", t.province, t.city, t.district, t.address);
-        assert_eq!(address.as_deref(), Some(full.as_str()));
-        assert_eq!(created, utc(t.create_time), "created_at in UTC");
-        assert_eq!(ext, t.external_order_sn.clone().filter(|s| !s.is_empty()));
-        let mut stmt = conn
-            .prepare("SELECT sku, name, quantity, unit_price_minor FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no")
-            .unwrap();
-        let lines: Vec<(String, String, i64, i64)> = stmt
-            .query_map([SHOP, &t.order_sn], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let expected: Vec<_> = t.lines.iter().map(|l| (l.sku_id.clone(), l.name.clone(), l.num, l.price_fen)).collect();
-        assert_eq!(lines, expected, "lines of {}", t.order_sn);
+        assert_eq!(address, Some(full), "address of {}", t.order_sn);
     }
+
     let outbound = w.sim.truth_outbound(TOKEN);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM shipments"), outbound.len() as i64);
-    for o in &outbound {
-        let (order_no, tracking, shipped): (String, String, String) = conn
-            .query_row(
-                "SELECT order_no, tracking_no, shipped_at FROM shipments WHERE shop_id = ?1 AND shipment_id = ?2",
-                [SHOP, &o.purchase_sn],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .expect("outbound record stored");
-        assert_eq!((order_no, tracking, shipped), (o.order_sn.clone(), o.express_sn.clone(), utc(o.out_time)));
-    }
+    let expected: BTreeMap<_, _> = (outbound.iter())
+        .map(|b| {
+            let row = (Some(b.order_sn.clone()), Some(b.express_company.clone()), Some(b.express_sn.clone()));
+            (b.purchase_sn.clone(), row)
+        })
+        .collect();
+    assert_eq!(stored_shipments(&store, SHOP), expected, "outbound records: order, carrier, tracking number");
+    let shipped_at = keyed(&store, "SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1", |r| r.get(1));
+    let expected: BTreeMap<_, _> = outbound.iter().map(|b| (b.purchase_sn.clone(), Some(utc(b.out_time)))).collect();
+    assert_eq!(shipped_at, expected, "outbound times in UTC");
+
     let refunds = w.sim.truth_refunds(TOKEN);
     assert!(refunds.len() >= 12);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds"), refunds.len() as i64);
-    for r in &refunds {
-        let (status, amount, order): (String, i64, String) = conn
-            .query_row(
-                "SELECT status, amount_minor, order_no FROM refunds WHERE shop_id = ?1 AND refund_id = ?2",
-                [SHOP, &r.refund_sn],
-                |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
-            )
-            .expect("refund stored");
-        let expected = refund_status(&r.refund_status.to_string(), &r.examine_status.to_string()).unwrap();
-        assert_eq!((status.as_str(), amount, order.as_str()), (expected.as_str(), r.amount_fen, r.order_sn.as_str()));
-    }
+    let statuses: BTreeSet<&str> = refunds.iter().map(|r| r.unified_status).collect();
+    let all = ["approved", "closed", "refunded", "refunding", "rejected", "requested"];
+    assert_eq!(statuses, BTreeSet::from(all), "refund statuses the truth covers");
+    let expected: BTreeMap<_, _> = (refunds.iter())
+        .map(|r| (r.refund_sn.clone(), (r.order_sn.clone(), r.unified_status.to_string(), r.amount_fen)))
+        .collect();
+    assert_eq!(stored_refunds(&store, SHOP), expected, "refunds: order, status, amount");
+    let sql = "SELECT refund_id, platform_status, reason, created_at, updated_at FROM refunds WHERE shop_id = ?1";
+    let details = keyed(&store, sql, |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
+    let expected: BTreeMap<_, _> = (refunds.iter())
+        .map(|r| {
+            let status = format!("{}/{}", r.refund_status, r.examine_status);
+            let row = (status, Some(r.reason.clone()), Some(utc(r.create_time)), Some(utc(r.update_time)));
+            (r.refund_sn.clone(), row)
+        })
+        .collect();
+    assert_eq!(details, expected, "refunds: vendor codes, reason, times in UTC");
+}
+
+/// The rows of `sql` (the shop as `?1`) keyed by their first column, the rest read by `value`.
+fn keyed<V>(store: &Store, sql: &str, value: impl Fn(&rusqlite::Row) -> rusqlite::Result<V>) -> BTreeMap<String, V> {
+    let conn = store.connection();
+    let mut stmt = conn.prepare(sql).expect("query");
+    let rows = stmt.query_map([SHOP], |r| Ok((r.get(0)?, value(r)?))).expect("rows");
+    rows.map(|r| r.expect("row")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -225,6 +223,7 @@ async fn changes_to_old_orders_and_refunds_are_picked_up_and_a_second_pass_chang
         count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{waiting}'")) >= 1,
         "its outbound record"
     );
+    assert_store_is_truth(&w);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -284,6 +283,13 @@ async fn cancel_and_receipt_are_applied_once_and_a_shipped_order_cannot_be_cance
     let done = count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'");
     let rows = outbox_rows(&w);
     assert_eq!(done, 2, "{rows:?}");
+    // The next pass reads the pushed orders back as the supplier now has them.
+    all_streams(&w).await;
+    assert_store_is_truth(&w);
+    let status = |sn: &str| stored_order(&w.dir.store(), SHOP, sn).map(|o| o.status);
+    assert_eq!(status(&pending[0]).as_deref(), Some("cancelled"));
+    assert_eq!(status(&receiving[0]).as_deref(), Some("completed"));
+    assert_eq!(status(&receiving[1]).as_deref(), Some("shipped"), "the refused cancel changed nothing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -329,6 +335,7 @@ async fn a_partly_shipped_order_completed_between_passes_gets_its_last_outbound_
     pass(&w, Stream::Shipments).await;
     let asked = w.sim.requests().iter().filter(|r| r.endpoint.ends_with("out_info")).count();
     assert_eq!(asked, w.sim.order_sns_where(TOKEN, 4, Some(2)).len(), "only the still partly shipped orders");
+    assert_store_is_truth(&w);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -423,6 +430,8 @@ async fn a_receipt_that_confirms_the_whole_order_is_sent_once_and_done_when_the_
     assert_eq!(status_at_supplier(&w, order), 6, "received at the supplier");
     // The first receipt completed the order: no second one was sent.
     assert_eq!(receipts_applied(&w, order), vec![records[0].clone()]);
+    all_streams(&w).await;
+    assert_store_is_truth(&w);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -457,6 +466,8 @@ async fn receipts_that_confirm_one_outbound_record_each_are_sent_for_every_recor
     assert_eq!(outbox_state(&w, order).0, "done");
     assert_eq!(status_at_supplier(&w, order), 6);
     assert_eq!(&receipts_applied(&w, order), records);
+    all_streams(&w).await;
+    assert_store_is_truth(&w);
 }
 
 /// The creation day (CST) of an order, by the simulator's truth.

@@ -690,3 +690,75 @@ async fn a_per_record_receipt_completes_the_order_once_every_record_is_confirmed
     data(&h, "receipt", &[("order_sn", sn.as_str()), ("purchase_sn", records[1].as_str())]).await;
     assert_eq!(status(sn), Some(6));
 }
+
+/// PLATFORMS.md §3 written out by hand: (order_status, shipment_status) → unified status.
+fn contract_order_status(order: u8, shipment: u8) -> &'static str {
+    match (order, shipment) {
+        (4, 2) => "partially_shipped",
+        (1, 1..=3) => "pending",
+        (4, 1..=3) => "awaiting_fulfillment",
+        (5, 1..=3) => "shipped",
+        (6, 1..=3) => "completed",
+        (7, 1..=3) => "cancelled",
+        _ => "unknown",
+    }
+}
+
+/// PLATFORMS.md §3 by hand: every (refund_status, examine_status) pair → unified refund status.
+const CONTRACT_REFUND_STATUS: [((u8, u8), &str); 12] = [
+    ((0, 0), "requested"),
+    ((0, 1), "approved"),
+    ((0, 2), "rejected"),
+    ((1, 0), "refunding"),
+    ((1, 1), "refunding"),
+    ((1, 2), "rejected"),
+    ((2, 0), "refunded"),
+    ((2, 1), "refunded"),
+    ((2, 2), "rejected"),
+    ((3, 0), "closed"),
+    ((3, 1), "closed"),
+    ((3, 2), "rejected"),
+];
+
+#[tokio::test]
+async fn the_truth_states_the_contracts_unified_statuses_and_keeps_them_current() {
+    let (sim, h) = start(16, 200, 20).await;
+    let truth = sim.truth_orders(TOKEN);
+    for t in &truth {
+        assert_eq!(t.unified_status, contract_order_status(t.order_status, t.shipment_status), "{}", t.order_sn);
+        assert_eq!(t.payment_status, ["unpaid", "paid"][usize::from(t.pay_status)], "{}", t.order_sn);
+    }
+    let refunds = sim.truth_refunds(TOKEN);
+    let pairs: BTreeMap<(u8, u8), &str> =
+        refunds.iter().map(|r| ((r.refund_status, r.examine_status), r.unified_status)).collect();
+    assert_eq!(pairs, BTreeMap::from(CONTRACT_REFUND_STATUS), "every refund pair, stated as the contract says");
+
+    // Every way the supplier changes an order restates it: hooks, cancel and receipt.
+    let unified = |sn: &str| {
+        let t = sim.truth_orders(TOKEN).into_iter().find(|t| t.order_sn == sn).expect("order");
+        (t.unified_status, t.payment_status)
+    };
+    let unpaid = truth.iter().find(|t| t.order_status == 1 && t.pay_status == 0).expect("an unpaid order");
+    let sn = unpaid.order_sn.as_str();
+    assert_eq!(unified(sn), ("pending", "unpaid"));
+    sim.set_order_status(TOKEN, sn, 4, 1);
+    assert_eq!(unified(sn), ("awaiting_fulfillment", "paid"));
+    sim.set_order_status(TOKEN, sn, 4, 2);
+    assert_eq!(unified(sn).0, "partially_shipped");
+    sim.set_order_status(TOKEN, sn, 5, 3);
+    assert_eq!(unified(sn).0, "shipped");
+    data(&h, "receipt", &[("order_sn", sn)]).await;
+    assert_eq!(unified(sn).0, "completed");
+    let pending = sim.order_sns_where(TOKEN, 1, None);
+    data(&h, "cancel", &[("order_sn", &pending[0])]).await;
+    assert_eq!(unified(&pending[0]).0, "cancelled");
+    sim.set_order_status(TOKEN, &pending[1], 9, 1);
+    assert_eq!(unified(&pending[1]).0, "unknown", "a code the contract does not list");
+
+    let refund = &refunds[0];
+    for ((r, e), want) in CONTRACT_REFUND_STATUS {
+        assert!(sim.set_refund(TOKEN, &refund.refund_sn, r, e));
+        let now = sim.truth_refunds(TOKEN).into_iter().find(|x| x.refund_sn == refund.refund_sn).expect("refund");
+        assert_eq!(now.unified_status, want, "{r}/{e}");
+    }
+}

@@ -8,7 +8,10 @@
 //! order's state refuses a push. Each shop holds generated orders, their outbound (shipment)
 //! records and refunds; the routes read and change them, and the test hooks
 //! ([`LbSim::truth_orders`], [`LbSim::set_order_status`], …) expose the ground truth and play the
-//! supplier. Amounts live as integers in 1/10000 yuan, so the truth in fen is exact.
+//! supplier. Amounts live as integers in 1/10000 yuan, so the truth in fen is exact. The truth
+//! also states the unified statuses a client must store, from the simulator's own tables
+//! (`UNIFIED_ORDER_STATUS` and the two beside it), read from PLATFORMS.md and never from the
+//! connector's mapping, so a wrong connector table fails the end-to-end tests.
 //!
 //! Decisions beyond the vendor page and the contract: statuses and `num` are JSON integers;
 //! amounts are yuan strings with two decimals when they are whole fen, four otherwise;
@@ -64,6 +67,53 @@ const EXAMINE_STATUSES: &[u8] = &[0, 1, 2];
 const REASONS: &[&str] = &["质量问题", "发错货", "少发/漏发", "商品破损", "不想要了"];
 /// A district per entry of [`PLACES`] (same index), so addresses have all four parts.
 const DISTRICTS: &[&str] = &["siming", "futian", "xihu", "pudong", "jinjiang", "dongcheng"];
+
+/// The simulator's own reading of PLATFORMS.md §3, written from its text and never from the
+/// connector: (`order_status`, `shipment_status`) → the unified order status a client must store.
+/// Every pair of the contract's codes is listed; 2 (partial) counts only beside 4. Others: `unknown`.
+const UNIFIED_ORDER_STATUS: &[((u8, u8), &str)] = &[
+    ((1, 1), "pending"),
+    ((1, 2), "pending"),
+    ((1, 3), "pending"),
+    ((4, 1), "awaiting_fulfillment"),
+    ((4, 2), "partially_shipped"),
+    ((4, 3), "awaiting_fulfillment"),
+    ((5, 1), "shipped"),
+    ((5, 2), "shipped"),
+    ((5, 3), "shipped"),
+    ((6, 1), "completed"),
+    ((6, 2), "completed"),
+    ((6, 3), "completed"),
+    ((7, 1), "cancelled"),
+    ((7, 2), "cancelled"),
+    ((7, 3), "cancelled"),
+];
+
+/// The simulator's own reading of PLATFORMS.md §3: `pay_status` → unified payment status.
+const UNIFIED_PAYMENT_STATUS: &[(u8, &str)] = &[(0, "unpaid"), (1, "paid")];
+
+/// The simulator's own reading of PLATFORMS.md §3: (`refund_status`, `examine_status`) → unified
+/// refund status. Every pair is listed: examine 2 is `rejected` whatever the refund status; else
+/// refund 3, 2, 1 are `closed`, `refunded`, `refunding`; refund 0 is `approved` or `requested`.
+const UNIFIED_REFUND_STATUS: &[((u8, u8), &str)] = &[
+    ((0, 0), "requested"),
+    ((0, 1), "approved"),
+    ((0, 2), "rejected"),
+    ((1, 0), "refunding"),
+    ((1, 1), "refunding"),
+    ((1, 2), "rejected"),
+    ((2, 0), "refunded"),
+    ((2, 1), "refunded"),
+    ((2, 2), "rejected"),
+    ((3, 0), "closed"),
+    ((3, 1), "closed"),
+    ((3, 2), "rejected"),
+];
+
+/// The value `key` has in `table`, `unknown` for a key the table does not list.
+fn unified<K: PartialEq>(table: &[(K, &'static str)], key: K) -> &'static str {
+    table.iter().find(|(k, _)| *k == key).map_or("unknown", |(_, u)| u)
+}
 
 /// A route's work on one shop under the simulator's options: the `data` of a success, or a
 /// refusal. (Lists only read the shop; one signature for all keeps the route table plain.)
@@ -175,6 +225,10 @@ pub struct LbTruthOrder {
     pub pay_status: u8,
     /// 1 none, 2 partial, 3 all shipped.
     pub shipment_status: u8,
+    /// The unified status a client must store, from the simulator's own table (`pending`, …).
+    pub unified_status: &'static str,
+    /// The unified payment status a client must store (`unpaid`, `paid`), from the same reading.
+    pub payment_status: &'static str,
     /// `order_amount` (goods plus freight) in fen.
     pub amount_fen: i64,
     /// `freight` in fen.
@@ -240,6 +294,8 @@ pub struct LbTruthRefund {
     pub refund_status: u8,
     /// 0 waiting, 1 approved, 2 rejected.
     pub examine_status: u8,
+    /// The unified status a client must store, from the simulator's own table (`requested`, …).
+    pub unified_status: &'static str,
     /// `refund_amount` in fen.
     pub amount_fen: i64,
     /// Buyer's reason.
@@ -248,6 +304,23 @@ pub struct LbTruthRefund {
     pub create_time: i64,
     /// Last change, unix seconds.
     pub update_time: i64,
+}
+
+impl LbTruthOrder {
+    /// Sets the three codes and the unified statuses they mean, so the two never disagree.
+    fn set_codes(&mut self, order_status: u8, shipment_status: u8, pay_status: u8) {
+        (self.order_status, self.shipment_status, self.pay_status) = (order_status, shipment_status, pay_status);
+        self.unified_status = unified(UNIFIED_ORDER_STATUS, (order_status, shipment_status));
+        self.payment_status = unified(UNIFIED_PAYMENT_STATUS, pay_status);
+    }
+}
+
+impl LbTruthRefund {
+    /// Sets both codes and the unified status they mean.
+    fn set_codes(&mut self, refund_status: u8, examine_status: u8) {
+        (self.refund_status, self.examine_status) = (refund_status, examine_status);
+        self.unified_status = unified(UNIFIED_REFUND_STATUS, (refund_status, examine_status));
+    }
 }
 
 /// An order is its truth plus the exact amounts the truth rounds to fen (1/10000-yuan units).
@@ -352,6 +425,8 @@ impl Shop {
                 order_status: status,
                 pay_status: if matches!(status, 1 | 7) { u8::from(rng.gen_bool(0.4)) } else { 1 },
                 shipment_status: shipment,
+                unified_status: "",
+                payment_status: "",
                 amount_fen: 0,
                 freight_fen: units_to_fen(freight),
                 create_time: t,
@@ -370,6 +445,8 @@ impl Shop {
             confirmed: Vec::new(),
         };
         order.truth.amount_fen = units_to_fen(order.amount());
+        let pay = order.truth.pay_status;
+        order.truth.set_codes(status, shipment, pay);
         let idx = self.orders.len();
         self.by_sn.insert(order.truth.order_sn.clone(), idx);
         self.orders.push(order);
@@ -426,10 +503,9 @@ impl Shop {
     /// order becomes shipped, update_time now.
     fn set_status(&mut self, rng: &mut StdRng, idx: usize, statuses: (u8, u8), now: i64) {
         let t = &mut self.orders[idx].truth;
-        (t.order_status, t.shipment_status, t.update_time) = (statuses.0, statuses.1, now);
-        if matches!(t.order_status, 4..=6) {
-            t.pay_status = 1;
-        }
+        let pay = if matches!(statuses.0, 4..=6) { 1 } else { t.pay_status };
+        t.set_codes(statuses.0, statuses.1, pay);
+        t.update_time = now;
         if matches!(statuses.1, 2 | 3) {
             self.add_outbound(rng, idx, statuses.1 == 3, (now, now));
         }
@@ -440,16 +516,18 @@ impl Shop {
         let total = self.orders[idx].amount();
         let units = if rng.gen_bool(0.3) { total } else { random_units(rng, 1, units_to_fen(total).max(1)).min(total) };
         let update_time = rng.gen_range(at..=if states == (0, 0) { at } else { now.max(at) });
-        let truth = LbTruthRefund {
+        let mut truth = LbTruthRefund {
             refund_sn: self.next_sn("TK", at),
             order_sn: self.orders[idx].truth.order_sn.clone(),
             refund_status: states.0,
             examine_status: states.1,
+            unified_status: "",
             amount_fen: units_to_fen(units),
             reason: pick(rng, REASONS).to_string(),
             create_time: at,
             update_time,
         };
+        truth.set_codes(states.0, states.1);
         self.refunds.push(Refund { units, truth });
     }
 }
@@ -568,7 +646,8 @@ impl LbSim {
             let Some(r) = found.find(|r| r.refund_sn == refund_sn) else {
                 return false;
             };
-            (r.refund_status, r.examine_status, r.update_time) = (refund_status, examine_status, now_unix());
+            r.set_codes(refund_status, examine_status);
+            r.update_time = now_unix();
             true
         })
     }
@@ -1027,7 +1106,8 @@ fn cancel(shop: &mut Shop, _: &LbOptions, f: &Fields) -> Result<Value, Refusal> 
         (5, _) | (_, 2 | 3) => return Err(refused("订单已发货，无法取消")),
         _ => {}
     }
-    (o.order_status, o.update_time) = (7, now_unix());
+    o.set_codes(7, o.shipment_status, o.pay_status);
+    o.update_time = now_unix();
     Ok(json!({"order_sn": sn, "order_status": 7}))
 }
 
@@ -1068,7 +1148,9 @@ fn receipt(shop: &mut Shop, opts: &LbOptions, f: &Fields) -> Result<Value, Refus
             }
         }
     }
-    (order.truth.order_status, order.truth.update_time) = (6, now);
+    let t = &mut order.truth;
+    t.set_codes(6, t.shipment_status, t.pay_status);
+    t.update_time = now;
     Ok(json!({"order_sn": sn, "order_status": 6}))
 }
 
