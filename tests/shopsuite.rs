@@ -5,8 +5,8 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc};
-use common::{count, snapshot, TestDir};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use common::{count, snapshot, stored_order, stored_refunds, stored_shipments, utc, StoredOrderRow, TestDir};
 use ordersync::model::{OrderStatus, Stream};
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
@@ -15,7 +15,7 @@ use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
 use ordersync::store::NewEntry;
 use ordersync::sync::run_pass;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::Command;
 use tokio_util::sync::CancellationToken;
 
@@ -24,30 +24,6 @@ const SHOP: &str = "ss-test";
 const ORDERS: &str = "/front/trade/order/list";
 const RETURNS: &str = "/front/trade/orderReturn/list";
 const RETURN_GET: &str = "/front/trade/orderReturn/get";
-
-/// PLATFORMS.md §4 `order_state_id` → unified status, written out here (not the product's table).
-const ORDER_STATUS: &[(u16, &str)] = &[
-    (2011, "pending"),
-    (2013, "pending"),
-    (2020, "awaiting_fulfillment"),
-    (2030, "processing"),
-    (2040, "shipped"),
-    (2060, "completed"),
-    (2070, "cancelled"),
-];
-/// PLATFORMS.md §4 `return_state_id` → unified refund status.
-const RETURN_STATUS: &[(u16, &str)] = &[
-    (3100, "requested"),
-    (3105, "approved"),
-    (3110, "returning"),
-    (3115, "refunding"),
-    (3120, "refunded"),
-    (3125, "closed"),
-];
-
-fn status_of(table: &[(u16, &'static str)], code: u16) -> &'static str {
-    table.iter().find(|(c, _)| *c == code).map(|(_, s)| *s).unwrap_or_else(|| panic!("no status for {code}"))
-}
 
 struct World {
     sim: SsSim,
@@ -98,9 +74,10 @@ async fn both(w: &World) {
     pass(w, Stream::Refunds).await;
 }
 
-/// A vendor time as the store keeps it: RFC 3339 UTC, whole seconds.
+/// A vendor time as the store keeps it: RFC 3339 UTC, whole seconds (every simulated time is one).
 fn utc_ms(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms).unwrap().to_rfc3339_opts(SecondsFormat::Secs, true)
+    assert_eq!(ms.rem_euclid(1000), 0, "a simulated time on a whole second");
+    utc(ms.div_euclid(1000))
 }
 
 fn cst() -> FixedOffset {
@@ -138,63 +115,75 @@ fn s(v: impl ToString) -> Option<String> {
     Some(v.to_string())
 }
 
-/// The stored orders, lines, shipments and returns equal the simulator's truth field by field.
+/// The stored refunds the simulator's truth says a client must hold: id → (order, unified status, fen).
+fn truth_refunds(w: &World) -> BTreeMap<String, (String, String, i64)> {
+    let truth = w.sim.truth_returns(TOKEN);
+    truth.into_iter().map(|r| (r.return_id, (r.order_id, r.unified_status.to_string(), r.amount_fen))).collect()
+}
+
+/// The stored orders, lines, shipments and returns equal the simulator's truth field by field;
+/// every expected value, statuses included, comes from the simulator, none from the connector.
 fn assert_store_equals_truth(w: &World) {
     let store = w.dir.store();
     let truth = w.sim.truth_orders(TOKEN);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
     for t in &truth {
+        let want = StoredOrderRow {
+            status: t.unified_status.to_string(),
+            platform_status: t.state.to_string(),
+            // PLATFORMS.md §4 defines no payment codes: none is stored, the code stays raw.
+            payment_status: None,
+            total_minor: t.total_fen,
+            shipping_minor: t.shipping_fen,
+            buyer_name: Some(t.buyer_name.clone()),
+            buyer_phone: Some(t.buyer_phone.clone()),
+            external_ref: None,
+            created_at: utc_ms(t.order_time_ms),
+            updated_at: Some(utc_ms(t.last_state_ms)),
+            lines: t
+                .lines
+                .iter()
+                .map(|l| (l.sku.clone(), l.name.clone(), l.quantity.to_string(), l.price_fen))
+                .collect(),
+        };
+        assert_eq!(stored_order(&store, SHOP, &t.order_id), Some(want), "order {}", t.order_id);
+        // Beyond the shared row: the address, the refund summary and the two raw codes.
         let got = text_rows(
             w,
-            "SELECT status, platform_status, payment_status, refund_status, total_minor, shipping_minor, buyer_name,
-                    buyer_phone, ship_address, created_at, updated_at,
-                    json_extract(raw_json, '$.order_is_paid'), json_extract(raw_json, '$.order_refund_status')
+            "SELECT refund_status, ship_address, json_extract(raw_json, '$.order_is_paid'),
+                    json_extract(raw_json, '$.order_refund_status')
              FROM orders WHERE shop_id = ?1 AND order_no = ?2",
             &t.order_id,
         );
         let full = format!("{} {} {} {}", t.province, t.city, t.county, t.address);
-        // Payment and refund-summary codes the page does not list: no unified value, raw kept.
-        let want = vec![
-            s(status_of(ORDER_STATUS, t.state)),
-            s(t.state),
-            None,
-            None,
-            s(t.total_fen),
-            s(t.shipping_fen),
-            s(&t.buyer_name),
-            s(&t.buyer_phone),
-            s(full),
-            s(utc_ms(t.order_time_ms)),
-            s(utc_ms(t.last_state_ms)),
-            s(t.paid_code),
-            s(t.refund_code),
-        ];
-        assert_eq!(got, vec![want], "order {}", t.order_id);
-        let lines = text_rows(
+        assert_eq!(got, vec![vec![None, s(full), s(t.paid_code), s(t.refund_code)]], "order {}", t.order_id);
+        let specs = text_rows(
             w,
-            "SELECT sku, name, spec, quantity, quantity_exact, unit_price_minor FROM order_lines
-             WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no",
+            "SELECT spec, quantity FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no",
             &t.order_id,
         );
-        let want: Vec<_> = t
-            .lines
-            .iter()
-            .map(|l| vec![s(&l.sku), s(&l.name), l.spec.clone(), s(l.quantity), s(l.quantity), s(l.price_fen)])
-            .collect();
-        assert_eq!(lines, want, "lines of {}", t.order_id);
-        let shipments = text_rows(
+        let want: Vec<_> = t.lines.iter().map(|l| vec![l.spec.clone(), s(l.quantity)]).collect();
+        assert_eq!(specs, want, "specs of {}", t.order_id);
+    }
+    let want: BTreeMap<String, _> = truth
+        .iter()
+        .flat_map(|t| t.logistics.iter().map(move |l| (t, l)))
+        .map(|(t, l)| (l.id.to_string(), (Some(t.order_id.clone()), Some(l.express.clone()), Some(l.tracking.clone()))))
+        .collect();
+    let logistics: usize = truth.iter().map(|t| t.logistics.len()).sum();
+    assert_eq!(want.len(), logistics, "logistics ids are unique in the simulator");
+    assert_eq!(stored_shipments(&store, SHOP), want, "shipments: carrier and tracking number");
+    for t in &truth {
+        let shipped = text_rows(
             w,
-            "SELECT shipment_id, carrier, tracking_no, shipped_at FROM shipments WHERE shop_id = ?1 AND order_no = ?2
+            "SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1 AND order_no = ?2
              ORDER BY CAST(shipment_id AS INTEGER)",
             &t.order_id,
         );
-        let want: Vec<_> =
-            t.logistics.iter().map(|l| vec![s(l.id), s(&l.express), s(&l.tracking), s(utc_ms(l.time_ms))]).collect();
-        assert_eq!(shipments, want, "logistics of {}", t.order_id);
+        let want: Vec<_> = t.logistics.iter().map(|l| vec![s(l.id), s(utc_ms(l.time_ms))]).collect();
+        assert_eq!(shipped, want, "logistics times of {}", t.order_id);
     }
-    let logistics: usize = truth.iter().map(|t| t.logistics.len()).sum();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM shipments"), logistics as i64);
     // Every mix of line names reached the store: a name from item_name, from product_name, from
     // the spec alone, and lines without a spec.
     assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE spec IS NULL") > 0);
@@ -205,27 +194,21 @@ fn assert_store_equals_truth(w: &World) {
     assert_eq!(truth[1].shipping_fen, 101);
     assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE unit_price_minor = 268") >= 1);
     assert!(count(&store, "SELECT COUNT(*) FROM orders WHERE shipping_minor = 101") >= 1);
+    // Every order state the contract names was synced: each entry of the status table was walked.
+    let states: BTreeSet<u16> = truth.iter().map(|t| t.state).collect();
+    assert_eq!(states.len(), 7, "{states:?}");
 
     let returns = w.sim.truth_returns(TOKEN);
     assert!(!returns.is_empty());
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds"), returns.len() as i64);
+    assert_eq!(stored_refunds(&store, SHOP), truth_refunds(w), "refunds: order, status, amount");
     for r in &returns {
         let got = text_rows(
             w,
-            "SELECT order_no, status, platform_status, amount_minor, reason, created_at, updated_at
-             FROM refunds WHERE shop_id = ?1 AND refund_id = ?2",
+            "SELECT platform_status, reason, created_at, updated_at FROM refunds WHERE shop_id = ?1 AND refund_id = ?2",
             &r.return_id,
         );
         let latest = [Some(r.add_time_ms), r.store_time_ms, r.finish_time_ms].into_iter().flatten().max();
-        let want = vec![
-            s(&r.order_id),
-            s(status_of(RETURN_STATUS, r.state)),
-            s(r.state),
-            s(r.amount_fen),
-            s(&r.reason),
-            s(utc_ms(r.add_time_ms)),
-            latest.map(utc_ms),
-        ];
+        let want = vec![s(r.state), s(&r.reason), s(utc_ms(r.add_time_ms)), latest.map(utc_ms)];
         assert_eq!(got, vec![want], "return {}", r.return_id);
     }
 }
@@ -291,6 +274,7 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
         count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{old}'")) >= 1,
         "its new logistics row"
     );
+    assert_store_equals_truth(&w);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -325,6 +309,9 @@ async fn cancel_and_receive_are_applied_once_and_receiving_a_cancelled_order_fai
         })
         .expect("receive of a cancelled order failed");
     assert!(err.contains("订单已取消"), "the vendor's message is kept: {err}");
+    // The next pass reads the two applied pushes back: the store equals the truth again.
+    both(&w).await;
+    assert_store_equals_truth(&w);
 }
 
 #[test]
@@ -413,13 +400,13 @@ async fn returns_are_listed_by_creation_window_and_only_open_ones_are_read_again
     w.sim.clear_queries();
     pass(&w, Stream::Refunds).await;
     assert_eq!(stored_refund_status(&w, closing).as_deref(), Some("closed"));
-    assert_eq!(stored_refund_status(&w, moving).as_deref(), Some(status_of(RETURN_STATUS, moved_to)));
     assert_eq!(stored_refund_status(&w, &new).as_deref(), Some("requested"));
+    // The moved one, and every other, as the simulator's truth says.
+    assert_eq!(stored_refunds(&w.dir.store(), SHOP), truth_refunds(&w));
     let log = w.sim.queries();
     // The closed one left every open-state list: it is read by itself.
     assert!(log.iter().any(|q| q.path == RETURN_GET && q.params.get("return_id") == Some(closing)));
     assert!(log.iter().all(|q| q.params.get("returnStateId").is_none_or(|s| s != "3125")));
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM refunds"), w.sim.truth_returns(TOKEN).len() as i64);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,8 +1,8 @@
 //! The ShopSuite simulator against its contract (PLATFORMS.md §4), driven over HTTP on 127.0.0.1
 //! exactly as a connector would: bearer auth, the envelope, paging with records/total, the
 //! millisecond time filter, times in the page's form and the two other forms, line names, amounts
-//! as JSON floats, returns (list and get), under-served lists, the cancel/receive rules and
-//! reproducible faults.
+//! as JSON floats, returns (list and get), under-served lists, the cancel/receive rules,
+//! reproducible faults, and the unified statuses its truth states.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 use serde_json::Value;
 
-use ordersync::sim::shopsuite::{SsSim, SsTimeForm};
+use ordersync::sim::shopsuite::{SsSim, SsTimeForm, UNIFIED_ORDER_STATUS, UNIFIED_RETURN_STATUS};
 use ordersync::sim::Simulator;
 use ordersync::sim::{Faults, SimHandle};
 
@@ -589,4 +589,56 @@ async fn under_served_lists_keep_reporting_every_row() {
     assert_eq!(log[0].keys, vec![truth[0].order_id.clone(), truth[1].order_id.clone()]);
     assert_eq!((log[1].path.as_str(), log[1].keys.clone()), (RETURN_GET, vec![returns[1].return_id.clone()]));
     assert_eq!(log[1].shop, TOKEN);
+}
+
+/// PLATFORMS.md "Unified states", in lifecycle order (hand-copied; `cancelled` and the terminal
+/// refund states branch off).
+const ORDER_LIFECYCLE: &[&str] =
+    &["pending", "awaiting_fulfillment", "processing", "partially_shipped", "shipped", "delivered", "completed"];
+const REFUND_LIFECYCLE: &[&str] = &["requested", "approved", "returning", "refunding", "refunded", "closed"];
+
+fn rank(lifecycle: &[&str], status: &str) -> Option<usize> {
+    lifecycle.iter().position(|s| *s == status)
+}
+
+#[test]
+fn the_truths_unified_tables_name_every_code_of_the_contract_with_its_unified_names() {
+    let codes = |t: &[(u16, &str)]| t.iter().map(|(c, _)| *c).collect::<Vec<_>>();
+    assert_eq!(codes(UNIFIED_ORDER_STATUS), [2011, 2013, 2020, 2030, 2040, 2060, 2070]);
+    assert_eq!(codes(UNIFIED_RETURN_STATUS), [3100, 3105, 3110, 3115, 3120, 3125]);
+    // Names from PLATFORMS.md's unified lists only (a typo would pass any test that reads the
+    // truth), moving forward along each lifecycle as the codes do.
+    let ranks: Vec<Option<usize>> = UNIFIED_ORDER_STATUS[..6].iter().map(|(_, s)| rank(ORDER_LIFECYCLE, s)).collect();
+    assert!(ranks.iter().all(Option::is_some) && ranks.is_sorted(), "{UNIFIED_ORDER_STATUS:?}");
+    assert_eq!(UNIFIED_ORDER_STATUS[6].1, "cancelled");
+    let ranks: Vec<Option<usize>> = UNIFIED_RETURN_STATUS.iter().map(|(_, s)| rank(REFUND_LIFECYCLE, s)).collect();
+    assert!(ranks.iter().all(Option::is_some) && ranks.is_sorted(), "{UNIFIED_RETURN_STATUS:?}");
+}
+
+#[tokio::test]
+async fn the_truth_states_each_rows_unified_status_and_unknown_outside_the_contract() {
+    let (sim, _h) = start(12, 300, 20).await;
+    let unified = |t: &[(u16, &'static str)], code: u16| t.iter().find(|(c, _)| *c == code).map(|(_, s)| *s);
+    let orders = sim.truth_orders(TOKEN);
+    for t in &orders {
+        assert_eq!(Some(t.unified_status), unified(UNIFIED_ORDER_STATUS, t.state), "{}", t.order_id);
+    }
+    let returns = sim.truth_returns(TOKEN);
+    for r in &returns {
+        assert_eq!(Some(r.unified_status), unified(UNIFIED_RETURN_STATUS, r.state), "{}", r.return_id);
+    }
+    // A hook moving a row follows it; a code the contract does not list is `unknown`.
+    let id = &orders[0].order_id;
+    let status_of = |id: &str| sim.truth_orders(TOKEN).into_iter().find(|t| t.order_id == id).map(|t| t.unified_status);
+    assert!(sim.set_order_state(TOKEN, id, 2040));
+    assert_eq!(status_of(id), Some("shipped"));
+    assert!(sim.set_order_state(TOKEN, id, 2099));
+    assert_eq!(status_of(id), Some("unknown"));
+    let rid = &returns[0].return_id;
+    let refund_of =
+        |id: &str| sim.truth_returns(TOKEN).into_iter().find(|r| r.return_id == id).map(|r| r.unified_status);
+    assert!(sim.set_return_state(TOKEN, rid, 3125));
+    assert_eq!(refund_of(rid), Some("closed"));
+    assert!(sim.set_return_state(TOKEN, rid, 3199));
+    assert_eq!(refund_of(rid), Some("unknown"));
 }

@@ -9,6 +9,9 @@
 //! ([`SsSim::truth_orders`], [`SsSim::set_order_state`], …) expose the ground truth and play the
 //! mall. Amounts live as integers in 1/10000 yuan, generated on whole 1/1000 yuan, and go out as
 //! JSON floats whose shortest text is exactly that decimal (`2.675`), so the truth in fen is exact.
+//! The truth also states the unified order and refund status a client must store, from this
+//! file's own tables ([`UNIFIED_ORDER_STATUS`], [`UNIFIED_RETURN_STATUS`]) read from PLATFORMS.md
+//! and never from the connector, so a wrong table in the product fails the tests.
 //!
 //! Times are written as the page's samples write them ([`SsTimeForm::Rfc3339`], the default):
 //! the string-typed times (`order_time`, `payment_time`, `order_state_time`, `da_time`, the
@@ -64,6 +67,27 @@ const MAX_PAGE_SIZE: i64 = 100;
 const DEFAULT_PAGE_SIZE: i64 = 10;
 /// `code` and `status` of a refused request (the vendor's "failed" status).
 const FAILED: i64 = 250;
+/// The simulator's own reading of PLATFORMS.md §4 (written from the contract, never from the
+/// connector): `order_state_id` → the unified order status a client must store.
+pub const UNIFIED_ORDER_STATUS: &[(u16, &str)] = &[
+    (2011, "pending"),              // awaiting order review
+    (2013, "pending"),              // awaiting finance review
+    (2020, "awaiting_fulfillment"), // awaiting picking
+    (2030, "processing"),           // awaiting shipment
+    (2040, "shipped"),
+    (2060, "completed"), // received
+    (2070, "cancelled"),
+];
+/// The simulator's own reading of PLATFORMS.md §4: `return_state_id` → the unified refund status
+/// a client must store.
+pub const UNIFIED_RETURN_STATUS: &[(u16, &str)] = &[
+    (3100, "requested"), // submitted
+    (3105, "approved"),  // under review
+    (3110, "returning"), // goods received
+    (3115, "refunding"), // refund confirmed
+    (3120, "refunded"),  // buyer confirmed the money
+    (3125, "closed"),    // done
+];
 /// Order states in lifecycle order; cancelled (2070) branches off before shipment.
 const CHAIN: [u16; 6] = [2011, 2013, 2020, 2030, 2040, 2060];
 const SHIPPED: u16 = 2040;
@@ -175,13 +199,18 @@ pub struct SsTruthOrder {
     pub order_id: String,
     /// `order_state_id` (2011/2013/2020/2030/2040/2060/2070, or whatever a hook set).
     pub state: u16,
+    /// The unified status a client must store for `state` ([`UNIFIED_ORDER_STATUS`]; `unknown`
+    /// for a code outside it, as PLATFORMS.md says).
+    pub unified_status: &'static str,
     /// `order_time`, unix milliseconds.
     pub order_time_ms: i64,
     /// The latest `log_items[].order_state_time`, unix milliseconds.
     pub last_state_ms: i64,
-    /// `order_is_paid` as sent (a code the page does not list).
+    /// `order_is_paid` as sent (a code the page does not list). PLATFORMS.md §4 defines no
+    /// payment status for ShopSuite, so a client stores none and keeps the code raw.
     pub paid_code: u16,
-    /// `order_refund_status` as sent (a code the page does not list).
+    /// `order_refund_status` as sent (a code the page does not list): as for `paid_code`, no
+    /// unified refund summary, the code kept raw.
     pub refund_code: u16,
     /// `order_payment_amount` (goods + shipping − discount) in fen.
     pub total_fen: i64,
@@ -241,8 +270,11 @@ pub struct SsTruthReturn {
     pub return_id: String,
     /// `order_id` of the order it returns.
     pub order_id: String,
-    /// `return_state_id` (3100…3125).
+    /// `return_state_id` (3100…3125, or whatever a hook set).
     pub state: u16,
+    /// The unified refund status a client must store for `state` ([`UNIFIED_RETURN_STATUS`];
+    /// `unknown` for a code outside it).
+    pub unified_status: &'static str,
     /// `return_refund_amount` in fen.
     pub amount_fen: i64,
     /// `return_buyer_message` (the reason's text; `return_reason_id` is its id).
@@ -370,6 +402,7 @@ impl Order {
         SsTruthOrder {
             order_id: self.id.clone(),
             state: self.state,
+            unified_status: unified(UNIFIED_ORDER_STATUS, self.state),
             order_time_ms: self.time,
             last_state_ms: self.log.iter().map(|l| l.time).max().unwrap_or(self.time),
             paid_code: PAID,
@@ -412,6 +445,12 @@ fn refund_code(shop: &Shop, o: &Order) -> u16 {
         (false, true) => 2601,
         (false, false) => 2602,
     }
+}
+
+/// The unified value one of the simulator's tables gives `code`; `unknown` outside it (PLATFORMS.md:
+/// an unknown vendor code is stored raw with unified status `unknown`).
+fn unified(table: &[(u16, &'static str)], code: u16) -> &'static str {
+    table.iter().find(|(c, _)| *c == code).map_or("unknown", |(_, s)| s)
 }
 
 fn county(place: usize) -> &'static str {
@@ -879,6 +918,7 @@ impl SsSim {
                 return_id: r.id.clone(),
                 order_id: shop.orders[r.order].id.clone(),
                 state: r.state,
+                unified_status: unified(UNIFIED_RETURN_STATUS, r.state),
                 amount_fen: units_to_fen(r.amount),
                 reason: r.reason.1.to_string(),
                 add_time_ms: r.add_time,
