@@ -5,11 +5,11 @@
 mod common;
 
 use chrono::Utc;
-use common::{count, spawn_ymcart, stored_order, stored_shipments, utc, StoredOrderRow, TestEnv, SHOP, TOKEN};
+use common::{count, spawn_ymcart, stored_order, stored_shipments, utc, ymcart_expected_row, TestEnv, SHOP, TOKEN};
 use ordersync::model::Stream;
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
-use ordersync::sim::ymcart::{DeliveryOrder, TruthOrder};
+use ordersync::sim::ymcart::DeliveryOrder;
 use ordersync::sim::{Simulator, TimeForm};
 use ordersync::store::{BatchCounts, NewEntry};
 use ordersync::sync::{run_pass, PassError};
@@ -55,27 +55,6 @@ fn assert_deliveries_match(env: &TestEnv) {
     assert_eq!(shipped_at, expected, "shipped_at (UTC)");
 }
 
-/// The row the database must hold for `t`, from the simulator's truth alone.
-fn expected_row(t: &TruthOrder) -> StoredOrderRow {
-    StoredOrderRow {
-        status: t.unified_status.to_string(),
-        platform_status: t.order_status.to_string(),
-        payment_status: t.unified_payment.map(str::to_string),
-        total_minor: t.total_fen,
-        shipping_minor: t.shipping_fen,
-        buyer_name: t.ship_name.clone(),
-        buyer_phone: t.ship_phone.clone(),
-        external_ref: t.outer_itemno.clone(),
-        created_at: utc(t.create_time),
-        updated_at: (t.act_time != 0).then(|| utc(t.act_time)),
-        lines: t
-            .lines
-            .iter()
-            .map(|l| (l.sku.clone(), l.name.clone(), l.quantity.to_string(), l.unit_price_fen))
-            .collect(),
-    }
-}
-
 /// Every order of the simulator is stored, whole, as its truth says, and no other order is.
 fn assert_orders_match(env: &TestEnv, context: &str) {
     let store = env.store();
@@ -84,7 +63,7 @@ fn assert_orders_match(env: &TestEnv, context: &str) {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0, "{context}");
     for t in &truth {
         let stored = stored_order(&store, SHOP, &t.itemno);
-        assert_eq!(stored, Some(expected_row(t)), "{context}: order {}", t.itemno);
+        assert_eq!(stored, Some(ymcart_expected_row(t)), "{context}: order {}", t.itemno);
     }
 }
 

@@ -6,11 +6,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{
-    count, snapshot, spawn_ymcart, stored_order, stored_refunds, stored_shipments, utc, StoredOrderRow, TestEnv, SHOP,
-    TOKEN,
+    count, snapshot, spawn_ymcart, stored_order, stored_refunds, stored_shipments, utc, ymcart_expected_row, TestEnv,
+    SHOP, TOKEN,
 };
 use ordersync::model::Stream;
-use ordersync::sim::ymcart::TruthOrder;
 use ordersync::sync::run_pass;
 use tokio_util::sync::CancellationToken;
 
@@ -18,28 +17,6 @@ async fn pass(env: &TestEnv, stream: Stream) -> ordersync::store::BatchCounts {
     let rt = env.runtime();
     let shop = rt.shop(SHOP).expect("shop").clone();
     run_pass(&rt, &shop, stream, &CancellationToken::new()).await.expect("pass succeeds").counts
-}
-
-/// The row the database must hold for `t`, from the simulator's truth alone (its own status
-/// tables, its own amounts in fen): nothing here comes from the connector.
-fn expected_row(t: &TruthOrder) -> StoredOrderRow {
-    StoredOrderRow {
-        status: t.unified_status.to_string(),
-        platform_status: t.order_status.to_string(),
-        payment_status: t.unified_payment.map(str::to_string),
-        total_minor: t.total_fen,
-        shipping_minor: t.shipping_fen,
-        buyer_name: t.ship_name.clone(),
-        buyer_phone: t.ship_phone.clone(),
-        external_ref: t.outer_itemno.clone(),
-        created_at: utc(t.create_time),
-        updated_at: (t.act_time != 0).then(|| utc(t.act_time)),
-        lines: t
-            .lines
-            .iter()
-            .map(|l| (l.sku.clone(), l.name.clone(), l.quantity.to_string(), l.unit_price_fen))
-            .collect(),
-    }
 }
 
 /// Every order and delivery of the simulator is stored as its truth says — whole rows: statuses,
@@ -52,7 +29,7 @@ fn assert_store_equals_truth(env: &TestEnv) {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
     for t in &truth {
         let stored = stored_order(&store, SHOP, &t.itemno).unwrap_or_else(|| panic!("order {} missing", t.itemno));
-        assert_eq!(stored, expected_row(t), "order {}", t.itemno);
+        assert_eq!(stored, ymcart_expected_row(t), "order {}", t.itemno);
     }
 
     let deliveries = env.sim.truth_deliveries(TOKEN);
@@ -153,7 +130,7 @@ async fn a_backwards_move_is_recorded_as_a_regression() {
     env.sim.touch_order(TOKEN, &done[0], 200);
     pass(&env, Stream::Orders).await;
     let after = env.sim.truth_orders(TOKEN).into_iter().find(|t| t.itemno == done[0]).expect("known order");
-    assert_eq!(stored_order(&env.store(), SHOP, &done[0]), Some(expected_row(&after)));
+    assert_eq!(stored_order(&env.store(), SHOP, &done[0]), Some(ymcart_expected_row(&after)));
     let n = count(
         &env.store(),
         &format!("SELECT COUNT(*) FROM status_changes WHERE entity_key = '{}' AND from_status = 'completed' AND to_status = 'awaiting_fulfillment' AND regression = 1", done[0]),

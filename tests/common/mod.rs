@@ -263,3 +263,25 @@ pub fn stored_refunds(store: &Store, shop: &str) -> std::collections::BTreeMap<S
 pub fn utc(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0).expect("in range").to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// The row the database must hold for a YMCart order, from the simulator's truth alone (its own
+/// status tables, its own amounts in fen): nothing here comes from the connector.
+pub fn ymcart_expected_row(t: &ordersync::sim::ymcart::TruthOrder) -> StoredOrderRow {
+    StoredOrderRow {
+        status: t.unified_status.to_string(),
+        platform_status: t.order_status.to_string(),
+        payment_status: t.unified_payment.map(str::to_string),
+        total_minor: t.total_fen,
+        shipping_minor: t.shipping_fen,
+        buyer_name: t.ship_name.clone(),
+        buyer_phone: t.ship_phone.clone(),
+        external_ref: t.outer_itemno.clone(),
+        created_at: utc(t.create_time),
+        updated_at: (t.act_time != 0).then(|| utc(t.act_time)),
+        lines: t
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.name.clone(), l.quantity.to_string(), l.unit_price_fen))
+            .collect(),
+    }
+}
