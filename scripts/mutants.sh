@@ -34,7 +34,7 @@ for f in "${files[@]}"; do
   # The scope goes to every cargo call (-C), so the build step too compiles only these targets.
   scope=()
   for word in $args; do scope+=(-C "$word"); done
-  cargo mutants --no-shuffle --timeout 300 --file "$f" --output "$out" "${scope[@]}" >"$out/run.log" 2>&1 || true
+  cargo mutants --no-shuffle --timeout 60 --file "$f" --output "$out" "${scope[@]}" >"$out/run.log" 2>&1 || true
   json="$out/mutants.out/outcomes.json"
   if [ -f "$json" ]; then
     python3 - "$f" "$json" <<'PY'
