@@ -126,6 +126,14 @@ async fn a_server_that_caps_its_pages_at_50_loses_nothing() {
     // Deliveries page through the same cap.
     pass(&env, Stream::Shipments).await;
     assert_deliveries_match(&env);
+
+    // A server that caps its pages and reports no total (`count` "0"): paged until empty.
+    let env = spawn_ymcart(450, 30, 47).await;
+    env.sim.set_page_cap(TOKEN, Some(50));
+    env.sim.set_count_zero(TOKEN, true);
+    pass(&env, Stream::Orders).await;
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders"), 450);
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM sync_state WHERE incomplete IS NOT NULL"), 0);
 }
 
 fn status_check(env: &TestEnv) -> (Option<i32>, serde_json::Value) {

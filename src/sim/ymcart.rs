@@ -332,6 +332,8 @@ struct Shop {
     page_cap: Option<usize>,
     /// (rows added to `count`, answers left to do it): a total the pages never reach.
     count_inflation: (usize, usize),
+    /// orderList answers `"count":"0"` whatever it serves (a vendor that does not count).
+    count_zero: bool,
     /// How times are written in rows.
     time_form: TimeForm,
 }
@@ -376,6 +378,7 @@ impl Shop {
             delivery_order: DeliveryOrder::default(),
             page_cap: None,
             count_inflation: (0, 0),
+            count_zero: false,
             time_form: TimeForm::default(),
         }
     }
@@ -589,6 +592,11 @@ impl YmSim {
         self.with_shop(token, |shop, _| shop.count_inflation = (extra, answers));
     }
 
+    /// Makes a shop's orderList answer `"count":"0"` beside its rows (no total at all).
+    pub fn set_count_zero(&self, token: &str, zero: bool) {
+        self.with_shop(token, |shop, _| shop.count_zero = zero);
+    }
+
     /// Writes a shop's times in another form than the page's unix seconds.
     pub fn set_time_form(&self, token: &str, form: TimeForm) {
         self.with_shop(token, |shop, _| shop.time_form = form);
@@ -752,6 +760,10 @@ fn int_field(f: &HashMap<String, String>, name: &str, default: i64) -> Result<i6
 
 /// Adds the shop's count inflation to an orderList answer while it lasts.
 fn inflate(shop: &mut Shop, mut body: Value) -> Value {
+    if shop.count_zero {
+        body["count"] = s(0);
+        return body;
+    }
     let (extra, left) = shop.count_inflation;
     if left > 0 {
         shop.count_inflation.1 -= 1;

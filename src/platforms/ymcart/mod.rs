@@ -138,7 +138,9 @@ impl YmCart {
                 fields.push(("time_type".to_string(), t.to_string()));
             }
             let page = self.client.list("orderList", fields).await?;
-            let count = *reported.get_or_insert(page.count);
+            // A `count` of 0 (or none) beside rows is no total at all: page until a page is empty.
+            let count =
+                *reported.get_or_insert(if page.count == 0 && !page.rows.is_empty() { u64::MAX } else { page.count });
             let before = seen.len();
             seen.extend(page.rows.iter().filter_map(|r| values::non_empty(r, "itemno")));
             let new_rows = seen.len() - before;
@@ -151,7 +153,8 @@ impl YmCart {
             batch.read(&page.rows, (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
             sink.commit(std::mem::replace(last, batch))?;
             if page.rows.is_empty() || new_rows == 0 || seen.len() as u64 >= count {
-                return Ok(count);
+                // Without a total there is nothing to fall short of.
+                return Ok(if count == u64::MAX { 0 } else { count });
             }
             page_no += 1;
         }
