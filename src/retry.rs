@@ -128,6 +128,28 @@ mod tests {
         assert_eq!(calls, 1);
     }
 
+    /// The schedule's own numbers: the first delay is `initial` ± 50 %, each further one doubles,
+    /// and past the cap it stays within ± 50 % of `max` (jitter on, never in lockstep).
+    #[test]
+    fn the_schedule_starts_at_initial_doubles_and_is_capped_with_jitter() {
+        let ms = Duration::from_millis;
+        for _ in 0..20 {
+            let first = exponential(ms(100), ms(100_000)).next_backoff().unwrap();
+            assert!((ms(50)..=ms(150)).contains(&first), "first delay {first:?}");
+            // `retry` resets the schedule before its first delay: the reset starts at `initial` too.
+            let mut again = exponential(ms(100), ms(100_000));
+            again.reset();
+            let first = again.next_backoff().unwrap();
+            assert!((ms(50)..=ms(150)).contains(&first), "first delay after a reset {first:?}");
+            // Sixth delay: 100 ms × 2⁵ = 3.2 s ± 50 % (a multiplier of 1.5 would give 0.76 s).
+            let sixth = outbox_delay(6, ms(100), ms(100_000));
+            assert!((ms(1_600)..=ms(4_800)).contains(&sixth), "sixth delay {sixth:?}");
+            let mut capped = exponential(ms(100), ms(1_000));
+            let late = (0..30).filter_map(|_| capped.next_backoff()).last().unwrap();
+            assert!((ms(500)..=ms(1_500)).contains(&late), "capped delay {late:?}");
+        }
+    }
+
     #[test]
     fn outbox_delay_grows_and_is_capped() {
         let base = Duration::from_secs(10);
