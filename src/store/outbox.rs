@@ -343,6 +343,7 @@ mod tests {
         s.enqueue(&entry("1"), Utc::now()).unwrap();
         let t0 = Utc::now();
         let first = s.claim_due("s", t0, Duration::from_secs(1), 10).unwrap().remove(0);
+        assert!(!first.needs_read_back, "a first claim has nothing to read back");
         // While the lease holds nobody else gets it; after it, the next claim must read back.
         assert!(s.claim_due("s", t0, Duration::from_secs(1), 10).unwrap().is_empty());
         let later = t0 + ChronoDuration::seconds(2);
@@ -358,5 +359,55 @@ mod tests {
         assert!(!s.settle(&first, &Settlement::Done { read_back: false }, later).unwrap());
         let rows = s.outbox_list(None).unwrap();
         assert_eq!((rows[0].state.as_str(), rows[0].attempts), ("done", 2));
+    }
+
+    fn state_of(s: &Store, id: i64) -> Option<String> {
+        s.connection().query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0)).ok()
+    }
+
+    /// `outbox retry` puts back failed entries only (one, or all), fresh and to be read back;
+    /// `outbox cancel` deletes pending or failed ones, never one on the wire, and says what it was.
+    #[test]
+    fn retry_and_cancel_touch_only_what_they_may() {
+        let (_d, mut s) = store();
+        let now = Utc::now();
+        let ids: Vec<i64> = (1..=4).map(|i| s.enqueue(&entry(&i.to_string()), now).unwrap().id).collect();
+        let claimed = s.claim_due("s", now, Duration::from_secs(60), 10).unwrap();
+        for c in &claimed[..3] {
+            assert!(s.settle(c, &Settlement::Failed("refused".into()), now).unwrap());
+        }
+        // ids[3] stays in flight.
+        assert_eq!(s.outbox_retry(Some(ids[0]), now).unwrap(), 1);
+        assert_eq!(state_of(&s, ids[0]).as_deref(), Some("pending"));
+        assert_eq!(state_of(&s, ids[1]).as_deref(), Some("failed"));
+        let (attempts, read_back): (u32, bool) = s
+            .connection()
+            .query_row("SELECT attempts, needs_read_back FROM outbox WHERE id = ?1", [ids[0]], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((attempts, read_back), (0, true));
+        assert_eq!(s.outbox_retry(None, now).unwrap(), 2, "the two still failed; not the in-flight one");
+        assert_eq!(s.outbox_retry(None, now).unwrap(), 0);
+
+        assert_eq!(s.outbox_cancel(ids[3]).unwrap().as_deref(), Some("in_flight"));
+        assert_eq!(state_of(&s, ids[3]).as_deref(), Some("in_flight"), "never deleted while on the wire");
+        assert_eq!(s.outbox_cancel(ids[0]).unwrap().as_deref(), Some("pending"));
+        assert_eq!(state_of(&s, ids[0]), None, "deleted");
+        assert_eq!(s.outbox_cancel(ids[0]).unwrap(), None, "no such entry any more");
+    }
+
+    #[test]
+    fn payloads_without_what_the_platform_needs_are_refused() {
+        let ship = |c: &str, t: &str| serde_json::json!({"kind": "ship", "carrier": c, "tracking": t}).to_string();
+        assert!(parse_payload(1, "ship", &ship("SF", "1")).is_ok());
+        for (c, t) in [(" ", "1"), ("SF", ""), ("", "")] {
+            let err = parse_payload(1, "ship", &ship(c, t)).unwrap_err();
+            assert!(err.contains("carrier and tracking"), "{c:?}/{t:?}: {err}");
+        }
+        let remark = |t: &str| serde_json::json!({"kind": "remark", "text": t}).to_string();
+        assert!(parse_payload(2, "remark", &remark("call first")).is_ok());
+        assert!(parse_payload(2, "remark", &remark("  ")).unwrap_err().contains("needs text"));
+        assert!(parse_payload(3, "status", &remark("x")).unwrap_err().contains("`kind` is status"));
     }
 }
