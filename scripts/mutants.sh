@@ -17,9 +17,9 @@ export CARGO_PROFILE_DEV_DEBUG=0
 # file → the cargo test arguments that exercise it.
 declare -A TESTS=(
   [src/platforms/values.rs]="--lib --test vendor_samples_ymcart --test vendor_samples_shopsuite --test vendor_samples_guanmai"
-  [src/store/outbox.rs]="--lib --test ymcart_push"
+  [src/store/outbox.rs]="--lib --test ymcart_push --test operations"
   [src/store/records.rs]="--lib --test ymcart_sync"
-  [src/push.rs]="--lib --test ymcart_push"
+  [src/push.rs]="--lib --test ymcart_push --test ymcart_contract --test guanmai"
   [src/ratelimit.rs]="--lib --test ratelimit"
   [src/retry.rs]="--lib --test connect_failures"
 )

@@ -226,7 +226,8 @@ async fn a_status_push_whose_order_already_went_further_ends_done_without_a_requ
     store.enqueue(&push(&shipped[0]), Utc::now()).unwrap();
     store.enqueue(&push(&paid[0]), Utc::now()).unwrap();
     env.sim.clear_requests();
-    flush_all(&env.runtime(), &CancellationToken::new()).await.expect("flush");
+    let report = flush_all(&env.runtime(), &CancellationToken::new()).await.expect("flush");
+    assert_eq!((report.read_back, report.done), (2, 0), "both settled by read-back");
     let pushes = env.sim.requests().iter().filter(|r| r.endpoint.contains("orderStatus")).count();
     assert_eq!(pushes, 0, "no orderStatus request: both orders are at or past 200");
     assert!(env.sim.applied_pushes().is_empty());

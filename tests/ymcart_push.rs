@@ -70,6 +70,7 @@ async fn forty_five_ship_pushes_go_out_as_20_20_5_with_per_entry_results() {
     env.sim.clear_requests();
     let report = flush_all(&env.runtime(), &CancellationToken::new()).await.unwrap();
     assert_eq!(report.requests, 3);
+    assert_eq!((report.done, report.failed, report.read_back, report.retried), (40, 5, 0, 0));
     let sizes: Vec<usize> =
         env.sim.requests().iter().filter(|r| r.endpoint.contains("orderShip")).map(|r| r.items).collect();
     assert_eq!(sizes, vec![20, 20, 5]);
@@ -214,4 +215,23 @@ async fn a_bad_outbox_row_fails_alone_with_a_clear_reason() {
         .query_row("SELECT last_error FROM outbox WHERE dedupe_key = 'hand-1'", [], |r| r.get(0))
         .unwrap();
     assert!(err.contains("payload") && err.contains("outbox row"), "{err}");
+}
+
+/// A push the platform refuses as a whole (a wrong token) stops the shop's flush: the other
+/// batches are not sent into the same refusal, and go back to pending as they were.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_token_stops_the_flush_after_one_request() {
+    let env = spawn_ymcart(200, 30, 6).await;
+    let paid = env.sim.order_nos_in_status(TOKEN, 200);
+    let mut store = env.store();
+    for (i, order) in paid.iter().take(45).enumerate() {
+        store.enqueue(&ship(order, &format!("TK{i:03}")), Utc::now()).unwrap();
+    }
+    std::fs::write(env.dir.join("ym.token"), "wrong").unwrap();
+    env.sim.clear_requests();
+    let report = flush_all(&env.runtime(), &CancellationToken::new()).await.unwrap();
+    assert_eq!(env.sim.requests().len(), 1, "one refused request, then the shop's flush stops");
+    assert!(env.sim.applied_pushes().is_empty());
+    assert_eq!(report.done, 0);
+    assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"), 45);
 }
