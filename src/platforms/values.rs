@@ -329,6 +329,14 @@ mod tests {
         assert_eq!(quantity(&json!({"q": "1.495"}), "q"), Ok(Some((1, "1.495".into()))));
         assert_eq!(quantity(&row, "f"), Ok(None));
         assert!(quantity(&row, "e").is_err());
+        assert_eq!(quantity(&json!({"q": "  "}), "q"), Ok(None), "blank is unset, not an error");
+        assert_eq!(quantity(&json!({"q": "-1.5"}), "q"), Ok(Some((-2, "-1.5".into()))), "a return line");
+        assert_eq!(int(&json!({"n": " "}), "n"), Ok(None), "blank is unset, not an error");
+        for bad in ["", ".", "1.x", "x.5", "x", "1.2.3", "--1", "1e3"] {
+            assert_eq!(decimal_text(bad), None, "{bad:?}");
+        }
+        assert_eq!(decimal_text(".5").as_deref(), Some("0.5"));
+        assert_eq!(decimal_text("7.").as_deref(), Some("7"));
         assert_eq!(decimal_text("-0.0").as_deref(), Some("0"));
         assert_eq!(decimal_text("+01.50").as_deref(), Some("1.5"));
     }
