@@ -541,3 +541,66 @@ fn stored_order(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOrder> {
         raw_json: r.get(3)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn order(no: &str, status: OrderStatus, updated_secs: i64) -> Order {
+        Order {
+            order_no: no.into(),
+            platform_order_id: None,
+            status,
+            platform_status: status.as_str().into(),
+            payment_status: None,
+            refund_status: None,
+            currency: "CNY".into(),
+            total_minor: 100,
+            shipping_minor: 0,
+            buyer_name: None,
+            buyer_phone: None,
+            ship_address: None,
+            external_ref: None,
+            created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            updated_at: Some(Utc.timestamp_opt(1_700_000_000 + updated_secs, 0).unwrap()),
+            lines: Vec::new(),
+            raw_json: format!("{{\"no\":\"{no}\",\"t\":{updated_secs}}}"),
+        }
+    }
+
+    fn rejected(key: &str) -> Rejected {
+        Rejected { stream: Stream::Orders, vendor_key: key.into(), error: "bad".into(), raw_json: "{}".into() }
+    }
+
+    /// Every figure a pass reports (and `sync_runs` records) counts what happened: new rows,
+    /// changed ones, stale observations skipped, regressions, raw-kept records.
+    #[test]
+    fn batch_counts_say_what_each_commit_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let mut commit = |orders: Vec<Order>, rejected: Vec<Rejected>| {
+            let batch = Batch { orders, rejected, ..Batch::default() };
+            store.commit_batch("s", "p", Stream::Orders, &batch, Utc::now()).unwrap()
+        };
+        use OrderStatus::*;
+        let first = commit(vec![order("1", Pending, 10), order("2", Completed, 10)], vec![rejected("r1")]);
+        assert_eq!(first, BatchCounts { seen: 3, inserted: 2, updated: 0, stale: 0, rejected: 1, regressions: 0 });
+        assert_eq!(first.changed(), 3);
+        // The same again: nothing written, the raw record included.
+        let again = commit(vec![order("1", Pending, 10), order("2", Completed, 10)], vec![rejected("r1")]);
+        assert_eq!(again, BatchCounts { seen: 3, ..BatchCounts::default() });
+        assert_eq!(again.changed(), 0);
+        // Forward, backwards (newer), and an older observation.
+        let moved = commit(
+            vec![order("1", Shipped, 20), order("2", Shipped, 20), order("1", Pending, 5)],
+            vec![rejected("r2"), rejected("r3")],
+        );
+        assert_eq!(moved, BatchCounts { seen: 5, inserted: 0, updated: 2, stale: 1, rejected: 2, regressions: 1 });
+        assert_eq!(moved.changed(), 4);
+
+        let mut total = first;
+        total.add(moved);
+        assert_eq!(total, BatchCounts { seen: 8, inserted: 2, updated: 2, stale: 1, rejected: 3, regressions: 1 });
+    }
+}
