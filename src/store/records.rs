@@ -603,4 +603,81 @@ mod tests {
         total.add(moved);
         assert_eq!(total, BatchCounts { seen: 8, inserted: 2, updated: 2, stale: 1, rejected: 3, regressions: 1 });
     }
+
+    fn changes(store: &Store) -> Vec<(String, Option<String>, String, i64)> {
+        let mut stmt = store
+            .connection()
+            .prepare("SELECT entity_key, from_platform_status, to_platform_status, regression FROM status_changes ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    /// A transition is recorded when the unified or the vendor status moves, and only then.
+    #[test]
+    fn transitions_are_recorded_only_when_a_status_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let mut commit = |o: Order| {
+            let batch = Batch { orders: vec![o], ..Batch::default() };
+            store.commit_batch("s", "p", Stream::Orders, &batch, Utc::now()).unwrap();
+        };
+        commit(order("1", OrderStatus::Pending, 10));
+        // Another field changes (the total): no transition.
+        commit(Order { total_minor: 200, ..order("1", OrderStatus::Pending, 11) });
+        // Only the vendor's code moves (same unified status): a transition.
+        commit(Order { platform_status: "102".into(), ..order("1", OrderStatus::Pending, 12) });
+        // Backwards, with a newer time: applied and flagged.
+        commit(Order { platform_status: "102".into(), ..order("1", OrderStatus::Shipped, 13) });
+        commit(Order { platform_status: "200".into(), ..order("1", OrderStatus::AwaitingFulfillment, 14) });
+        let got = changes(&Store::open(&dir.path().join("db")).unwrap());
+        let want = vec![
+            ("1".to_string(), None, "pending".to_string(), 0),
+            ("1".into(), Some("pending".into()), "102".into(), 0),
+            ("1".into(), Some("102".into()), "102".into(), 0),
+            ("1".into(), Some("102".into()), "200".into(), 1),
+        ];
+        assert_eq!(got, want);
+    }
+
+    /// What connectors re-read and the demo picks from: open orders, open refunds, orders in a
+    /// status (oldest first, at most `limit`).
+    #[test]
+    fn open_orders_open_refunds_and_orders_in_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        use OrderStatus::*;
+        let orders = vec![
+            Order { created_at: Utc.timestamp_opt(1_700_000_300, 0).unwrap(), ..order("a", Shipped, 1) },
+            order("b", Completed, 1),
+            order("c", Cancelled, 1),
+            Order { created_at: Utc.timestamp_opt(1_600_000_000, 0).unwrap(), ..order("d", Shipped, 1) },
+            order("e", Pending, 1),
+        ];
+        let refund = |id: &str, status: RefundStatus| Refund {
+            refund_id: id.into(),
+            order_no: "a".into(),
+            status,
+            platform_status: status.as_str().into(),
+            amount_minor: 1,
+            reason: None,
+            created_at: None,
+            updated_at: None,
+            raw_json: format!("{{\"id\":\"{id}\"}}"),
+        };
+        let refunds = vec![
+            refund("r1", RefundStatus::Refunded),
+            refund("r2", RefundStatus::Closed),
+            refund("r3", RefundStatus::Rejected),
+            refund("r4", RefundStatus::Cancelled),
+            refund("r5", RefundStatus::Requested),
+        ];
+        let batch = Batch { orders, refunds, ..Batch::default() };
+        store.commit_batch("s", "p", Stream::Orders, &batch, Utc::now()).unwrap();
+        store.commit_batch("other", "p", Stream::Orders, &batch, Utc::now()).unwrap();
+        assert_eq!(store.open_orders("s").unwrap(), ["a", "d", "e"]);
+        assert_eq!(store.open_refunds("s").unwrap(), ["r1", "r5"], "refunded may still close");
+        assert_eq!(store.orders_in_status("s", Shipped, 10).unwrap(), ["d", "a"], "oldest first");
+        assert_eq!(store.orders_in_status("s", Shipped, 1).unwrap(), ["d"]);
+        assert!(store.open_orders("nobody").unwrap().is_empty());
+    }
 }
