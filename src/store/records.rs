@@ -680,4 +680,63 @@ mod tests {
         assert_eq!(store.orders_in_status("s", Shipped, 1).unwrap(), ["d"]);
         assert!(store.open_orders("nobody").unwrap().is_empty());
     }
+
+    fn shipment(id: &str, order: &str, secs: i64) -> Shipment {
+        Shipment {
+            shipment_id: id.into(),
+            order_no: Some(order.into()),
+            platform_order_id: None,
+            carrier: Some("SF".into()),
+            tracking_no: Some(format!("T{id}")),
+            shipped_at: Some(Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()),
+            raw_json: format!("{{\"id\":\"{id}\"}}"),
+        }
+    }
+
+    /// The lookups connectors and commands make: stored orders by number, shipment candidates a
+    /// page at a time with their shipments, an order's shipment ids and status, shop counts.
+    #[test]
+    fn the_lookups_find_what_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        use OrderStatus::*;
+        let batch = Batch {
+            orders: vec![
+                order("a", Completed, 1),
+                order("b", Completed, 1),
+                order("c", Shipped, 1),
+                order("d", Cancelled, 1),
+            ],
+            shipments: vec![shipment("s2", "a", 20), shipment("s1", "a", 10), shipment("s3", "b", 5)],
+            ..Batch::default()
+        };
+        let counts = store.commit_batch("s", "p", Stream::Orders, &batch, Utc::now()).unwrap();
+        assert_eq!(counts.inserted, 7);
+
+        let found = store.stored_orders("s", &["c".into(), "zz".into(), "a".into()]).unwrap();
+        let found: Vec<(&str, OrderStatus)> = found.iter().map(|o| (o.order_no.as_str(), o.status)).collect();
+        assert_eq!(found, [("c", Shipped), ("a", Completed)]);
+        assert!(store.stored_orders("other", &["a".into()]).unwrap().is_empty());
+
+        // Terminal orders with a shipment ("a", "b") are no candidates; "c" is open, "d" has none.
+        let page = store.shipment_candidates("s", "", "", 10).unwrap();
+        let names: Vec<&str> = page.iter().map(|(o, _)| o.order_no.as_str()).collect();
+        assert_eq!(names, ["c", "d"]);
+        assert!(page.iter().all(|(_, raws)| raws.is_empty()));
+        let later = store.shipment_candidates("s", "", "c", 10).unwrap();
+        assert_eq!(later.iter().map(|(o, _)| o.order_no.as_str()).collect::<Vec<_>>(), ["d"], "after `c`");
+        assert_eq!(store.shipment_candidates("s", "", "", 1).unwrap().len(), 1, "at most `limit`");
+        // Changed since a time: every order written since then, with its shipments' raw JSON.
+        let since = store.shipment_candidates("s", "2000-01-01T00:00:00Z", "", 10).unwrap();
+        let a = since.iter().find(|(o, _)| o.order_no == "a").expect("a changed since 2000");
+        assert_eq!(a.1, ["{\"id\":\"s1\"}", "{\"id\":\"s2\"}"]);
+        assert_eq!(store.shipment_candidates("s", "2999-01-01T00:00:00Z", "", 10).unwrap().len(), 2);
+
+        assert_eq!(store.shipment_ids("s", "a").unwrap(), ["s1", "s2"], "in shipping order");
+        assert!(store.shipment_ids("s", "c").unwrap().is_empty());
+        assert_eq!(store.order_status("s", "c").unwrap(), Some(Shipped));
+        assert_eq!(store.order_status("s", "zz").unwrap(), None);
+        assert_eq!(store.shop_counts("s").unwrap(), (4, 3, 0, 4));
+        assert_eq!(store.shop_counts("other").unwrap(), (0, 0, 0, 0));
+    }
 }
