@@ -5,7 +5,7 @@
 mod common;
 
 use chrono::Utc;
-use common::{count, spawn_ymcart, stored_order, stored_shipments, utc, ymcart_expected_row, TestEnv, SHOP, TOKEN};
+use common::{count, spawn_ymcart, stored_order, ymcart_expected_row, TestEnv, SHOP, TOKEN};
 use ordersync::model::Stream;
 use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
@@ -13,7 +13,6 @@ use ordersync::sim::ymcart::DeliveryOrder;
 use ordersync::sim::{Simulator, TimeForm};
 use ordersync::store::{BatchCounts, NewEntry};
 use ordersync::sync::{run_pass, PassError};
-use std::collections::BTreeMap;
 use std::process::Command;
 use tokio_util::sync::CancellationToken;
 
@@ -34,25 +33,11 @@ fn cursor(env: &TestEnv, stream: &str) -> Option<String> {
         .unwrap_or(None)
 }
 
-/// Every delivery of the simulator is stored once, linked to its order, with its carrier,
-/// tracking number and time (UTC), and nothing else is.
+/// Every delivery of the simulator is stored once, as its truth says.
 fn assert_deliveries_match(env: &TestEnv) {
     let store = env.store();
     assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
-    let truth = env.sim.truth_deliveries(TOKEN);
-    let expected: BTreeMap<_, _> = truth
-        .iter()
-        .map(|d| (d.id.to_string(), (Some(d.itemno.clone()), Some(d.corp_name.clone()), Some(d.delivery_no.clone()))))
-        .collect();
-    assert_eq!(stored_shipments(&store, SHOP), expected, "shipments: (order_no, carrier, tracking_no) by id");
-    let mut stmt =
-        store.connection().prepare("SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1").unwrap();
-    let shipped_at: BTreeMap<String, Option<String>> =
-        stmt.query_map([SHOP], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
-    // The simulator stamps a delivery when it is created (delivery_time = create_time).
-    let expected: BTreeMap<String, Option<String>> =
-        truth.iter().map(|d| (d.id.to_string(), Some(utc(d.create_time)))).collect();
-    assert_eq!(shipped_at, expected, "shipped_at (UTC)");
+    common::assert_ymcart_deliveries(&store, &env.sim.truth_deliveries(TOKEN));
 }
 
 /// Every order of the simulator is stored, whole, as its truth says, and no other order is.

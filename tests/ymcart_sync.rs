@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use common::{
-    count, snapshot, spawn_ymcart, stored_order, stored_refunds, stored_shipments, utc, ymcart_expected_row, TestEnv,
-    SHOP, TOKEN,
-};
+use common::{count, snapshot, spawn_ymcart, stored_order, stored_refunds, ymcart_expected_row, TestEnv, SHOP, TOKEN};
 use ordersync::model::Stream;
 use ordersync::sync::run_pass;
 use tokio_util::sync::CancellationToken;
@@ -32,20 +29,7 @@ fn assert_store_equals_truth(env: &TestEnv) {
         assert_eq!(stored, ymcart_expected_row(t), "order {}", t.itemno);
     }
 
-    let deliveries = env.sim.truth_deliveries(TOKEN);
-    let expected: BTreeMap<_, _> = deliveries
-        .iter()
-        .map(|d| (d.id.to_string(), (Some(d.itemno.clone()), Some(d.corp_name.clone()), Some(d.delivery_no.clone()))))
-        .collect();
-    assert_eq!(stored_shipments(&store, SHOP), expected, "shipments: (order_no, carrier, tracking_no) by id");
-    let mut stmt =
-        store.connection().prepare("SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1").unwrap();
-    let shipped_at: BTreeMap<String, Option<String>> =
-        stmt.query_map([SHOP], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
-    // The simulator's deliveries are stamped when they are created (delivery_time = create_time).
-    let expected: BTreeMap<String, Option<String>> =
-        deliveries.iter().map(|d| (d.id.to_string(), Some(utc(d.create_time)))).collect();
-    assert_eq!(shipped_at, expected, "shipped_at (UTC)");
+    common::assert_ymcart_deliveries(&store, &env.sim.truth_deliveries(TOKEN));
     assert!(stored_refunds(&store, SHOP).is_empty(), "YMCart has no refunds");
 }
 

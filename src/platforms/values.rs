@@ -186,20 +186,24 @@ pub fn line_quantity(row: &Value, field: &str) -> Result<(i64, String), ValueErr
     Ok(quantity(row, field)?.unwrap_or((0, "0".to_string())))
 }
 
-/// The canonical text of a decimal (`+01.500` → `1.5`, `3.0` → `3`); None when not a decimal.
-pub fn decimal_text(text: &str) -> Option<String> {
+/// A plain decimal's sign, whole digits and fraction digits (`-12.50` → true, "12", "50"); None
+/// unless it is an optional sign, digits, and an optional `.` with digits (at least one digit).
+fn split_decimal(text: &str) -> Option<(bool, &str, &str)> {
     let t = text.trim();
     let (negative, digits) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
     let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let ok = !(whole.is_empty() && frac.is_empty())
+    let well_formed = !(whole.is_empty() && frac.is_empty())
         && whole.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit());
-    if !ok {
-        return None;
-    }
+    well_formed.then_some((negative, whole, frac))
+}
+
+/// The canonical text of a decimal (`+01.500` → `1.5`, `3.0` → `3`); None when not a decimal.
+pub fn decimal_text(text: &str) -> Option<String> {
+    let (negative, whole, frac) = split_decimal(text)?;
     let whole = whole.trim_start_matches('0');
     let frac = frac.trim_end_matches('0');
     let whole = if whole.is_empty() { "0" } else { whole };
@@ -222,18 +226,9 @@ pub fn fen(row: &Value, field: &str) -> Result<i64, ValueError> {
 
 /// Converts a decimal yuan text to fen exactly, rounding half away from zero past 2 decimals.
 pub fn yuan_to_fen(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    let (negative, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let well_formed = !(whole.is_empty() && frac.is_empty())
-        && whole.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit());
-    if !well_formed {
+    let Some((negative, whole, frac)) = split_decimal(text) else {
         return Err(format!("`{text}` is not a decimal amount"));
-    }
+    };
     let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| format!("`{text}` is too large"))? };
     let frac = frac.as_bytes();
     let digit = |i: usize| frac.get(i).map_or(0, |b| i64::from(b - b'0'));

@@ -285,3 +285,21 @@ pub fn ymcart_expected_row(t: &ordersync::sim::ymcart::TruthOrder) -> StoredOrde
             .collect(),
     }
 }
+
+/// The stored shipments of the YMCart test shop are exactly `truth`: (order, carrier, tracking)
+/// by id, and `shipped_at` in UTC (the simulator stamps a delivery when it is created).
+pub fn assert_ymcart_deliveries(store: &Store, truth: &[ordersync::sim::ymcart::TruthDelivery]) {
+    use std::collections::BTreeMap;
+    let expected: BTreeMap<_, _> = truth
+        .iter()
+        .map(|d| (d.id.to_string(), (Some(d.itemno.clone()), Some(d.corp_name.clone()), Some(d.delivery_no.clone()))))
+        .collect();
+    assert_eq!(stored_shipments(store, SHOP), expected, "shipments: (order_no, carrier, tracking_no) by id");
+    let mut stmt =
+        store.connection().prepare("SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1").unwrap();
+    let shipped_at: BTreeMap<String, Option<String>> =
+        stmt.query_map([SHOP], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let expected: BTreeMap<String, Option<String>> =
+        truth.iter().map(|d| (d.id.to_string(), Some(utc(d.create_time)))).collect();
+    assert_eq!(shipped_at, expected, "shipped_at (UTC)");
+}
