@@ -36,7 +36,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use chrono::{DateTime, NaiveDateTime, SecondsFormat};
+use chrono::NaiveDateTime;
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::seq::SliceRandom;
@@ -45,8 +45,8 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use super::{
-    cst, cst_compact_date, lock, now_unix, pick, random_phone, random_units, units_to_fen, yuan4, SimCore, SimHandle,
-    Simulator, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
+    cst_compact_date, lock, now_unix, pick, random_phone, random_units, units_to_fen, yuan4, SimCore, SimHandle,
+    Simulator, TimeForm, CARRIERS, FIRST_NAMES, GOODS, LAST_NAMES, PLACES,
 };
 
 /// Largest `page_size` the lists accept (Contract).
@@ -142,15 +142,14 @@ pub enum LbTimeForm {
 }
 
 impl LbTimeForm {
-    /// `unix` (seconds) written in this form.
+    /// `unix` (seconds) written in this form, by the simulators' shared writer.
     fn write(self, unix: i64) -> Value {
-        match self {
-            LbTimeForm::Cst => Value::from(cst_time(unix)),
-            LbTimeForm::Rfc3339Z => Value::from(
-                DateTime::from_timestamp(unix, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Secs, true),
-            ),
-            LbTimeForm::UnixMillis => Value::from(unix.saturating_mul(1000)),
-        }
+        let form = match self {
+            LbTimeForm::Cst => TimeForm::CstText,
+            LbTimeForm::Rfc3339Z => TimeForm::Rfc3339Z,
+            LbTimeForm::UnixMillis => TimeForm::UnixMillis,
+        };
+        form.write(unix)
     }
 }
 
@@ -891,11 +890,6 @@ fn time_field(f: &Fields, name: &str) -> Result<Option<i64>, Refusal> {
 
 fn required<'a>(f: &'a Fields, name: &str) -> Result<&'a str, Refusal> {
     field(f, name).ok_or_else(|| bad(format!("{name} is required")))
-}
-
-/// A unix time as `yyyy-MM-dd HH:mm:ss` in China Standard Time.
-fn cst_time(unix: i64) -> String {
-    DateTime::from_timestamp(unix, 0).unwrap_or_default().with_timezone(&cst()).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Yuan text: two decimals for whole fen (`"12.90"`), four otherwise (`"1.0050"`), so clients
