@@ -4,7 +4,9 @@
 //! binary against it as a child process, so the daemon's time and peak memory (VmHWM) are its
 //! own. Options: `--orders N` (default 100000), `--only NAME` (ymcart, guanmai, liangben,
 //! shopsuite), `--soak-minutes M` (200 shops × 3 streams scheduled every minute for M minutes),
-//! `--growth` (adds the 10k / 100k / 1M curve, which needs a few GiB for the simulator).
+//! `--growth` (adds the 10k / 100k / 1M curve, which needs a few GiB for the simulator), `--peer`
+//! (dlt side by side on the same pages: `benches/peer/run.sh`, which installs it into a throwaway
+//! virtual environment on first use).
 
 use ordersync::sim::guanmai::GmSim;
 use ordersync::sim::liangben::LbSim;
@@ -16,18 +18,29 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One line of the result table.
+#[derive(Clone)]
 struct Row {
     scenario: String,
     n: usize,
     seconds: f64,
     rate: String,
     peak_rss_mib: f64,
+    /// Daemon CPU (user + system) per item, in µs.
+    cpu_us: f64,
     requests: usize,
     note: String,
 }
 
-/// Runs `ordersync <args>` and returns (wall time, peak RSS in MiB), failing loudly on errors.
-fn run_ordersync(config: &Path, args: &[&str]) -> (Duration, f64) {
+/// What one `ordersync` run took.
+struct Run {
+    wall: Duration,
+    peak_rss_mib: f64,
+    /// User + system CPU of the daemon process, in seconds.
+    cpu: f64,
+}
+
+/// Runs `ordersync <args>` and measures it, failing loudly on errors.
+fn run_ordersync(config: &Path, args: &[&str]) -> Run {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ordersync"))
         .arg("--config")
@@ -70,7 +83,7 @@ fn run_ordersync(config: &Path, args: &[&str]) -> (Duration, f64) {
         start.elapsed().as_secs_f64(),
         cpu_ticks as f64 / 100.0
     );
-    (start.elapsed(), peak_kib as f64 / 1024.0)
+    Run { wall: start.elapsed(), peak_rss_mib: peak_kib as f64 / 1024.0, cpu: cpu_ticks as f64 / 100.0 }
 }
 
 struct Bench {
@@ -117,40 +130,188 @@ async fn ymcart_full(b: &Bench, n: usize, rows: &mut Vec<Row>) -> (YmSim, SimHan
     sim.add_shop("bench-ym", n, 30);
     let server = sim.serve().await.expect("sim");
     let creds = format!("token_file = \"{}\"", b.secret("ym.token", "bench-ym"));
+    // Pages are rendered by a first pass into a throwaway database and then served from memory,
+    // so the measured pass costs the simulator next to nothing: the figures are the daemon's.
+    sim.core().cache_pages(true);
+    let warm = b.config("ym-warm", &shop_block("ymcart", &server.base_url(), &creds, &["orders"]));
+    run_ordersync(&warm, &["sync", "--stream", "orders"]);
+    sim.clear_requests();
     let cfg = b.config("ym", &shop_block("ymcart", &server.base_url(), &creds, &["orders", "shipments"]));
-    let (t, rss) = run_ordersync(&cfg, &["sync", "--stream", "orders"]);
+    let run = run_ordersync(&cfg, &["sync", "--stream", "orders"]);
     let stored = count(&b.db("ym"), "SELECT COUNT(*) FROM orders") as usize;
     assert_eq!(stored, n, "every order stored");
     rows.push(Row {
         scenario: "ymcart full sync".into(),
         n,
-        seconds: t.as_secs_f64(),
-        rate: format!("{:.0} orders/s", n as f64 / t.as_secs_f64()),
-        peak_rss_mib: rss,
+        seconds: run.wall.as_secs_f64(),
+        rate: format!("{:.0} orders/s", n as f64 / run.wall.as_secs_f64()),
+        peak_rss_mib: run.peak_rss_mib,
+        cpu_us: run.cpu * 1e6 / n as f64,
         requests: sim.requests().len(),
-        note: "lines, addresses, raw JSON".into(),
+        note: "pre-rendered pages; lines, addresses, raw JSON".into(),
     });
     (sim, server, cfg)
 }
 
+/// Re-reads every order of the full sync (a resync over the whole backfill) when none changed.
 async fn ymcart_no_change(b: &Bench, sim: &YmSim, cfg: &Path, n: usize, rows: &mut Vec<Row>) {
     let conn = b.db("ym");
     let mark: String = conn.query_row("SELECT MAX(synced_at) FROM orders", [], |r| r.get(0)).expect("mark");
     let transitions = count(&conn, "SELECT COUNT(*) FROM status_changes");
+    let since = (chrono::Utc::now() - chrono::Duration::days(31)).format("%Y-%m-%d").to_string();
+    run_ordersync(cfg, &["resync", "--shop", "bench", "--since", &since]);
+    // The resync's pages differ from the first pass's only in the cursor's first window.
+    let warm = b.dir.path().join("ym-warm.toml");
+    run_ordersync(&warm, &["resync", "--shop", "bench", "--since", &since]);
+    run_ordersync(&warm, &["sync", "--stream", "orders"]);
     sim.clear_requests();
-    let (t, rss) = run_ordersync(cfg, &["sync", "--stream", "orders"]);
+    let run = run_ordersync(cfg, &["sync", "--stream", "orders"]);
     let conn = b.db("ym");
     let written: i64 =
         conn.query_row("SELECT COUNT(*) FROM orders WHERE synced_at > ?1", [&mark], |r| r.get(0)).expect("written");
     let new_transitions = count(&conn, "SELECT COUNT(*) FROM status_changes") - transitions;
+    let read = sim.requests().len();
     rows.push(Row {
-        scenario: "ymcart no-change pass".into(),
+        scenario: "ymcart no-change pass (all orders re-read)".into(),
         n,
-        seconds: t.as_secs_f64(),
-        rate: format!("{:.0} orders/s", n as f64 / t.as_secs_f64()),
-        peak_rss_mib: rss,
-        requests: sim.requests().len(),
+        seconds: run.wall.as_secs_f64(),
+        rate: format!("{:.0} orders/s", n as f64 / run.wall.as_secs_f64()),
+        peak_rss_mib: run.peak_rss_mib,
+        cpu_us: run.cpu * 1e6 / n as f64,
+        requests: read,
         note: format!("{written} order rows written, {new_transitions} new transitions"),
+    });
+}
+
+/// The store's own limit: the rows the full sync stored (orders with raw JSON, lines) inserted
+/// again into a fresh database of the same schema by a minimal loop of prepared statements, one
+/// transaction per 100 orders as the daemon commits a page. Runs in this process, timed alone.
+fn store_limit(b: &Bench, daemon: &Row, rows: &mut Vec<Row>) {
+    let src = b.db("ym");
+    let orders: Vec<Vec<rusqlite::types::Value>> = {
+        let mut stmt = src
+            .prepare(
+                "SELECT shop_id, order_no, platform, platform_order_id, status, platform_status, payment_status,
+                    refund_status, currency, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address,
+                    external_ref, created_at, updated_at, synced_at, raw_json, fingerprint FROM orders ORDER BY rowid",
+            )
+            .expect("select");
+        let rows = stmt.query_map([], |r| (0..20).map(|i| r.get(i)).collect()).expect("orders");
+        rows.map(|r| r.expect("order")).collect()
+    };
+    let lines: std::collections::HashMap<String, Vec<Vec<rusqlite::types::Value>>> = {
+        let mut stmt = src
+            .prepare(
+                "SELECT order_no, shop_id, order_no, line_no, sku, name, quantity, unit_price_minor, quantity_exact,
+                    spec, real_quantity, real_amount_minor FROM order_lines",
+            )
+            .expect("select");
+        let mut by_order = std::collections::HashMap::<String, Vec<_>>::new();
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (1..12).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()?))).expect("lines");
+        for row in rows {
+            let (no, line) = row.expect("line");
+            by_order.entry(no).or_default().push(line);
+        }
+        by_order
+    };
+    let path = b.dir.path().join("limit.db");
+    drop(ordersync::store::Store::open(&path).expect("schema"));
+    let mut conn = rusqlite::Connection::open(&path).expect("db");
+    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    conn.pragma_update(None, "synchronous", "NORMAL").expect("sync");
+    let start = Instant::now();
+    let cpu0 = process_cpu();
+    for page in orders.chunks(100) {
+        let tx = conn.transaction().expect("tx");
+        {
+            let mut order = tx.prepare_cached("INSERT INTO orders (shop_id, order_no, platform, platform_order_id, status, platform_status, payment_status,
+                refund_status, currency, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address, external_ref,
+                created_at, updated_at, synced_at, raw_json, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)").expect("prepare");
+            let mut line = tx.prepare_cached("INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor, quantity_exact,
+                spec, real_quantity, real_amount_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)").expect("prepare");
+            for o in page {
+                order.execute(rusqlite::params_from_iter(o)).expect("order");
+                let no = match &o[1] {
+                    rusqlite::types::Value::Text(t) => t.as_str(),
+                    _ => "",
+                };
+                for l in lines.get(no).into_iter().flatten() {
+                    line.execute(rusqlite::params_from_iter(l)).expect("line");
+                }
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let (wall, cpu) = (start.elapsed().as_secs_f64(), process_cpu() - cpu0);
+    let n = orders.len();
+    rows.push(Row {
+        scenario: "store limit: prepared-statement loop".into(),
+        n,
+        seconds: wall,
+        rate: format!("{:.0} orders/s", n as f64 / wall),
+        peak_rss_mib: 0.0,
+        cpu_us: cpu * 1e6 / n as f64,
+        requests: 0,
+        note: format!(
+            "same rows, schema and transaction size; daemon/limit: {:.1}× CPU, {:.1}× time",
+            daemon.cpu_us / (cpu * 1e6 / n as f64),
+            daemon.seconds / wall
+        ),
+    });
+}
+
+/// User + system CPU of this process so far, in seconds.
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+/// dlt (`benches/peer/run.sh`) over the same simulator, its pages rendered before its clock
+/// starts: the tool a data engineer would pick instead, side by side with the daemon's figures.
+async fn peer(b: &Bench, sim: &YmSim, base_url: &str, daemon: &Row, rows: &mut Vec<Row>) {
+    let client = reqwest::Client::new();
+    let url = format!("{base_url}/api-erp-orderList.html");
+    for page_no in 1.. {
+        let params = [("token", "bench-ym".to_string()), ("page_size", "100".into()), ("page_no", page_no.to_string())];
+        let body: serde_json::Value =
+            client.post(&url).query(&params).send().await.expect("render").json().await.expect("json");
+        if body["data"].as_array().is_none_or(Vec::is_empty) {
+            break;
+        }
+    }
+    sim.clear_requests();
+    let db = b.dir.path().join("dlt.db");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peer/run.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .args(["--base-url", base_url, "--token", "bench-ym", "--db"])
+        .arg(&db)
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .expect("peer runs");
+    assert!(out.status.success(), "the peer failed");
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the peer prints one JSON line");
+    let n = figures["orders"].as_u64().unwrap_or(0) as usize;
+    let (seconds, cpu) = (figures["seconds"].as_f64().unwrap_or(0.0), figures["cpu_seconds"].as_f64().unwrap_or(0.0));
+    let cpu_us = cpu * 1e6 / n.max(1) as f64;
+    rows.push(Row {
+        scenario: format!("peer: dlt {} rest_api → SQLite", figures["dlt_version"].as_str().unwrap_or("?")),
+        n,
+        seconds,
+        rate: format!("{:.0} orders/s", n as f64 / seconds),
+        peak_rss_mib: figures["peak_rss_mib"].as_f64().unwrap_or(0.0),
+        cpu_us,
+        requests: sim.requests().len(),
+        note: format!(
+            "{} lines; daemon/peer: {:.1}× the rate, {:.1}× less CPU per order",
+            figures["lines"],
+            (daemon.n as f64 / daemon.seconds) / (n as f64 / seconds),
+            cpu_us / daemon.cpu_us
+        ),
     });
 }
 
@@ -171,8 +332,10 @@ async fn ymcart_flush(b: &Bench, sim: &YmSim, cfg: &Path, rows: &mut Vec<Row>) {
             store.enqueue(&entry, chrono::Utc::now()).expect("enqueue");
         }
     }
+    sim.core().cache_pages(false);
     sim.clear_requests();
-    let (t, rss) = run_ordersync(cfg, &["flush"]);
+    let run = run_ordersync(cfg, &["flush"]);
+    let (t, rss) = (run.wall, run.peak_rss_mib);
     let conn = b.db("ym");
     let done = count(&conn, "SELECT COUNT(*) FROM outbox WHERE state = 'done'") as usize;
     let applied = sim.applied_pushes();
@@ -185,6 +348,7 @@ async fn ymcart_flush(b: &Bench, sim: &YmSim, cfg: &Path, rows: &mut Vec<Row>) {
         seconds: t.as_secs_f64(),
         rate: format!("{:.0} entries/s", n as f64 / t.as_secs_f64()),
         peak_rss_mib: rss,
+        cpu_us: run.cpu * 1e6 / n as f64,
         requests: sim.requests().len(),
         note: format!("{done} done, {} applied, {} distinct orders", applied.len(), orders.len()),
     });
@@ -227,10 +391,12 @@ async fn other_platform(b: &Bench, platform: &str, n: usize, rows: &mut Vec<Row>
     }
     let mut total = Duration::ZERO;
     let mut peak: f64 = 0.0;
+    let mut cpu = 0.0;
     for stream in &streams {
-        let (t, rss) = run_ordersync(&cfg, &["sync", "--stream", stream]);
-        total += t;
-        peak = peak.max(rss);
+        let run = run_ordersync(&cfg, &["sync", "--stream", stream]);
+        total += run.wall;
+        peak = peak.max(run.peak_rss_mib);
+        cpu += run.cpu;
     }
     let stored = count(&b.db(platform), "SELECT COUNT(*) FROM orders") as usize;
     assert_eq!(stored, n, "{platform}: every order stored");
@@ -241,6 +407,7 @@ async fn other_platform(b: &Bench, platform: &str, n: usize, rows: &mut Vec<Row>
         seconds: total.as_secs_f64(),
         rate: format!("{:.0} orders/s", n as f64 / total.as_secs_f64()),
         peak_rss_mib: peak,
+        cpu_us: cpu * 1e6 / n as f64,
         requests: requests(),
         note: format!("streams {}; {shipments} shipments", streams.join("+")),
     });
@@ -315,6 +482,7 @@ async fn scheduler_soak(b: &Bench, minutes: u64, rows: &mut Vec<Row>) {
         seconds: t0.elapsed().as_secs_f64(),
         rate: format!("{cpu:.2} % CPU"),
         peak_rss_mib: rss_by_minute.iter().cloned().fold(0.0, f64::max),
+        cpu_us: 0.0,
         requests: sim.requests().len(),
         note: format!(
             "passes per shop×stream {min}..{max}; {doubled} doubled minutes; RSS by minute {}",
@@ -325,12 +493,12 @@ async fn scheduler_soak(b: &Bench, minutes: u64, rows: &mut Vec<Row>) {
 
 fn print(rows: &[Row]) {
     println!();
-    println!("| scenario | n | seconds | rate | peak RSS (MiB) | requests | note |");
-    println!("|---|---:|---:|---:|---:|---:|---|");
+    println!("| scenario | n | seconds | rate | CPU µs/item | peak RSS (MiB) | requests | note |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
         println!(
-            "| {} | {} | {:.2} | {} | {:.1} | {} | {} |",
-            r.scenario, r.n, r.seconds, r.rate, r.peak_rss_mib, r.requests, r.note
+            "| {} | {} | {:.2} | {} | {:.1} | {:.1} | {} | {} |",
+            r.scenario, r.n, r.seconds, r.rate, r.cpu_us, r.peak_rss_mib, r.requests, r.note
         );
     }
 }
@@ -346,7 +514,12 @@ async fn main() {
     let mut rows = Vec::new();
     if wants("ymcart") {
         let b = Bench::new();
-        let (sim, _server, cfg) = ymcart_full(&b, n, &mut rows).await;
+        let (sim, server, cfg) = ymcart_full(&b, n, &mut rows).await;
+        let full = rows.len() - 1;
+        store_limit(&b, &rows[full].clone(), &mut rows);
+        if args.iter().any(|a| a == "--peer") {
+            peer(&b, &sim, &server.base_url(), &rows[full].clone(), &mut rows).await;
+        }
         ymcart_no_change(&b, &sim, &cfg, n, &mut rows).await;
         ymcart_flush(&b, &sim, &cfg, &mut rows).await;
         print(&rows);

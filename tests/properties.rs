@@ -362,11 +362,11 @@ fn ss_return_row() -> Value {
 }
 
 fn ym_order() -> Reader {
-    Reader { name: "ymcart order", base: vec![ym_order_row()], read: |v| ymcart::map::order(&v[0]).map(drop) }
+    Reader { name: "ymcart order", base: vec![ym_order_row()], read: |v| ymcart::map::order(&v[0].to_string()).map(drop) }
 }
 
 fn ym_shipment() -> Reader {
-    Reader { name: "ymcart shipment", base: vec![ym_delivery_row()], read: |v| ymcart::map::shipment(&v[0]).map(drop) }
+    Reader { name: "ymcart shipment", base: vec![ym_delivery_row()], read: |v| ymcart::map::shipment(&v[0].to_string()).map(drop) }
 }
 
 fn gm_order() -> Reader {
@@ -500,7 +500,7 @@ fn base_rows_are_read() {
     for reader in all_readers() {
         assert_eq!((reader.read)(&reader.base), Ok(()), "{}", reader.name);
     }
-    let ym = ymcart::map::order(&ym_order_row()).unwrap();
+    let ym = ymcart::map::order(&ym_order_row().to_string()).unwrap();
     assert_eq!((ym.total_minor, ym.shipping_minor, ym.lines[0].unit_price_minor), (12_930, 1_000, 5_965));
     assert_eq!(ym.buyer_name.as_deref(), Some("San Zhang"));
     let gm = guanmai::map::order(&gm_list_row(), &gm_detail()).unwrap();
@@ -714,7 +714,7 @@ proptest! {
 
     #[test]
     fn ymcart_unknown_order_status_is_kept_raw((code, sent) in code_outside(codes(ymcart::map::ORDER_STATUS))) {
-        let order = ymcart::map::order(&with(ym_order_row(), "order_status", sent)).unwrap();
+        let order = ymcart::map::order(&with(ym_order_row(), "order_status", sent).to_string()).unwrap();
         prop_assert_eq!(order.status, OrderStatus::Unknown);
         prop_assert_eq!(order.platform_status, code.to_string());
     }
@@ -789,7 +789,7 @@ proptest! {
 #[test]
 fn every_ymcart_order_status_maps_through_the_reader() {
     for &(code, status) in ymcart::map::ORDER_STATUS {
-        let order = ymcart::map::order(&with(ym_order_row(), "order_status", json!(code))).unwrap();
+        let order = ymcart::map::order(&with(ym_order_row(), "order_status", json!(code)).to_string()).unwrap();
         assert_eq!((order.status, order.platform_status.as_str()), (status, code), "{code}");
     }
 }

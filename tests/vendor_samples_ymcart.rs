@@ -5,6 +5,7 @@
 use ordersync::model::{OrderStatus, PaymentStatus};
 use ordersync::platforms::envelope::ok_or_vendor;
 use ordersync::platforms::ymcart::map;
+use ordersync::platforms::ymcart::wire::{read_list, ListHead};
 use ordersync::platforms::PushOutcome;
 use serde_json::Value;
 
@@ -14,15 +15,18 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn rows(answer: &Value) -> Vec<Value> {
-    answer["data"].as_array().expect("data is a list").clone()
+/// The sample's bytes read by the connector's own list reader: its head and each row's text.
+fn list(name: &str) -> (ListHead, Vec<String>) {
+    let path = format!("{}/tests/fixtures/vendor/ymcart/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (head, rows) = read_list(bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+    (head, rows.iter().map(str::to_string).collect())
 }
 
 #[test]
 fn order_list_sample() {
-    let answer = ok_or_vendor(fixture("orderList.json"), "/api-erp-orderList.html").expect("code 0");
-    assert_eq!(answer["count"], "400");
-    let rows = rows(&answer);
+    let (head, rows) = list("orderList.json");
+    assert_eq!((head.code.int("code"), head.count.int("count")), (Ok(Some(0)), Ok(Some(400))));
     assert_eq!(rows.len(), 1);
     let o = map::order(&rows[0]).expect("the page's own order is read");
     assert_eq!(o.order_no, "SY20160902-595");
@@ -42,17 +46,23 @@ fn order_list_sample() {
     let l = &o.lines[0];
     assert_eq!((l.line_no, l.sku.as_str(), l.name.as_str()), (1, "LC79246S", "Low Rise Flowery Legging"));
     assert_eq!((l.quantity, l.quantity_exact.as_str(), l.unit_price_minor), (1, "1", 180));
-    // Raw JSON keeps every named field (the numeric PHP twins are dropped, nothing else).
+    // Raw JSON is the row exactly as the page sent it, numeric PHP twins included.
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(format!(
+        "{}/tests/fixtures/vendor/ymcart/orderList.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap())
+    .unwrap();
     let raw: Value = serde_json::from_str(&o.raw_json).unwrap();
+    assert_eq!(raw, sample["data"][0]);
     assert_eq!(raw["ip"], "2043462356");
     assert_eq!(raw["item"][0]["sku_value"], "Color:As shown<br />Size:S");
-    assert!(raw.get("0").is_none());
 }
 
 #[test]
 fn delivery_list_sample() {
-    let answer = ok_or_vendor(fixture("deliveryList.json"), "/api-erp-deliveryList.html").expect("code 0");
-    let rows = rows(&answer);
+    let (head, rows) = list("deliveryList.json");
+    assert_eq!(head.code.int("code"), Ok(Some(0)));
     let shipments: Vec<_> = rows.iter().map(|r| map::shipment(r).expect("the page's own delivery is read")).collect();
     let got: Vec<_> = shipments
         .iter()
@@ -76,7 +86,8 @@ fn delivery_list_sample() {
     let raw: Value = serde_json::from_str(&shipments[0].raw_json).unwrap();
     assert_eq!(raw["remark"], "ups尽快发货");
     // The sample lists ids newest first: the delivery walk takes that as the newest page.
-    let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_str().unwrap().parse().unwrap()).collect();
+    let ids: Vec<i64> = rows.iter().filter_map(|r| map::delivery_id(r)).collect();
+    assert_eq!(ids.len(), 2);
     let mut walk = ordersync::platforms::ymcart::deliveries::Walk::new(None);
     assert_eq!(walk.next_request(), Some(None), "the first request sends no max_id");
     assert_eq!(walk.take(&ids), Ok(None), "newest first: the cursor waits for the walk down");

@@ -249,20 +249,34 @@ impl HttpClient {
 
     /// Sends `req`, retrying transient failures as its idempotency allows, and parses the JSON body.
     pub async fn send(&self, req: &Request) -> Result<Value, HttpError> {
-        retry::retry(self.policy, || async { self.send_once(req).await.map_err(|e| Attempt(e, req.idempotency)) })
+        self.send_with(req, |body| serde_json::from_slice(&body).map_err(|e| e.to_string())).await
+    }
+
+    /// Sends `req` like [`HttpClient::send`] but reads the body with `read`, for answers a
+    /// connector reads typed from the bytes. A body `read` refuses counts as cut (retried).
+    pub async fn send_with<T>(
+        &self,
+        req: &Request,
+        read: impl Fn(Vec<u8>) -> Result<T, String>,
+    ) -> Result<T, HttpError> {
+        let read = &read;
+        retry::retry(self.policy, || async { self.send_once(req, read).await.map_err(|e| Attempt(e, req.idempotency)) })
             .await
             .map_err(|Attempt(e, _)| e)
     }
 
-    /// One attempt: waits for the rate limiter, sends, reads at most the body cap, parses JSON.
-    pub async fn send_once(&self, req: &Request) -> Result<Value, HttpError> {
-        let result = self.exchange(req).await;
+    /// One attempt: waits for the rate limiter, sends, reads at most the body cap, reads it.
+    async fn send_once<T>(&self, req: &Request, read: impl Fn(Vec<u8>) -> Result<T, String>) -> Result<T, HttpError> {
+        let result = self.exchange(req).await.and_then(|body| {
+            let start = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+            read(body).map_err(|detail| HttpError::NotJson { path: req.path.clone(), detail, start })
+        });
         let outcome = result.as_ref().map_or_else(HttpError::kind, |_| "ok");
         crate::metrics::METRICS.requests.with_label_values(&[self.shop.as_str(), req.path.as_str(), outcome]).inc();
         result
     }
 
-    async fn exchange(&self, req: &Request) -> Result<Value, HttpError> {
+    async fn exchange(&self, req: &Request) -> Result<Vec<u8>, HttpError> {
         let path = req.path.clone();
         let url = self.url(&req.path)?;
         let mut builder = self.inner.request(req.method.clone(), url);
@@ -299,11 +313,7 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|e| HttpError::NotJson {
-            path,
-            detail: e.to_string(),
-            start: String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned(),
-        })
+        Ok(body)
     }
 
     fn url(&self, path: &str) -> Result<Url, HttpError> {

@@ -122,11 +122,34 @@ impl Batch {
             }
         }
     }
+
+    /// [`Batch::read`] for rows kept as the text the vendor sent (see `envelope::RawRows`).
+    pub fn read_text<'r, T, E: std::fmt::Display>(
+        &mut self,
+        rows: impl IntoIterator<Item = &'r str>,
+        (stream, key): (Stream, &str),
+        read: impl Fn(&str) -> Result<T, E>,
+        add: impl Fn(&mut Batch, T),
+    ) {
+        for row in rows {
+            match read(row) {
+                Ok(item) => add(self, item),
+                Err(e) => {
+                    // The text parsed as JSON when the answer was read, so only its key is looked up here.
+                    let value: serde_json::Value = serde_json::from_str(row).unwrap_or_default();
+                    self.rejected.push(rejected_as(stream, &value, row.to_string(), key, e.to_string()));
+                }
+            }
+        }
+    }
 }
 
 /// A vendor record kept raw: keyed by its `key` field, or by a hash of its JSON when it has none.
 pub fn rejected(stream: Stream, row: &serde_json::Value, key: &str, error: String) -> Rejected {
-    let raw_json = row.to_string();
+    rejected_as(stream, row, row.to_string(), key, error)
+}
+
+fn rejected_as(stream: Stream, row: &serde_json::Value, raw_json: String, key: &str, error: String) -> Rejected {
     let vendor_key =
         values::non_empty(row, key).unwrap_or_else(|| format!("raw:{}", crate::store::fingerprint(&[&raw_json])));
     Rejected { stream, vendor_key, error, raw_json }

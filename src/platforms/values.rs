@@ -4,7 +4,9 @@
 //! them in one place keeps the connectors' mapping code about meaning, not about parsing.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Why a vendor value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,18 +27,218 @@ pub fn cst() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
 }
 
+/// One vendor value as it came, borrowed from the answer where it can be: the common input of
+/// every reader here, whether a connector holds a parsed JSON tree or reads typed rows straight
+/// from the answer's bytes (the hot path), so both read a value the same way.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Scalar<'a> {
+    /// Missing or null.
+    #[default]
+    Unset,
+    /// A JSON string.
+    Text(Cow<'a, str>),
+    /// A JSON number.
+    Number(serde_json::Number),
+    /// A JSON bool.
+    Bool(bool),
+    /// An object or array where a scalar was expected (kept whole for error messages and `text`).
+    Json(Cow<'a, Value>),
+}
+
+impl<'a> Scalar<'a> {
+    /// The value of `field` in a parsed row.
+    pub fn get(row: &'a Value, field: &str) -> Scalar<'a> {
+        match row.get(field) {
+            None | Some(Value::Null) => Scalar::Unset,
+            Some(Value::String(s)) => Scalar::Text(Cow::Borrowed(s)),
+            Some(Value::Number(n)) => Scalar::Number(n.clone()),
+            Some(Value::Bool(b)) => Scalar::Bool(*b),
+            Some(other) => Scalar::Json(Cow::Borrowed(other)),
+        }
+    }
+
+    /// The same value, owning its text (to outlive the answer it was read from).
+    pub fn into_owned(self) -> Scalar<'static> {
+        match self {
+            Scalar::Unset => Scalar::Unset,
+            Scalar::Text(s) => Scalar::Text(Cow::Owned(s.into_owned())),
+            Scalar::Number(n) => Scalar::Number(n),
+            Scalar::Bool(b) => Scalar::Bool(b),
+            Scalar::Json(v) => Scalar::Json(Cow::Owned(v.into_owned())),
+        }
+    }
+
+    /// As text: strings as they are, numbers and bools in their JSON form, unset as None.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Scalar::Unset => None,
+            Scalar::Text(s) => Some(s.to_string()),
+            Scalar::Number(n) => Some(n.to_string()),
+            Scalar::Bool(b) => Some(b.to_string()),
+            Scalar::Json(v) => Some(v.to_string()),
+        }
+    }
+
+    /// As non-empty text; `""` counts as unset.
+    pub fn non_empty(&self) -> Option<String> {
+        match self {
+            Scalar::Text(s) if s.trim().is_empty() => None,
+            other => other.text(),
+        }
+    }
+
+    /// As a status code (see [`code`]).
+    pub fn code(&self) -> String {
+        match self {
+            Scalar::Text(s) => s.trim().to_string(),
+            other => other.text().unwrap_or_default(),
+        }
+    }
+
+    /// The text of a string, or of a number as written; None for anything else.
+    fn digits(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Scalar::Text(s) => Some(Cow::Borrowed(s.trim())),
+            Scalar::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        }
+    }
+
+    /// As an integer (see [`int`]).
+    pub fn int(&self, field: &str) -> Result<Option<i64>, ValueError> {
+        match self {
+            Scalar::Unset => Ok(None),
+            Scalar::Number(n) => n.as_i64().map(Some).ok_or_else(|| bad(field, format!("`{n}` is not an integer"))),
+            Scalar::Text(s) if s.trim().is_empty() => Ok(None),
+            Scalar::Text(s) => s.trim().parse().map(Some).map_err(|_| bad(field, format!("`{s}` is not an integer"))),
+            other => Err(bad(field, format!("expected an integer, found {other}"))),
+        }
+    }
+
+    /// As a time (see [`time`]).
+    pub fn time(&self, field: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
+        match self {
+            Scalar::Unset => Ok(None),
+            Scalar::Number(n) => match n.as_i64() {
+                Some(v) => unix(field, v),
+                None => Err(bad(field, format!("`{n}` is not a whole unix time"))),
+            },
+            Scalar::Text(s) => time_text(field, s),
+            other => Err(bad(field, format!("expected a time, found {other}"))),
+        }
+    }
+
+    /// As a decimal quantity (see [`quantity`]).
+    pub fn quantity(&self, field: &str) -> Result<Option<(i64, String)>, ValueError> {
+        let text = match (self, self.digits()) {
+            (Scalar::Unset, _) => return Ok(None),
+            (_, Some(t)) if t.is_empty() => return Ok(None),
+            (_, Some(t)) => t,
+            (other, None) => return Err(bad(field, format!("expected a quantity, found {other}"))),
+        };
+        let exact = decimal_text(&text).ok_or_else(|| bad(field, format!("`{text}` is not a decimal quantity")))?;
+        // Whole units, rounded half away from zero (the rule money follows too).
+        let (negative, digits) = match exact.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, exact.as_str()),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let whole: i64 = whole.parse().map_err(|_| bad(field, format!("`{text}` is too large")))?;
+        let units = whole + i64::from(frac.as_bytes().first().is_some_and(|d| *d >= b'5'));
+        Ok(Some((if negative { -units } else { units }, exact)))
+    }
+
+    /// As a line's quantity (see [`line_quantity`]): unset is zero.
+    pub fn line_quantity(&self, field: &str) -> Result<(i64, String), ValueError> {
+        Ok(self.quantity(field)?.unwrap_or((0, "0".to_string())))
+    }
+
+    /// As a yuan amount in exact fen (see [`fen`]).
+    pub fn fen(&self, field: &str) -> Result<i64, ValueError> {
+        match (self, self.digits()) {
+            (Scalar::Unset, _) => Ok(0),
+            (_, Some(t)) if t.is_empty() => Ok(0),
+            // A JSON number's shortest text is what the vendor wrote (2.675 stays "2.675"), so
+            // converting that text avoids binary floating-point rounding entirely.
+            (_, Some(t)) => yuan_to_fen(&t).map_err(|p| bad(field, p)),
+            (other, None) => Err(bad(field, format!("expected an amount, found {other}"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Scalar<'_> {
+    /// The value in its JSON form, as error messages quote it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Unset => f.write_str("null"),
+            Scalar::Text(s) => write!(f, "{:?}", s),
+            Scalar::Number(n) => write!(f, "{n}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Json(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// Reads any JSON value as a [`Scalar`], borrowing strings without escapes from the input.
+struct ScalarVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Text(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Scalar::Text(Cow::Owned(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Scalar::Number(v.into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        serde_json::Number::from_f64(v).map(Scalar::Number).ok_or_else(|| E::custom("a number that is not finite"))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Unset)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Unset)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Scalar::Json(Cow::Owned(v)))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(Scalar::Json(Cow::Owned(v)))
+    }
+}
+
 /// The field as text: strings as they are, numbers and bools in their JSON form, null/missing as None.
 pub fn text(row: &Value, field: &str) -> Option<String> {
-    match row.get(field)? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+    Scalar::get(row, field).text()
 }
 
 /// The field as non-empty text; `""` counts as unset.
 pub fn non_empty(row: &Value, field: &str) -> Option<String> {
-    text(row, field).filter(|s| !s.trim().is_empty())
+    Scalar::get(row, field).non_empty()
 }
 
 /// The elements of an array field (none when missing or null).
@@ -55,7 +257,12 @@ pub fn each<T>(
 
 /// The non-empty ones of `fields` joined by `sep`; None when all are empty.
 pub fn joined(row: &Value, fields: &[&str], sep: &str) -> Option<String> {
-    let parts: Vec<String> = fields.iter().filter_map(|f| non_empty(row, f)).collect();
+    join(fields.iter().map(|f| Scalar::get(row, f)), sep)
+}
+
+/// The non-empty ones of `parts` joined by `sep`; None when all are empty.
+pub fn join<'a>(parts: impl IntoIterator<Item = Scalar<'a>>, sep: &str) -> Option<String> {
+    let parts: Vec<String> = parts.into_iter().filter_map(|p| p.non_empty()).collect();
     (!parts.is_empty()).then(|| parts.join(sep))
 }
 
@@ -63,7 +270,7 @@ pub fn joined(row: &Value, fields: &[&str], sep: &str) -> Option<String> {
 /// Codes are compared as text with the status tables, so a code that is not a number at all is
 /// still stored raw and maps to `unknown` instead of failing the record.
 pub fn code(row: &Value, field: &str) -> String {
-    text(row, field).map(|t| t.trim().to_string()).unwrap_or_default()
+    Scalar::get(row, field).code()
 }
 
 /// A required non-empty text field.
@@ -71,17 +278,14 @@ pub fn required(row: &Value, field: &str) -> Result<String, ValueError> {
     non_empty(row, field).ok_or_else(|| bad(field, "missing or empty"))
 }
 
+/// A required non-empty text value (see [`required`]).
+pub fn required_of(value: &Scalar<'_>, field: &str) -> Result<String, ValueError> {
+    value.non_empty().ok_or_else(|| bad(field, "missing or empty"))
+}
+
 /// An integer that may arrive as a number or a string of digits; unset values are None.
 pub fn int(row: &Value, field: &str) -> Result<Option<i64>, ValueError> {
-    match row.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| bad(field, format!("`{n}` is not an integer"))),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => {
-            s.trim().parse().map(Some).map_err(|_| bad(field, format!("`{s}` is not an integer")))
-        }
-        Some(other) => Err(bad(field, format!("expected an integer, found {other}"))),
-    }
+    Scalar::get(row, field).int(field)
 }
 
 /// Unix times at or above this are milliseconds: as seconds it would be the year 5138, as
@@ -93,15 +297,7 @@ const MILLIS_FROM: i64 = 100_000_000_000;
 /// (taken as written), and `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD` without a zone (China Standard
 /// Time). `0`, `"0"`, `""`, an all-zero date and null mean "no time".
 pub fn time(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
-    match row.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(v) => unix(field, v),
-            None => Err(bad(field, format!("`{n}` is not a whole unix time"))),
-        },
-        Some(Value::String(s)) => time_text(field, s),
-        Some(other) => Err(bad(field, format!("expected a time, found {other}"))),
-    }
+    Scalar::get(row, field).time(field)
 }
 
 /// Reads a time written as text (see [`time`]).
@@ -162,28 +358,12 @@ pub fn required_time(row: &Value, field: &str) -> Result<DateTime<Utc>, ValueErr
 /// A decimal quantity as exact text (`1.5`, `2.35`, `3`), with its whole-unit rounding (half away
 /// from zero). Weighed goods come in fractions; integer-only storage would reject or bend them.
 pub fn quantity(row: &Value, field: &str) -> Result<Option<(i64, String)>, ValueError> {
-    let text = match row.get(field) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
-        Some(Value::String(s)) => s.trim().to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => return Err(bad(field, format!("expected a quantity, found {other}"))),
-    };
-    let exact = decimal_text(&text).ok_or_else(|| bad(field, format!("`{text}` is not a decimal quantity")))?;
-    // Whole units, rounded half away from zero (the rule money follows too).
-    let (negative, digits) = match exact.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, exact.as_str()),
-    };
-    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let whole: i64 = whole.parse().map_err(|_| bad(field, format!("`{text}` is too large")))?;
-    let units = whole + i64::from(frac.as_bytes().first().is_some_and(|d| *d >= b'5'));
-    Ok(Some((if negative { -units } else { units }, exact)))
+    Scalar::get(row, field).quantity(field)
 }
 
 /// A line's quantity (see [`quantity`]); unset is zero.
 pub fn line_quantity(row: &Value, field: &str) -> Result<(i64, String), ValueError> {
-    Ok(quantity(row, field)?.unwrap_or((0, "0".to_string())))
+    Scalar::get(row, field).line_quantity(field)
 }
 
 /// A plain decimal's sign, whole digits and fraction digits (`-12.50` → true, "12", "50"); None
@@ -213,15 +393,7 @@ pub fn decimal_text(text: &str) -> Option<String> {
 
 /// A yuan amount (string or JSON number) as exact fen; unset values are 0.
 pub fn fen(row: &Value, field: &str) -> Result<i64, ValueError> {
-    match row.get(field) {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(0),
-        Some(Value::String(s)) => yuan_to_fen(s).map_err(|p| bad(field, p)),
-        // A JSON number's shortest text is what the vendor wrote (2.675 stays "2.675"), so
-        // converting that text avoids binary floating-point rounding entirely.
-        Some(Value::Number(n)) => yuan_to_fen(&n.to_string()).map_err(|p| bad(field, p)),
-        Some(other) => Err(bad(field, format!("expected an amount, found {other}"))),
-    }
+    Scalar::get(row, field).fen(field)
 }
 
 /// Converts a decimal yuan text to fen exactly, rounding half away from zero past 2 decimals.

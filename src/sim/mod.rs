@@ -14,6 +14,7 @@ pub mod liangben;
 pub mod shopsuite;
 pub mod ymcart;
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -185,6 +186,8 @@ pub struct SimCore {
     requests: Mutex<Vec<RequestLogEntry>>,
     pushes: Mutex<Vec<AppliedPush>>,
     streamed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Answers remembered by request while [`SimCore::cache_pages`] is on (benchmarks only).
+    pages: Mutex<Option<HashMap<String, axum::body::Bytes>>>,
 }
 
 /// Locks a mutex, ignoring poisoning: a panicking test thread must not wedge the simulator.
@@ -200,7 +203,15 @@ impl SimCore {
             requests: Mutex::new(Vec::new()),
             pushes: Mutex::new(Vec::new()),
             streamed: Default::default(),
+            pages: Mutex::new(None),
         }
+    }
+
+    /// Remembers every cacheable answer by its request and serves it again byte for byte, even
+    /// after the data changed (`false` forgets them). For benchmarks: pages rendered before the
+    /// clock starts cost the simulator next to nothing, so the figures are the client's.
+    pub fn cache_pages(&self, on: bool) {
+        *lock(&self.pages) = on.then(HashMap::new);
     }
 
     /// Replaces the fault plan; the rng keeps its sequence.
@@ -269,6 +280,22 @@ impl SimCore {
     where
         F: FnOnce() -> (StatusCode, Value),
     {
+        self.respond_cached(shop, endpoint, items, None, handler).await
+    }
+
+    /// [`SimCore::respond`] for a read whose answer depends only on `key` (the request's fields):
+    /// while [`SimCore::cache_pages`] is on, a remembered answer is served without `handler`.
+    pub async fn respond_cached<F>(
+        &self,
+        shop: &str,
+        endpoint: &str,
+        items: usize,
+        key: Option<String>,
+        handler: F,
+    ) -> Response
+    where
+        F: FnOnce() -> (StatusCode, Value),
+    {
         let (fault, slow) = self.decide(endpoint);
         let label = match (fault, slow.is_some()) {
             (None, false) => None,
@@ -309,15 +336,25 @@ impl SimCore {
             }
             _ => {}
         }
-        let (status, body) = handler();
+        let remembered = key.as_ref().and_then(|k| lock(&self.pages).as_ref()?.get(k).cloned());
+        let (status, mut text) = match remembered {
+            Some(text) => (StatusCode::OK, text),
+            None => {
+                let (status, body) = handler();
+                let text = axum::body::Bytes::from(body.to_string());
+                if let (Some(k), Some(pages), true) = (key, lock(&self.pages).as_mut(), status == StatusCode::OK) {
+                    pages.insert(k, text.clone());
+                }
+                (status, text)
+            }
+        };
         if let Some(d) = slow.filter(|_| slow_after) {
             tokio::time::sleep(d).await;
         }
-        let mut text = body.to_string();
         if fault == Some(Fault::Cut) {
             // Cut on a char boundary so the body stays valid UTF-8 but not valid JSON.
             let mut half = text.len() / 2;
-            while !text.is_char_boundary(half) {
+            while half > 0 && (text[half] as i8) < -0x40 {
                 half -= 1;
             }
             text.truncate(half);

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
@@ -336,6 +336,9 @@ struct Shop {
     count_zero: bool,
     /// How times are written in rows.
     time_form: TimeForm,
+    /// The last orderList filter (its fields as text) and the orders it matched: paging through
+    /// one query then costs a page, not a scan of every order. Cleared whenever the shop changes.
+    matched: Option<(String, Vec<usize>)>,
 }
 
 /// How a shop's deliveryList reads `max_id` (PLATFORMS.md §1: the page is ambiguous).
@@ -380,6 +383,7 @@ impl Shop {
             count_inflation: (0, 0),
             count_zero: false,
             time_form: TimeForm::default(),
+            matched: None,
         }
     }
 
@@ -528,6 +532,7 @@ pub struct YmSim {
 }
 
 type FormResult = Result<Form<HashMap<String, String>>, FormRejection>;
+type QueryResult = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 impl YmSim {
     /// An empty simulator; `seed` drives both the generated data and the fault decisions.
@@ -558,7 +563,10 @@ impl YmSim {
     fn with_shop<R: Default>(&self, token: &str, f: impl FnOnce(&mut Shop, &mut StdRng) -> R) -> R {
         let mut guard = lock(&self.inner.state);
         let State { rng, shops, .. } = &mut *guard;
-        shops.get_mut(token).map_or_else(R::default, |shop| f(shop, rng))
+        shops.get_mut(token).map_or_else(R::default, |shop| {
+            shop.matched = None;
+            f(shop, rng)
+        })
     }
 
     /// Makes a shop's order list page badly (or well again with `None`).
@@ -690,7 +698,8 @@ impl YmSim {
     pub fn router(&self) -> Router {
         Endpoint::ALL.into_iter().fold(Router::new(), |router, ep| {
             let sim = self.clone();
-            router.route(ep.path(), post(move |form: FormResult| async move { sim.handle(ep, form).await }))
+            let route = move |query: QueryResult, form: FormResult| async move { sim.handle(ep, query, form).await };
+            router.route(ep.path(), post(route))
         })
     }
 
@@ -699,16 +708,31 @@ impl YmSim {
         super::serve(self.router()).await
     }
 
-    async fn handle(&self, ep: Endpoint, form: FormResult) -> Response {
-        let fields = form.as_ref().ok().map(|Form(f)| f);
+    async fn handle(&self, ep: Endpoint, query: QueryResult, form: FormResult) -> Response {
+        // PHP's $_REQUEST: fields of the query string, overridden by those of a form body.
+        let fields = match (query.ok().filter(|Query(q)| !q.is_empty()), form.ok()) {
+            (None, None) => None,
+            (q, f) => {
+                let mut fields = q.map(|Query(q)| q).unwrap_or_default();
+                fields.extend(f.map(|Form(f)| f).unwrap_or_default());
+                Some(fields)
+            }
+        };
+        let fields = fields.as_ref();
         let token = fields.and_then(|f| f.get("token")).cloned().unwrap_or_default();
         let items = ep
             .push()
             .and_then(|(field, _)| fields?.get(field))
             .and_then(|text| serde_json::from_str::<Value>(text).ok())
             .map_or(0, |v| v.as_array().map_or(0, Vec::len));
+        // A read's answer depends on its fields alone, so it may be served again from the cache.
+        let key = fields.filter(|_| ep.push().is_none()).map(|f| {
+            let mut pairs: Vec<_> = f.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            pairs.sort_unstable();
+            format!("{}?{}", ep.path(), pairs.join("&"))
+        });
         let core = &self.inner.core;
-        core.respond(&token, ep.path(), items, || {
+        core.respond_cached(&token, ep.path(), items, key, || {
             let body = match fields {
                 None => fail("body must be an application/x-www-form-urlencoded form".into()),
                 Some(f) => self.process(ep, &token, f),
@@ -726,6 +750,9 @@ impl YmSim {
                 return json!({"code": 40001, "msg": "token error"});
             };
             let now = now_unix();
+            if ep.push().is_some() {
+                shop.matched = None;
+            }
             match ep {
                 Endpoint::OrderList => order_list(shop, f).map(|body| inflate(shop, body)),
                 Endpoint::DeliveryList => delivery_list(shop, f),
@@ -821,7 +848,7 @@ fn page_of<T>(rows: &[T], (offset, size, count): (usize, usize, usize), to_row: 
     })
 }
 
-fn order_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String> {
+fn order_list(shop: &mut Shop, f: &HashMap<String, String>) -> Result<Value, String> {
     let (offset, size) = capped_paging(shop, f)?;
     let time_of: fn(&Order) -> i64 = match field(f, "time_type") {
         None => |o| o.create_time,
@@ -844,25 +871,30 @@ fn order_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String>
         ),
     };
     let itemnos = list_field(f, "itemno");
-    let rows: Vec<&Order> = shop
-        .orders
-        .iter()
-        .filter(|o| {
-            let t = time_of(o);
-            // A time of 0 means unset and never matches a time filter.
-            let in_window = (start.is_none() && end.is_none())
-                || (t != 0 && start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e));
-            in_window
-                && statuses.as_ref().is_none_or(|s| s.contains(&o.order_status))
-                && itemnos.as_ref().is_none_or(|n| n.contains(&o.itemno.as_str()))
-        })
-        .collect();
+    let filter = format!("{:?}", ["time_type", "start_time", "end_time", "order_status", "itemno"].map(|k| field(f, k)));
+    if shop.matched.as_ref().is_none_or(|(last, _)| *last != filter) {
+        let matched = (0..shop.orders.len())
+            .filter(|&i| {
+                let o = &shop.orders[i];
+                let t = time_of(o);
+                // A time of 0 means unset and never matches a time filter.
+                let in_window = (start.is_none() && end.is_none())
+                    || (t != 0 && start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e));
+                in_window
+                    && statuses.as_ref().is_none_or(|s| s.contains(&o.order_status))
+                    && itemnos.as_ref().is_none_or(|n| n.contains(&o.itemno.as_str()))
+            })
+            .collect();
+        shop.matched = Some((filter, matched));
+    }
+    let shop = &*shop;
+    let rows: &[usize] = shop.matched.as_ref().map_or(&[], |(_, m)| m);
     let (offset, count) = match shop.quirk {
         Some(PagingQuirk::RepeatRow) => (offset.saturating_sub(1), rows.len()),
         Some(PagingQuirk::CountGrows) => (offset, rows.len() + offset),
         None => (offset, rows.len()),
     };
-    Ok(page_of(&rows, (offset, size, count), |o| order_row(shop, o)))
+    Ok(page_of(rows, (offset, size, count), |&i| order_row(shop, &shop.orders[i])))
 }
 
 fn delivery_list(shop: &Shop, f: &HashMap<String, String>) -> Result<Value, String> {
@@ -1119,7 +1151,7 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let body = order_list(&shop, &form).unwrap_or_else(fail);
+        let body = order_list(&mut shop, &form).unwrap_or_else(fail);
         let times: Vec<&Value> = body["data"].as_array().into_iter().flatten().map(|r| &r["create_time"]).collect();
         assert_eq!(times, [&s(first), &s(last)]);
     }

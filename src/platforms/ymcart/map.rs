@@ -46,100 +46,105 @@ pub fn push_code(status: OrderStatus) -> Option<u16> {
     PUSH_STATUS.iter().find(|(s, _)| *s == status).map(|(_, c)| *c)
 }
 
-/// Reads one orderList row.
-pub fn order(row: &Value) -> Result<Order, ValueError> {
-    let order_no = values::required(row, "itemno")?;
-    let platform_status = values::code(row, "order_status");
+/// Reads a row's text into its typed fields; a row that is not an object of the documented
+/// shape is refused naming what the parser found.
+fn parse<'a, T: serde::Deserialize<'a>>(raw: &'a str) -> Result<T, ValueError> {
+    serde_json::from_str(raw).map_err(|e| ValueError { field: "row".into(), problem: e.to_string() })
+}
+
+/// Reads one orderList row from the text the vendor sent, which becomes its raw JSON unchanged.
+pub fn order(raw: &str) -> Result<Order, ValueError> {
+    let row: wire::OrderRow<'_> = parse(raw)?;
+    let order_no = values::required_of(&row.itemno, "itemno")?;
+    let platform_status = row.order_status.code();
     let status = lookup(ORDER_STATUS, &platform_status).unwrap_or_else(|| {
         tracing::warn!(order_no, code = platform_status, "unknown YMCart order_status; stored as `unknown`");
         OrderStatus::Unknown
     });
-    let payment = values::code(row, "payment_status");
-    let created_at = values::time(row, "create_time")?
+    let created_at = row
+        .create_time
+        .time("create_time")?
         .ok_or_else(|| ValueError { field: "create_time".into(), problem: "missing or 0".into() })?;
-    let lines = values::each(row, "item", line)?;
-    let shipping_address = buyer_address(row);
+    let lines = row.item.iter().enumerate().map(|(i, l)| line(i, l)).collect::<Result<_, _>>()?;
+    let shipping_address = buyer_address(&row.address);
     Ok(Order {
         order_no,
-        platform_order_id: values::non_empty(row, "id"),
+        platform_order_id: row.id.non_empty(),
         status,
         platform_status,
-        payment_status: lookup(PAYMENT_STATUS, &payment),
+        payment_status: lookup(PAYMENT_STATUS, &row.payment_status.code()),
         refund_status: None,
-        currency: values::non_empty(row, "currency_code").unwrap_or_else(|| "CNY".into()),
-        total_minor: values::fen(row, "total_amount")?,
-        shipping_minor: values::fen(row, "cost_shipping")?,
-        buyer_name: shipping_address.and_then(person_name),
-        buyer_phone: shipping_address
-            .and_then(|a| values::non_empty(a, "mobilephone").or_else(|| values::non_empty(a, "telephone"))),
+        currency: row.currency_code.non_empty().unwrap_or_else(|| "CNY".into()),
+        total_minor: row.total_amount.fen("total_amount")?,
+        shipping_minor: row.cost_shipping.fen("cost_shipping")?,
+        buyer_name: shipping_address.and_then(|a| values::join([a.first_name.clone(), a.last_name.clone()], " ")),
+        buyer_phone: shipping_address.and_then(|a| a.mobilephone.non_empty().or_else(|| a.telephone.non_empty())),
         ship_address: shipping_address.map(address_line),
-        external_ref: values::non_empty(row, "outer_itemno"),
+        external_ref: row.outer_itemno.non_empty(),
         created_at,
-        updated_at: values::time(row, "act_time")?,
+        updated_at: row.act_time.time("act_time")?,
         lines,
-        raw_json: without_numeric_keys(row).to_string(),
+        raw_json: raw.to_string(),
     })
 }
 
-/// The row without PHP's numeric duplicate keys (`"0":"595"` beside `"id":"595"`): they repeat
-/// every named field, so dropping them halves what is stored and loses nothing.
-pub fn without_numeric_keys(row: &Value) -> Value {
-    match row {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| !k.bytes().all(|b| b.is_ascii_digit()))
-                .map(|(k, v)| (k.clone(), without_numeric_keys(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(without_numeric_keys).collect()),
-        other => other.clone(),
-    }
-}
-
-fn line(index: usize, item: &Value) -> Result<OrderLine, ValueError> {
+fn line(index: usize, item: &wire::LineRow<'_>) -> Result<OrderLine, ValueError> {
     Ok(OrderLine::new(
         index as u32 + 1,
-        values::non_empty(item, "sku_codeno").unwrap_or_default(),
-        values::non_empty(item, "goods_name").unwrap_or_default(),
-        values::line_quantity(item, "buy_num")?,
-        values::fen(item, "price")?,
+        item.sku_codeno.non_empty().unwrap_or_default(),
+        item.goods_name.non_empty().unwrap_or_default(),
+        item.buy_num.line_quantity("buy_num")?,
+        item.price.fen("price")?,
     ))
 }
 
 /// The address the buyer is reached at: the shipping one (`address_type` 0), else the billing
 /// one (1) — the vendor page's own sample order has only a billing address — else the first.
-fn buyer_address(row: &Value) -> Option<&Value> {
-    let of_type =
-        |t: i64| values::items(row, "address").find(|a| values::int(a, "address_type").ok().flatten() == Some(t));
-    of_type(0).or_else(|| of_type(1)).or_else(|| values::items(row, "address").next())
+fn buyer_address<'r, 'a>(addresses: &'r [wire::AddressRow<'a>]) -> Option<&'r wire::AddressRow<'a>> {
+    let of_type = |t: i64| addresses.iter().find(|a| a.address_type.int("address_type").ok().flatten() == Some(t));
+    of_type(0).or_else(|| of_type(1)).or_else(|| addresses.first())
 }
 
-fn person_name(a: &Value) -> Option<String> {
-    values::joined(a, &["first_name", "last_name"], " ")
+fn address_line(a: &wire::AddressRow<'_>) -> String {
+    let parts = [&a.address, &a.address_spare, &a.city, &a.state, &a.postcode, &a.country_code_2];
+    values::join(parts.into_iter().cloned(), ", ").unwrap_or_default()
 }
 
-fn address_line(a: &Value) -> String {
-    values::joined(a, &["address", "address_spare", "city", "state", "postcode", "country_code_2"], ", ")
-        .unwrap_or_default()
-}
-
-/// Reads one deliveryList row (or one row of an order's embedded `delivery` array).
-pub fn shipment(row: &Value) -> Result<Shipment, ValueError> {
-    let id = values::required(row, "id")?;
+/// Reads one deliveryList row (or one entry of an order's embedded `delivery` list) from the
+/// text the vendor sent, which becomes its raw JSON unchanged.
+pub fn shipment(raw: &str) -> Result<Shipment, ValueError> {
+    let row: wire::DeliveryRow<'_> = parse(raw)?;
     // delivery_time is "0" until the carrier collects; the row's creation is when we shipped.
-    let shipped_at = match values::time(row, "delivery_time")? {
+    let shipped_at = match row.delivery_time.time("delivery_time")? {
         Some(t) => Some(t),
-        None => values::time(row, "create_time")?,
+        None => row.create_time.time("create_time")?,
     };
     Ok(Shipment {
-        shipment_id: id,
+        shipment_id: values::required_of(&row.id, "id")?,
         order_no: None,
-        platform_order_id: Some(values::required(row, "order_id")?),
-        carrier: values::non_empty(row, "shipping_corp_name"),
-        tracking_no: values::non_empty(row, "delivery_no"),
+        platform_order_id: Some(values::required_of(&row.order_id, "order_id")?),
+        carrier: row.shipping_corp_name.non_empty(),
+        tracking_no: row.delivery_no.non_empty(),
         shipped_at,
-        raw_json: without_numeric_keys(row).to_string(),
+        raw_json: raw.to_string(),
     })
+}
+
+/// An order row's number, for counting distinct rows (None when unreadable or empty).
+pub fn order_no(raw: &str) -> Option<String> {
+    parse::<wire::OrderRow<'_>>(raw).ok()?.itemno.non_empty()
+}
+
+/// A delivery row's id, the shipments stream's high-water mark (None when unreadable).
+pub fn delivery_id(raw: &str) -> Option<i64> {
+    parse::<wire::DeliveryRow<'_>>(raw).ok()?.id.int("id").ok().flatten()
+}
+
+/// What read-back needs of an order row: its number, status code and tracking numbers.
+pub fn order_state(raw: &str) -> Result<(String, String, Vec<String>), ValueError> {
+    let row: wire::OrderRow<'_> = parse(raw)?;
+    let tracking = row.delivery.iter().filter_map(|d| d.delivery_no.non_empty()).collect();
+    Ok((row.itemno.code(), row.order_status.code(), tracking))
 }
 
 /// The outcome of each of `order_nos` in a push answer (`{"code":0,"msg":[{"itemno","msg"}]}`).
@@ -163,16 +168,6 @@ pub fn push_results(answer: &Value, order_nos: &[&str]) -> Result<Vec<PushOutcom
             }
         })
         .collect())
-}
-
-/// The tracking numbers in an order row's embedded `delivery` array (for read-back).
-pub fn tracking_numbers(row: &Value) -> Vec<String> {
-    row.get("delivery")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|d| values::non_empty(d, "delivery_no"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ use crate::platforms::{
 };
 use async_trait::async_trait;
 use client::Client;
-use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -142,7 +141,7 @@ impl YmCart {
             let count =
                 *reported.get_or_insert(if page.count == 0 && !page.rows.is_empty() { u64::MAX } else { page.count });
             let before = seen.len();
-            seen.extend(page.rows.iter().filter_map(|r| values::non_empty(r, "itemno")));
+            seen.extend(page.rows.iter().filter_map(map::order_no));
             let new_rows = seen.len() - before;
             // A server that caps the page below what we asked keeps its own size: asking for
             // that size from page 2 on is right whether it counts offsets by its size or ours.
@@ -150,7 +149,7 @@ impl YmCart {
                 page_size = page.rows.len();
             }
             let mut batch = Batch::default();
-            batch.read(&page.rows, (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
+            batch.read_text(page.rows.iter(), (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
             sink.commit(std::mem::replace(last, batch))?;
             if page.rows.is_empty() || new_rows == 0 || seen.len() as u64 >= count {
                 // Without a total there is nothing to fall short of.
@@ -170,25 +169,28 @@ impl YmCart {
                 vec![("page_no".to_string(), "1".to_string()), ("page_size".to_string(), wire::PAGE_SIZE.to_string())];
             fields.extend(max_id.map(|m| ("max_id".to_string(), m.to_string())));
             let page = self.client.list("deliveryList", fields).await?;
-            let ids: Vec<i64> = page.rows.iter().filter_map(|r| values::int(r, "id").ok().flatten()).collect();
+            let ids: Vec<i64> = page.rows.iter().filter_map(map::delivery_id).collect();
             let cursor = walk
                 .take(&ids)
                 .map_err(|detail| SyncError::Shape { path: "/api-erp-deliveryList.html".into(), detail })?;
             let mut batch = Batch { cursor, ..Batch::default() };
-            batch.read(&page.rows, (Stream::Shipments, "id"), map::shipment, |b, s| b.shipments.push(s));
+            batch.read_text(page.rows.iter(), (Stream::Shipments, "id"), map::shipment, |b, s| b.shipments.push(s));
             sink.commit(batch)?;
         }
         Ok(())
     }
 
-    /// The current orderList rows of `order_nos`, keyed by order number.
-    async fn rows_of(&self, order_nos: &[&str]) -> Result<Vec<Value>, SyncError> {
+    /// The current state of `order_nos` as orderList shows it: (order number, status code,
+    /// tracking numbers) per row found.
+    async fn states_of(&self, order_nos: &[&str]) -> Result<Vec<(String, String, Vec<String>)>, SyncError> {
         let fields = vec![
             ("itemno".to_string(), order_nos.join(",")),
             ("page_no".to_string(), "1".to_string()),
             ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
         ];
-        Ok(self.client.list("orderList", fields).await?.rows)
+        let page = self.client.list("orderList", fields).await?;
+        let shape = |e: values::ValueError| SyncError::Shape { path: "/api-erp-orderList.html".into(), detail: e.to_string() };
+        page.rows.iter().map(|r| map::order_state(r).map_err(shape)).collect()
     }
 }
 
@@ -268,18 +270,17 @@ impl Connector for YmCart {
 
     async fn read_back(&self, items: &[PushItem]) -> Result<Vec<ReadBack>, SyncError> {
         let nos: Vec<&str> = items.iter().map(|i| i.order_no.as_str()).collect();
-        let rows = self.rows_of(&nos).await?;
+        let states = self.states_of(&nos).await?;
         Ok(items
             .iter()
             .map(|item| {
-                let Some(row) = rows.iter().find(|r| values::text(r, "itemno").as_deref() == Some(&item.order_no))
-                else {
+                let Some((_, code, tracking)) = states.iter().find(|(no, _, _)| *no == item.order_no) else {
                     return ReadBack::NotApplied;
                 };
                 let applied = match &item.payload {
-                    PushPayload::Ship { tracking, .. } => map::tracking_numbers(row).iter().any(|t| t == tracking),
+                    PushPayload::Ship { tracking: sent, .. } => tracking.iter().any(|t| t == sent),
                     PushPayload::Status { status } => {
-                        let current = map::lookup(map::ORDER_STATUS, &values::code(row, "order_status"));
+                        let current = map::lookup(map::ORDER_STATUS, code);
                         // At or past the target: resending could only move the order backwards.
                         current.is_some_and(|c| c.is_at_or_past(*status))
                     }
