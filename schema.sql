@@ -1,4 +1,4 @@
--- ordersync database schema, version 2 (PRAGMA user_version); migrations/ brings older files up to it.
+-- ordersync database schema, version 3 (PRAGMA user_version); migrations/ brings older files up to it.
 -- Table and column names below are a contract (DESIGN.md): other tools read them.
 -- Times are RFC 3339 UTC text; money is integer minor units (fen).
 
@@ -21,8 +21,8 @@ CREATE TABLE IF NOT EXISTS orders (
     created_at        TEXT NOT NULL,
     updated_at        TEXT,             -- the vendor's last-modified time
     synced_at         TEXT NOT NULL,    -- when this row last changed here
-    raw_json          TEXT NOT NULL,
-    fingerprint       TEXT NOT NULL,    -- hash of everything above it, to skip unchanged rows
+    fingerprint       TEXT NOT NULL,    -- hash of the row and its raw JSON, to skip unchanged rows
+    raw_json          TEXT NOT NULL,    -- last: kilobytes in overflow pages, never walked to reach a column
     PRIMARY KEY (shop_id, order_no)
 );
 CREATE INDEX IF NOT EXISTS orders_by_platform_id ON orders (shop_id, platform_order_id);

@@ -42,7 +42,19 @@ struct Run {
 /// Runs `ordersync <args>` and measures it, failing loudly on errors.
 fn run_ordersync(config: &Path, args: &[&str]) -> Run {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ordersync"))
+    // ORDERSYNC_BENCH_WRAP="valgrind --tool=callgrind" runs the daemon under a tool (instruction
+    // counts are repeatable where seconds on a shared machine are not); figures then are the tool's.
+    let wrap = std::env::var("ORDERSYNC_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(tool) => {
+            let mut c = Command::new(tool);
+            c.args(words).arg(env!("CARGO_BIN_EXE_ordersync"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_ordersync")),
+    };
+    let mut child = command
         .arg("--config")
         .arg(config)
         .args(args)
@@ -244,6 +256,13 @@ fn store_limit(b: &Bench, daemon: &Row, rows: &mut Vec<Row>) {
     }
     let (wall, cpu) = (start.elapsed().as_secs_f64(), process_cpu() - cpu0);
     let n = orders.len();
+    let raw_bytes: usize = orders
+        .iter()
+        .map(|o| match &o[18] {
+            rusqlite::types::Value::Text(t) => t.len(),
+            _ => 0,
+        })
+        .sum();
     rows.push(Row {
         scenario: "store limit: prepared-statement loop".into(),
         n,
@@ -253,7 +272,8 @@ fn store_limit(b: &Bench, daemon: &Row, rows: &mut Vec<Row>) {
         cpu_us: cpu * 1e6 / n as f64,
         requests: 0,
         note: format!(
-            "same rows, schema and transaction size; daemon/limit: {:.1}× CPU, {:.1}× time",
+            "same rows ({} bytes of raw JSON per order), schema and transaction size; daemon/limit: {:.1}× CPU, {:.1}× time",
+            raw_bytes / n.max(1),
             daemon.cpu_us / (cpu * 1e6 / n as f64),
             daemon.seconds / wall
         ),

@@ -1,9 +1,11 @@
 //! The `{"code": 0, "msg": …, "data": …}` envelope most vendors wrap answers in, read once for all.
 
 use super::values::{self, Scalar};
+
+mod scan;
 use super::SyncError;
-use serde::Deserialize;
 use serde_json::Value;
+use std::ops::Range;
 
 /// The answer itself when its `code` is 0; otherwise the vendor's refusal with its code and msg.
 pub fn ok_or_vendor(answer: Value, path: &str) -> Result<Value, SyncError> {
@@ -35,27 +37,56 @@ pub fn message(answer: &Value) -> String {
 #[derive(Debug, Default)]
 pub struct RawRows {
     body: String,
-    rows: Vec<std::ops::Range<usize>>,
+    rows: Vec<Range<usize>>,
+}
+
+/// The members of a list answer other than its rows, each read as a [`Scalar`].
+#[derive(Debug, Default)]
+pub struct Head {
+    members: Vec<(String, Scalar<'static>)>,
+    /// What the list member held instead of a list, if it did.
+    pub problem: Option<String>,
+}
+
+impl Head {
+    /// The member `key` (the last one, if the answer repeats it); unset when absent.
+    pub fn get(&self, key: &str) -> Scalar<'static> {
+        self.members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
 }
 
 impl RawRows {
-    /// Reads an answer's bytes with `parse`, which returns what it read of the envelope and the
-    /// rows it located (slices of the text it was given, as borrowed `RawValue`s are).
-    pub fn read<T>(
-        body: Vec<u8>,
-        parse: impl for<'a> FnOnce(&'a str) -> Result<(T, RawList<'a>), String>,
-    ) -> Result<(T, RawRows), String> {
+    /// Reads an answer's bytes: a JSON object whose member `list` holds the rows — `[…]`, or
+    /// null, missing or `{}` for none, as PHP-backed vendors encode an empty list all three
+    /// ways. Its other members are read into the [`Head`].
+    ///
+    /// The rows are only located here, by their brackets and strings (a byte scan several times
+    /// faster than a full parse); each row is then parsed — and so checked — by its reader.
+    /// A body cut short or not an object is refused.
+    pub fn read(body: Vec<u8>, list: &str) -> Result<(Head, RawRows), String> {
         let body = String::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
-        let (head, RawList { rows, .. }) = parse(&body)?;
-        let base = body.as_ptr() as usize;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let text = r.get();
-                let start = (text.as_ptr() as usize).checked_sub(base).filter(|s| s + text.len() <= body.len());
-                start.map(|s| s..s + text.len()).ok_or_else(|| "a row outside its answer".to_string())
-            })
-            .collect::<Result<_, _>>()?;
+        let mut head = Head::default();
+        let mut rows = Vec::new();
+        for member in scan::members(body.as_bytes(), list)? {
+            let key: String = serde_json::from_str(&body[member.key]).map_err(|e| e.to_string())?;
+            let text = &body[member.value.clone()];
+            if key != list {
+                let scalar: Scalar<'_> = serde_json::from_str(text).map_err(|e| format!("`{key}`: {e}"))?;
+                head.members.push((key, scalar.into_owned()));
+            } else if text.starts_with('[') {
+                // Located in the walk unless the key was written with escapes.
+                rows = match member.elements {
+                    Some(elements) => elements,
+                    None => scan::elements(body.as_bytes(), member.value.start)?.0,
+                };
+                head.problem = None;
+            } else if text == "null" || scan::members(text.as_bytes(), list).is_ok_and(|m| m.is_empty()) {
+                rows.clear();
+                head.problem = None;
+            } else {
+                head.problem = Some(format!("not a list: {}", text.chars().take(80).collect::<String>()));
+            }
+        }
         Ok((head, RawRows { body, rows }))
     }
 
@@ -72,73 +103,6 @@ impl RawRows {
     /// True when the answer carried no rows.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
-    }
-}
-
-/// A list field read as its rows' raw text: `[…]`, or null, missing or `{}` for none (PHP-backed
-/// vendors encode an empty list all three ways). Anything else is kept as a problem for the
-/// connector to report as a shape error, since the body itself was fine JSON.
-#[derive(Debug, Default)]
-pub struct RawList<'a> {
-    /// The rows, as slices of the answer.
-    pub rows: Vec<&'a serde_json::value::RawValue>,
-    /// What the field held instead of a list, if it did.
-    pub problem: Option<String>,
-}
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for RawList<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(RawListVisitor)
-    }
-}
-
-struct RawListVisitor;
-
-impl RawListVisitor {
-    fn not_a_list<'a>(what: String) -> RawList<'a> {
-        RawList { rows: Vec::new(), problem: Some(format!("not a list: {what}")) }
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for RawListVisitor {
-    type Value = RawList<'de>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a list of rows")
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(row) = seq.next_element()? {
-            rows.push(row);
-        }
-        Ok(RawList { rows, problem: None })
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(match v {
-            Value::Object(o) if o.is_empty() => RawList::default(),
-            other => Self::not_a_list(other.to_string().chars().take(80).collect()),
-        })
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(RawList::default())
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(RawList::default())
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Self::not_a_list(format!("{v:?}")))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Self::not_a_list(v.to_string()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Self::not_a_list(v.to_string()))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Self::not_a_list(v.to_string()))
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Self::not_a_list(v.to_string()))
     }
 }
 
@@ -176,5 +140,24 @@ mod tests {
         assert_eq!(list_at(&mut json!({"data": {"list": [1, 2]}}), "/data/list", "/x").unwrap().len(), 2);
         assert!(list_at(&mut json!({"data": null}), "/data/list", "/x").unwrap().is_empty());
         assert!(list_at(&mut json!({"data": {"list": "x"}}), "/data/list", "/x").is_err());
+    }
+
+    #[test]
+    fn raw_rows_keep_each_row_as_sent() {
+        let body = br#"{"code":"0","count":"2","data":[{"id":"1", "0":"1"} ,{"id":"2"}]}"#.to_vec();
+        let (head, rows) = RawRows::read(body, "data").unwrap();
+        assert_eq!(rows.iter().collect::<Vec<_>>(), [r#"{"id":"1", "0":"1"}"#, r#"{"id":"2"}"#]);
+        assert_eq!((head.get("code").int("code"), head.get("count").int("count")), (Ok(Some(0)), Ok(Some(2))));
+        assert_eq!(head.problem, None);
+        for empty in [r#"{"code":0,"data":null}"#, r#"{"code":0,"data":{}}"#, r#"{"code":0}"#, r#"{"data":[]}"#] {
+            let (head, rows) = RawRows::read(empty.as_bytes().to_vec(), "data").unwrap();
+            assert!(rows.is_empty() && head.problem.is_none(), "{empty}");
+        }
+        let (_, rows) = RawRows::read(br#"{"data":[{"id":"1"}]}"#.to_vec(), "data").unwrap();
+        assert_eq!(rows.len(), 1, "a key written with escapes is still the list");
+        let (head, _) = RawRows::read(br#"{"code":0,"data":"none"}"#.to_vec(), "data").unwrap();
+        assert_eq!(head.problem.as_deref(), Some(r#"not a list: "none""#));
+        assert!(RawRows::read(br#"{"code":0,"data":[{"id":"1"}"#.to_vec(), "data").is_err(), "cut short");
+        assert!(RawRows::read(vec![b'{', 0xff, b'}'], "data").is_err(), "not UTF-8");
     }
 }

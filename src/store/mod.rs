@@ -19,9 +19,10 @@ use std::time::Duration;
 /// The schema applied on open; its version lives in `PRAGMA user_version`.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// The steps that bring a file of an older version up to date: (version it leads to, SQL).
-const MIGRATIONS: &[(i64, &str)] = &[(2, include_str!("../../migrations/0002.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(2, include_str!("../../migrations/0002.sql")), (3, include_str!("../../migrations/0003.sql"))];
 /// How long a write waits for another writer before giving up, unless the config says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -165,6 +166,18 @@ impl Store {
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let e = |source| StoreError::Sqlite { path: path.clone(), source };
+        // A migration may rebuild a table (SQLite's documented way to reorder columns); with
+        // foreign keys on, dropping the old `orders` would cascade to every line. The pragma
+        // has no effect inside a transaction, so it is set around it.
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(e)?;
+        let migrated = self.migrate_in_transaction();
+        self.conn.execute_batch("PRAGMA foreign_keys = ON").map_err(e)?;
+        migrated
+    }
+
+    fn migrate_in_transaction(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite { path: path.clone(), source };
         // IMMEDIATE: two first opens must not both read version 0 and then both apply the schema.
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
@@ -179,6 +192,17 @@ impl Store {
             }
         }
         if version < SCHEMA_VERSION {
+            // A rebuild must leave every reference whole before it commits.
+            let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).map_err(e)?;
+            if broken > 0 {
+                return Err(StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source: rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                        Some(format!("migration to version {SCHEMA_VERSION} left {broken} rows without their parent; nothing was changed")),
+                    ),
+                });
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(e)?;
         }
         tx.commit().map_err(e)
@@ -214,16 +238,40 @@ pub fn vendor_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A stable 64-bit FNV-1a hash of `parts`, as hex: stable across builds, unlike std's hasher.
+/// A stable 64-bit hash of `parts`, as hex (see [`Fingerprint`]).
 pub fn fingerprint(parts: &[&str]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut f = Fingerprint::default();
     for part in parts {
-        for b in part.bytes().chain(std::iter::once(0x1f)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        f.add(part);
     }
-    format!("{h:016x}")
+    f.finish()
+}
+
+/// Builds a row's fingerprint, the hash that tells an unchanged row from a changed one.
+/// XXH3: specified and stable across builds and machines (unlike std's hasher, which a stored
+/// value must never depend on), and fast enough to hash every raw row a pass reads.
+pub struct Fingerprint(twox_hash::XxHash3_64);
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint(twox_hash::XxHash3_64::with_seed(0))
+    }
+}
+
+impl Fingerprint {
+    /// Adds one part; parts are separated, so ("ab", "c") and ("a", "bc") differ.
+    pub fn add(&mut self, part: &str) -> &mut Self {
+        use std::hash::Hasher;
+        self.0.write(part.as_bytes());
+        self.0.write(&[0x1f]);
+        self
+    }
+
+    /// The hash as 16 hex digits.
+    pub fn finish(&self) -> String {
+        use std::hash::Hasher;
+        format!("{:016x}", self.0.finish())
+    }
 }
 
 #[cfg(test)]
@@ -244,7 +292,7 @@ mod tests {
     }
 
     /// A version-1 file (the schema before exact quantities) is brought up to date in place,
-    /// keeping its rows.
+    /// keeping its rows: the orders table is rebuilt (version 3) and its lines are not cascaded.
     #[test]
     fn migrates_a_version_1_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -252,9 +300,18 @@ mod tests {
         {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(
-                "CREATE TABLE order_lines (shop_id TEXT NOT NULL, order_no TEXT NOT NULL, line_no INTEGER NOT NULL,
+                "CREATE TABLE orders (shop_id TEXT NOT NULL, order_no TEXT NOT NULL, platform TEXT NOT NULL,
+                    platform_order_id TEXT, status TEXT NOT NULL, platform_status TEXT NOT NULL, payment_status TEXT,
+                    refund_status TEXT, currency TEXT NOT NULL, total_minor INTEGER NOT NULL,
+                    shipping_minor INTEGER NOT NULL, buyer_name TEXT, buyer_phone TEXT, ship_address TEXT,
+                    external_ref TEXT, created_at TEXT NOT NULL, updated_at TEXT, synced_at TEXT NOT NULL,
+                    raw_json TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (shop_id, order_no));
+                 INSERT INTO orders VALUES ('s', 'o', 'ymcart', '7', 'shipped', '301', NULL, NULL, 'CNY', 100, 0,
+                    NULL, NULL, NULL, NULL, '2024-01-01T00:00:00Z', NULL, '2024-01-01T00:00:00Z', '{}', 'fp');
+                 CREATE TABLE order_lines (shop_id TEXT NOT NULL, order_no TEXT NOT NULL, line_no INTEGER NOT NULL,
                     sku TEXT NOT NULL, name TEXT NOT NULL, quantity INTEGER NOT NULL, unit_price_minor INTEGER NOT NULL,
-                    PRIMARY KEY (shop_id, order_no, line_no));
+                    PRIMARY KEY (shop_id, order_no, line_no),
+                    FOREIGN KEY (shop_id, order_no) REFERENCES orders (shop_id, order_no) ON DELETE CASCADE);
                  CREATE TABLE sync_state (shop_id TEXT NOT NULL, stream TEXT NOT NULL, cursor TEXT,
                     last_started_at TEXT, last_finished_at TEXT, last_success_at TEXT, last_error TEXT,
                     PRIMARY KEY (shop_id, stream));
@@ -271,7 +328,23 @@ mod tests {
             .connection()
             .query_row("SELECT quantity, quantity_exact FROM order_lines", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
-        assert_eq!((q, exact), (3, None));
+        assert_eq!((q, exact), (3, None), "the line survived the rebuild of its order's table");
+        let (status, fp, raw): (String, String, String) = store
+            .connection()
+            .query_row("SELECT status, fingerprint, raw_json FROM orders", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        assert_eq!((status.as_str(), fp.as_str(), raw.as_str()), ("shipped", "fp", "{}"));
+        let columns: Vec<String> = store
+            .connection()
+            .prepare("SELECT name FROM pragma_table_info('orders')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(columns.last().map(String::as_str), Some("raw_json"), "raw JSON is the last column");
+        let fk: i64 = store.connection().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1, "foreign keys are on again after the migration");
         store.connection().prepare("SELECT incomplete FROM sync_state").unwrap();
         store.connection().prepare("SELECT shortfall FROM sync_runs").unwrap();
         let v: i64 = store.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();

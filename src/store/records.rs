@@ -4,7 +4,7 @@
 //! An observation older than the stored one (by the vendor's modified time) is skipped; a
 //! backwards status move with a newer time is applied and flagged in `status_changes`.
 
-use super::{fingerprint, ts, vendor_ts, Store, StoreError};
+use super::{fingerprint, ts, vendor_ts, Fingerprint, Store, StoreError};
 use crate::model::{Order, OrderStatus, Refund, RefundStatus, Rejected, Shipment, Stream};
 use crate::platforms::{Batch, StoredOrder};
 use chrono::{DateTime, Utc};
@@ -68,8 +68,15 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
         let mut counts = BatchCounts::default();
         let now_text = ts(now);
+        // Linking early shipments to their order costs a statement per order; most batches have
+        // none waiting, which one look tells.
+        let waiting: bool = !batch.orders.is_empty()
+            && tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM shipments WHERE shop_id = ?1 AND order_no IS NULL)")
+                .and_then(|mut s| s.query_row([shop_id], |r| r.get(0)))
+                .map_err(e)?;
         for order in &batch.orders {
-            tally(&mut counts, upsert_order(&tx, shop_id, platform, order, &now_text).map_err(e)?);
+            tally(&mut counts, upsert_order(&tx, (shop_id, platform), order, waiting, &now_text).map_err(e)?);
         }
         for shipment in &batch.shipments {
             tally(&mut counts, upsert_shipment(&tx, shop_id, shipment, &now_text).map_err(e)?);
@@ -119,13 +126,21 @@ fn is_stale(stored: Option<&str>, incoming: Option<&str>) -> bool {
     matches!((stored, incoming), (Some(s), Some(i)) if i < s)
 }
 
-fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now: &str) -> rusqlite::Result<Outcome> {
+/// Upserts one order and its lines; `shipments_waiting` says whether any stored shipment still
+/// lacks its order number (see `commit_batch`).
+fn upsert_order(
+    tx: &Transaction,
+    (shop_id, platform): (&str, &str),
+    o: &Order,
+    shipments_waiting: bool,
+    now: &str,
+) -> rusqlite::Result<Outcome> {
     let created = vendor_ts(o.created_at);
     let updated = opt_ts(o.updated_at);
     let payment = o.payment_status.map(|p| p.as_str());
     let refund = o.refund_status.map(|r| r.as_str());
-    let lines_text = serde_json::to_string(&o.lines).unwrap_or_default();
-    let fp = fingerprint(&[
+    let mut f = Fingerprint::default();
+    for part in [
         o.platform_order_id.as_deref().unwrap_or(""),
         o.status.as_str(),
         &o.platform_status,
@@ -140,9 +155,15 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
         o.external_ref.as_deref().unwrap_or(""),
         &created,
         updated.as_deref().unwrap_or(""),
-        &lines_text,
-        &o.raw_json,
-    ]);
+    ] {
+        f.add(part);
+    }
+    for l in &o.lines {
+        let numbers = format!("{} {} {} {:?}", l.line_no, l.quantity, l.unit_price_minor, l.real_amount_minor);
+        f.add(&numbers).add(&l.sku).add(&l.name).add(&l.quantity_exact);
+        f.add(l.spec.as_deref().unwrap_or("")).add(l.real_quantity.as_deref().unwrap_or(""));
+    }
+    let fp = f.add(&o.raw_json).finish();
     let existing = Stored::read(tx, "orders", "order_no", shop_id, &o.order_no)?;
     let outcome = match decide(existing.as_ref(), &fp, updated.as_deref(), |old| {
         old.parse().unwrap_or(OrderStatus::Unknown).is_regression_to(o.status)
@@ -187,8 +208,10 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
         o.raw_json,
         fp
     ])?;
-    tx.prepare_cached("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?
-        .execute(params![shop_id, o.order_no])?;
+    if existing.is_some() {
+        tx.prepare_cached("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?
+            .execute(params![shop_id, o.order_no])?;
+    }
     let mut insert_line = tx.prepare_cached(
         "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor, quantity_exact,
             spec, real_quantity, real_amount_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -208,7 +231,7 @@ fn upsert_order(tx: &Transaction, shop_id: &str, platform: &str, o: &Order, now:
             l.real_amount_minor
         ])?;
     }
-    if let Some(id) = &o.platform_order_id {
+    if let Some(id) = o.platform_order_id.as_ref().filter(|_| shipments_waiting) {
         // Shipments that arrived before their order name it by internal id only; link them now.
         tx.prepare_cached(
             "UPDATE shipments SET order_no = ?3 WHERE shop_id = ?1 AND platform_order_id = ?2 AND order_no IS NULL",

@@ -130,11 +130,6 @@ pub fn shipment(raw: &str) -> Result<Shipment, ValueError> {
     })
 }
 
-/// An order row's number, for counting distinct rows (None when unreadable or empty).
-pub fn order_no(raw: &str) -> Option<String> {
-    parse::<wire::OrderRow<'_>>(raw).ok()?.itemno.non_empty()
-}
-
 /// A delivery row's id, the shipments stream's high-water mark (None when unreadable).
 pub fn delivery_id(raw: &str) -> Option<i64> {
     parse::<wire::DeliveryRow<'_>>(raw).ok()?.id.int("id").ok().flatten()

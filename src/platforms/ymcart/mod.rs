@@ -140,16 +140,18 @@ impl YmCart {
             // A `count` of 0 (or none) beside rows is no total at all: page until a page is empty.
             let count =
                 *reported.get_or_insert(if page.count == 0 && !page.rows.is_empty() { u64::MAX } else { page.count });
+            let mut batch = Batch::default();
+            batch.read_text(page.rows.iter(), (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
             let before = seen.len();
-            seen.extend(page.rows.iter().filter_map(map::order_no));
+            seen.extend(batch.orders.iter().map(|o| o.order_no.clone()));
+            // A row kept raw still counts when it names its order (not when keyed by its hash).
+            seen.extend(batch.rejected.iter().filter(|r| !r.vendor_key.starts_with("raw:")).map(|r| r.vendor_key.clone()));
             let new_rows = seen.len() - before;
             // A server that caps the page below what we asked keeps its own size: asking for
             // that size from page 2 on is right whether it counts offsets by its size or ours.
             if page_no == 1 && !page.rows.is_empty() && page.rows.len() < page_size && count > page.rows.len() as u64 {
                 page_size = page.rows.len();
             }
-            let mut batch = Batch::default();
-            batch.read_text(page.rows.iter(), (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
             sink.commit(std::mem::replace(last, batch))?;
             if page.rows.is_empty() || new_rows == 0 || seen.len() as u64 >= count {
                 // Without a total there is nothing to fall short of.

@@ -6,30 +6,10 @@
 //! other field are skipped by the parser, never built), while the row's own text is kept as its
 //! raw JSON.
 
-use crate::platforms::envelope::{RawList, RawRows};
+use crate::platforms::envelope::RawRows;
 use crate::platforms::values::Scalar;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-
-/// A list answer (orderList, deliveryList): the envelope and `count`, the rows left as text.
-#[derive(Debug, Deserialize)]
-pub struct ListAnswer<'a> {
-    /// 0 for success.
-    #[serde(borrow, default)]
-    pub code: Scalar<'a>,
-    /// The vendor's explanation of a refusal.
-    #[serde(borrow, default)]
-    pub msg: Scalar<'a>,
-    /// Another place vendors put it.
-    #[serde(borrow, default)]
-    pub error: Scalar<'a>,
-    /// Rows the filter matches in all (a string).
-    #[serde(borrow, default)]
-    pub count: Scalar<'a>,
-    /// The page's rows.
-    #[serde(borrow, default)]
-    pub data: RawList<'a>,
-}
 
 /// What a list answer says besides its rows, owned so it outlives the parse.
 #[derive(Debug)]
@@ -46,16 +26,14 @@ pub struct ListHead {
 
 /// Reads a list answer's bytes: its head, and its rows located as the text the vendor sent.
 pub fn read_list(body: Vec<u8>) -> Result<(ListHead, RawRows), String> {
-    RawRows::read(body, |text| {
-        let a: ListAnswer<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let head = ListHead {
-            code: a.code.into_owned(),
-            msg: (a.msg.into_owned(), a.error.into_owned()),
-            count: a.count.into_owned(),
-            problem: a.data.problem.clone(),
-        };
-        Ok((head, a.data))
-    })
+    let (head, rows) = RawRows::read(body, "data")?;
+    let list = ListHead {
+        code: head.get("code"),
+        msg: (head.get("msg"), head.get("error")),
+        count: head.get("count"),
+        problem: head.problem,
+    };
+    Ok((list, rows))
 }
 
 /// The fields of an orderList row that we read.
