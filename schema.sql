@@ -22,11 +22,14 @@ CREATE TABLE IF NOT EXISTS orders (
     updated_at        TEXT,             -- the vendor's last-modified time
     synced_at         TEXT NOT NULL,    -- when this row last changed here
     fingerprint       TEXT NOT NULL,    -- hash of the row and its raw JSON, to skip unchanged rows
+    raw_hash          TEXT,             -- hash of raw_json as received (and of the reader's version),
+                                        -- to skip a row already stored unchanged without reading it
     raw_json          TEXT NOT NULL,    -- last: kilobytes in overflow pages, never walked to reach a column
     PRIMARY KEY (shop_id, order_no)
 );
 CREATE INDEX IF NOT EXISTS orders_by_platform_id ON orders (shop_id, platform_order_id);
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (shop_id, status);
+CREATE INDEX IF NOT EXISTS orders_by_raw_hash ON orders (shop_id, raw_hash);
 
 CREATE TABLE IF NOT EXISTS order_lines (
     shop_id          TEXT NOT NULL,

@@ -1,4 +1,6 @@
--- Version 2 → 3: `orders.fingerprint` moves before `raw_json`. A row's raw JSON is kilobytes and
+-- Version 2 → 3: `orders.fingerprint` moves before `raw_json`, and `raw_hash` (the hash of the
+-- row's raw JSON as received, indexed) lets a pass skip rows it has already stored unchanged
+-- without reading them. A row's raw JSON is kilobytes and
 -- spills into overflow pages; a column after it can only be read by walking them, and every
 -- upsert reads the fingerprint. Same names and types; every row and line is kept (the rebuild
 -- runs with foreign keys off, so dropping the old table cascades nothing).
@@ -22,6 +24,7 @@ CREATE TABLE orders_v3 (
     updated_at        TEXT,
     synced_at         TEXT NOT NULL,
     fingerprint       TEXT NOT NULL,
+    raw_hash          TEXT,
     raw_json          TEXT NOT NULL,
     PRIMARY KEY (shop_id, order_no)
 );
@@ -35,3 +38,4 @@ DROP TABLE orders;
 ALTER TABLE orders_v3 RENAME TO orders;
 CREATE INDEX IF NOT EXISTS orders_by_platform_id ON orders (shop_id, platform_order_id);
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (shop_id, status);
+CREATE INDEX IF NOT EXISTS orders_by_raw_hash ON orders (shop_id, raw_hash);

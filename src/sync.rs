@@ -58,6 +58,10 @@ impl Sink for StoreSink<'_> {
         Ok(self.store.stored_orders(self.shop_id, order_nos)?)
     }
 
+    fn known_orders(&mut self, raw_hashes: &[String]) -> Result<Vec<(String, String)>, SyncError> {
+        Ok(self.store.orders_by_raw_hash(self.shop_id, raw_hashes)?)
+    }
+
     fn shipment_candidates(
         &mut self,
         changed_since: &str,

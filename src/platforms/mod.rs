@@ -86,6 +86,9 @@ pub struct Batch {
     pub cursor: Option<String>,
     /// Queries whose rows fell short of the total the vendor reported, even after a re-read.
     pub shortfalls: Vec<Shortfall>,
+    /// Rows read and found already stored unchanged by their raw hash ([`Sink::known_orders`]),
+    /// skipped unread; counted as seen.
+    pub unchanged: u64,
 }
 
 /// A query that returned fewer rows than the vendor said it holds (the completeness check).
@@ -178,6 +181,13 @@ pub trait Sink: Send {
     /// `rejected` and `cancelled`: a `refunded` one may still close), for platforms that re-read
     /// open refunds instead of re-listing them all.
     fn open_refunds(&mut self) -> Result<Vec<String>, SyncError> {
+        Ok(Vec::new())
+    }
+
+    /// The stored orders whose raw JSON hashes to one of `raw_hashes` (`store::raw_hash` of
+    /// the row's text as received), as (raw hash, order number): rows a connector may skip
+    /// without reading, since the same bytes were stored by the same readers.
+    fn known_orders(&mut self, _raw_hashes: &[String]) -> Result<Vec<(String, String)>, SyncError> {
         Ok(Vec::new())
     }
 }
@@ -570,5 +580,9 @@ impl Sink for Interruptible<'_> {
 
     fn open_refunds(&mut self) -> Result<Vec<String>, SyncError> {
         self.inner.open_refunds()
+    }
+
+    fn known_orders(&mut self, raw_hashes: &[String]) -> Result<Vec<(String, String)>, SyncError> {
+        self.inner.known_orders(raw_hashes)
     }
 }

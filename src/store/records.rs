@@ -4,7 +4,7 @@
 //! An observation older than the stored one (by the vendor's modified time) is skipped; a
 //! backwards status move with a newer time is applied and flagged in `status_changes`.
 
-use super::{fingerprint, ts, vendor_ts, Fingerprint, Store, StoreError};
+use super::{fingerprint, raw_hash, ts, vendor_ts, Fingerprint, Store, StoreError};
 use crate::model::{Order, OrderStatus, Refund, RefundStatus, Rejected, Shipment, Stream};
 use crate::platforms::{Batch, StoredOrder};
 use chrono::{DateTime, Utc};
@@ -66,7 +66,7 @@ impl Store {
         // IMMEDIATE: a deferred transaction that reads first and then writes cannot wait for
         // another writer (SQLite answers "database is locked" at once); this one waits.
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
-        let mut counts = BatchCounts::default();
+        let mut counts = BatchCounts { seen: batch.unchanged, ..BatchCounts::default() };
         let now_text = ts(now);
         // Linking early shipments to their order costs a statement per order; most batches have
         // none waiting, which one look tells.
@@ -164,19 +164,28 @@ fn upsert_order(
         f.add(l.spec.as_deref().unwrap_or("")).add(l.real_quantity.as_deref().unwrap_or(""));
     }
     let fp = f.add(&o.raw_json).finish();
+    let raw = raw_hash(&o.raw_json);
     let existing = Stored::read(tx, "orders", "order_no", shop_id, &o.order_no)?;
     let outcome = match decide(existing.as_ref(), &fp, updated.as_deref(), |old| {
         old.parse().unwrap_or(OrderStatus::Unknown).is_regression_to(o.status)
     }) {
-        Outcome::Unchanged => return Ok(Outcome::Unchanged),
+        Outcome::Unchanged => {
+            // Same row, read by another release (or stored before raw hashes): note its hash so
+            // the next pass skips it unread.
+            if existing.as_ref().and_then(|e| e.raw_hash.as_deref()) != Some(raw.as_str()) {
+                tx.prepare_cached("UPDATE orders SET raw_hash = ?3 WHERE shop_id = ?1 AND order_no = ?2")?
+                    .execute(params![shop_id, o.order_no, raw])?;
+            }
+            return Ok(Outcome::Unchanged);
+        }
         Outcome::Stale => return Ok(Outcome::Stale),
         other => other,
     };
     tx.prepare_cached(
         "INSERT INTO orders (shop_id, order_no, platform, platform_order_id, status, platform_status, payment_status,
             refund_status, currency, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address, external_ref,
-            created_at, updated_at, synced_at, raw_json, fingerprint)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+            created_at, updated_at, synced_at, raw_json, fingerprint, raw_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
          ON CONFLICT (shop_id, order_no) DO UPDATE SET platform = excluded.platform,
             platform_order_id = excluded.platform_order_id, status = excluded.status,
             platform_status = excluded.platform_status, payment_status = excluded.payment_status,
@@ -184,7 +193,8 @@ fn upsert_order(
             shipping_minor = excluded.shipping_minor, buyer_name = excluded.buyer_name,
             buyer_phone = excluded.buyer_phone, ship_address = excluded.ship_address,
             external_ref = excluded.external_ref, created_at = excluded.created_at, updated_at = excluded.updated_at,
-            synced_at = excluded.synced_at, raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
+            synced_at = excluded.synced_at, raw_json = excluded.raw_json, fingerprint = excluded.fingerprint,
+            raw_hash = excluded.raw_hash",
     )?
     .execute(params![
         shop_id,
@@ -206,7 +216,8 @@ fn upsert_order(
         updated,
         now,
         o.raw_json,
-        fp
+        fp,
+        raw
     ])?;
     if existing.is_some() {
         tx.prepare_cached("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?
@@ -256,6 +267,8 @@ struct Stored {
     platform_status: String,
     updated_at: Option<String>,
     fingerprint: String,
+    /// Orders only: the stored `raw_hash`.
+    raw_hash: Option<String>,
 }
 
 impl Stored {
@@ -267,8 +280,9 @@ impl Stored {
         shop_id: &str,
         key: &str,
     ) -> rusqlite::Result<Option<Stored>> {
+        let raw_hash = if table == "orders" { "raw_hash" } else { "NULL" };
         let sql = format!(
-            "SELECT status, platform_status, updated_at, fingerprint FROM {table} WHERE shop_id = ?1 AND {key_column} = ?2"
+            "SELECT status, platform_status, updated_at, fingerprint, {raw_hash} FROM {table} WHERE shop_id = ?1 AND {key_column} = ?2"
         );
         tx.prepare_cached(&sql)?
             .query_row(params![shop_id, key], |r| {
@@ -277,6 +291,7 @@ impl Stored {
                     platform_status: r.get(1)?,
                     updated_at: r.get(2)?,
                     fingerprint: r.get(3)?,
+                    raw_hash: r.get(4)?,
                 })
             })
             .optional()
@@ -461,6 +476,28 @@ impl Store {
         let rows =
             stmt.query_map(params![shop_id, status.as_str(), limit as i64], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+    }
+
+    /// The stored orders among those whose raw JSON hashes to one of `raw_hashes` (see
+    /// [`super::raw_hash`]), as (raw hash, order number): rows a pass may skip unread.
+    pub fn orders_by_raw_hash(
+        &self,
+        shop_id: &str,
+        raw_hashes: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut found = Vec::new();
+        // One statement per page of at most 100 (SQLite's default limit is 32766 parameters).
+        for chunk in raw_hashes.chunks(100) {
+            let marks = (2..chunk.len() + 2).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT raw_hash, order_no FROM orders WHERE shop_id = ?1 AND raw_hash IN ({marks})");
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+            let params = std::iter::once(shop_id).chain(chunk.iter().map(String::as_str));
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.err(e))?;
+            found.extend(rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))?);
+        }
+        Ok(found)
     }
 
     /// Row counts of the synced tables for one shop: (orders, shipments, refunds, status changes).
