@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS orders (
     updated_at        TEXT,             -- the vendor's last-modified time
     synced_at         TEXT NOT NULL,    -- when this row last changed here
     fingerprint       TEXT NOT NULL,    -- hash of the row and its raw JSON, to skip unchanged rows
-    raw_hash          TEXT,             -- hash of raw_json as received (and of the reader's version),
+    raw_hash          INTEGER,             -- hash of raw_json as received (and of the reader's version),
                                         -- to skip a row already stored unchanged without reading it
     raw_json          TEXT NOT NULL,    -- last: kilobytes in overflow pages, never walked to reach a column
     PRIMARY KEY (shop_id, order_no)

@@ -219,7 +219,9 @@ fn store_limit(b: &Bench, daemon: &Row, rows: &mut Vec<Row>) {
             )
             .expect("select");
         let mut by_order = std::collections::HashMap::<String, Vec<_>>::new();
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (1..12).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()?))).expect("lines");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, (1..12).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()?)))
+            .expect("lines");
         for row in rows {
             let (no, line) = row.expect("line");
             by_order.entry(no).or_default().push(line);

@@ -24,7 +24,7 @@ CREATE TABLE orders_v3 (
     updated_at        TEXT,
     synced_at         TEXT NOT NULL,
     fingerprint       TEXT NOT NULL,
-    raw_hash          TEXT,
+    raw_hash          INTEGER,
     raw_json          TEXT NOT NULL,
     PRIMARY KEY (shop_id, order_no)
 );

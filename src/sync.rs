@@ -58,7 +58,7 @@ impl Sink for StoreSink<'_> {
         Ok(self.store.stored_orders(self.shop_id, order_nos)?)
     }
 
-    fn known_orders(&mut self, raw_hashes: &[String]) -> Result<Vec<(String, String)>, SyncError> {
+    fn known_orders(&mut self, raw_hashes: &[i64]) -> Result<Vec<(i64, String)>, SyncError> {
         Ok(self.store.orders_by_raw_hash(self.shop_id, raw_hashes)?)
     }
 

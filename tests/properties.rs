@@ -362,11 +362,19 @@ fn ss_return_row() -> Value {
 }
 
 fn ym_order() -> Reader {
-    Reader { name: "ymcart order", base: vec![ym_order_row()], read: |v| ymcart::map::order(&v[0].to_string()).map(drop) }
+    Reader {
+        name: "ymcart order",
+        base: vec![ym_order_row()],
+        read: |v| ymcart::map::order(&v[0].to_string()).map(drop),
+    }
 }
 
 fn ym_shipment() -> Reader {
-    Reader { name: "ymcart shipment", base: vec![ym_delivery_row()], read: |v| ymcart::map::shipment(&v[0].to_string()).map(drop) }
+    Reader {
+        name: "ymcart shipment",
+        base: vec![ym_delivery_row()],
+        read: |v| ymcart::map::shipment(&v[0].to_string()).map(drop),
+    }
 }
 
 fn gm_order() -> Reader {

@@ -47,11 +47,10 @@ fn order_list_sample() {
     assert_eq!((l.line_no, l.sku.as_str(), l.name.as_str()), (1, "LC79246S", "Low Rise Flowery Legging"));
     assert_eq!((l.quantity, l.quantity_exact.as_str(), l.unit_price_minor), (1, "1", 180));
     // Raw JSON is the row exactly as the page sent it, numeric PHP twins included.
-    let sample: Value = serde_json::from_str(&std::fs::read_to_string(format!(
-        "{}/tests/fixtures/vendor/ymcart/orderList.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap())
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/tests/fixtures/vendor/ymcart/orderList.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap(),
+    )
     .unwrap();
     let raw: Value = serde_json::from_str(&o.raw_json).unwrap();
     assert_eq!(raw, sample["data"][0]);

@@ -187,7 +187,7 @@ pub trait Sink: Send {
     /// The stored orders whose raw JSON hashes to one of `raw_hashes` (`store::raw_hash` of
     /// the row's text as received), as (raw hash, order number): rows a connector may skip
     /// without reading, since the same bytes were stored by the same readers.
-    fn known_orders(&mut self, _raw_hashes: &[String]) -> Result<Vec<(String, String)>, SyncError> {
+    fn known_orders(&mut self, _raw_hashes: &[i64]) -> Result<Vec<(i64, String)>, SyncError> {
         Ok(Vec::new())
     }
 }
@@ -582,7 +582,7 @@ impl Sink for Interruptible<'_> {
         self.inner.open_refunds()
     }
 
-    fn known_orders(&mut self, raw_hashes: &[String]) -> Result<Vec<(String, String)>, SyncError> {
+    fn known_orders(&mut self, raw_hashes: &[i64]) -> Result<Vec<(i64, String)>, SyncError> {
         self.inner.known_orders(raw_hashes)
     }
 }

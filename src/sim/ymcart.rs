@@ -871,7 +871,8 @@ fn order_list(shop: &mut Shop, f: &HashMap<String, String>) -> Result<Value, Str
         ),
     };
     let itemnos = list_field(f, "itemno");
-    let filter = format!("{:?}", ["time_type", "start_time", "end_time", "order_status", "itemno"].map(|k| field(f, k)));
+    let filter =
+        format!("{:?}", ["time_type", "start_time", "end_time", "order_status", "itemno"].map(|k| field(f, k)));
     if shop.matched.as_ref().is_none_or(|(last, _)| *last != filter) {
         let matched = (0..shop.orders.len())
             .filter(|&i| {

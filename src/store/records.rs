@@ -172,7 +172,7 @@ fn upsert_order(
         Outcome::Unchanged => {
             // Same row, read by another release (or stored before raw hashes): note its hash so
             // the next pass skips it unread.
-            if existing.as_ref().and_then(|e| e.raw_hash.as_deref()) != Some(raw.as_str()) {
+            if existing.as_ref().and_then(|e| e.raw_hash) != Some(raw) {
                 tx.prepare_cached("UPDATE orders SET raw_hash = ?3 WHERE shop_id = ?1 AND order_no = ?2")?
                     .execute(params![shop_id, o.order_no, raw])?;
             }
@@ -268,7 +268,7 @@ struct Stored {
     updated_at: Option<String>,
     fingerprint: String,
     /// Orders only: the stored `raw_hash`.
-    raw_hash: Option<String>,
+    raw_hash: Option<i64>,
 }
 
 impl Stored {
@@ -480,18 +480,15 @@ impl Store {
 
     /// The stored orders among those whose raw JSON hashes to one of `raw_hashes` (see
     /// [`super::raw_hash`]), as (raw hash, order number): rows a pass may skip unread.
-    pub fn orders_by_raw_hash(
-        &self,
-        shop_id: &str,
-        raw_hashes: &[String],
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    pub fn orders_by_raw_hash(&self, shop_id: &str, raw_hashes: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
         let mut found = Vec::new();
         // One statement per page of at most 100 (SQLite's default limit is 32766 parameters).
         for chunk in raw_hashes.chunks(100) {
             let marks = (2..chunk.len() + 2).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
             let sql = format!("SELECT raw_hash, order_no FROM orders WHERE shop_id = ?1 AND raw_hash IN ({marks})");
             let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-            let params = std::iter::once(shop_id).chain(chunk.iter().map(String::as_str));
+            let params = std::iter::once(&shop_id as &dyn rusqlite::ToSql)
+                .chain(chunk.iter().map(|h| h as &dyn rusqlite::ToSql));
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(|e| self.err(e))?;

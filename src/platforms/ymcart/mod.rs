@@ -141,8 +141,8 @@ impl YmCart {
             let count =
                 *reported.get_or_insert(if page.count == 0 && !page.rows.is_empty() { u64::MAX } else { page.count });
             // Rows stored before from the same bytes are counted, not read: most of a pass.
-            let hashes: Vec<String> = page.rows.iter().map(crate::store::raw_hash).collect();
-            let known: HashMap<String, String> = sink.known_orders(&hashes)?.into_iter().collect();
+            let hashes: Vec<i64> = page.rows.iter().map(crate::store::raw_hash).collect();
+            let known: HashMap<i64, String> = sink.known_orders(&hashes)?.into_iter().collect();
             let mut batch = Batch::default();
             let unread = page.rows.iter().zip(&hashes).filter(|(_, h)| !known.contains_key(*h)).map(|(row, _)| row);
             batch.read_text(unread, (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
@@ -151,7 +151,9 @@ impl YmCart {
             seen.extend(hashes.iter().filter_map(|h| known.get(h)).cloned());
             seen.extend(batch.orders.iter().map(|o| o.order_no.clone()));
             // A row kept raw still counts when it names its order (not when keyed by its hash).
-            seen.extend(batch.rejected.iter().filter(|r| !r.vendor_key.starts_with("raw:")).map(|r| r.vendor_key.clone()));
+            seen.extend(
+                batch.rejected.iter().filter(|r| !r.vendor_key.starts_with("raw:")).map(|r| r.vendor_key.clone()),
+            );
             let new_rows = seen.len() - before;
             // A server that caps the page below what we asked keeps its own size: asking for
             // that size from page 2 on is right whether it counts offsets by its size or ours.
@@ -197,7 +199,8 @@ impl YmCart {
             ("page_size".to_string(), wire::PAGE_SIZE.to_string()),
         ];
         let page = self.client.list("orderList", fields).await?;
-        let shape = |e: values::ValueError| SyncError::Shape { path: "/api-erp-orderList.html".into(), detail: e.to_string() };
+        let shape =
+            |e: values::ValueError| SyncError::Shape { path: "/api-erp-orderList.html".into(), detail: e.to_string() };
         page.rows.iter().map(|r| map::order_state(r).map_err(shape)).collect()
     }
 }
