@@ -121,3 +121,38 @@ async fn a_backwards_move_is_recorded_as_a_regression() {
     );
     assert_eq!(n, 1);
 }
+
+/// The raw JSON stored for each order is its row exactly as the simulator sent it: byte for byte
+/// the text of one element of a served orderList body's `data`, numeric PHP twins included. The
+/// served bodies are split here with serde_json's own `RawValue`, not the connector's scanner.
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_json_is_the_row_as_the_vendor_sent_it() {
+    use ordersync::sim::Simulator;
+    let env = spawn_ymcart(300, 30, 11).await;
+    env.sim.core().cache_pages(true);
+    pass(&env, Stream::Orders).await;
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        data: Vec<&'a serde_json::value::RawValue>,
+    }
+    let pages = env.sim.core().cached_pages();
+    let mut served = BTreeSet::new();
+    for page in &pages {
+        let text = std::str::from_utf8(page).expect("UTF-8");
+        if let Ok(body) = serde_json::from_str::<Body<'_>>(text) {
+            served.extend(body.data.iter().map(|r| r.get().to_string()));
+        }
+    }
+    assert!(!served.is_empty() && pages.len() > 2, "the simulator's answers were kept");
+    let store = env.store();
+    let mut stmt = store.connection().prepare("SELECT order_no, raw_json FROM orders").unwrap();
+    let stored: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(stored.len(), 300);
+    for (order_no, raw) in &stored {
+        assert!(served.contains(raw), "order {order_no}: raw JSON differs from every row the simulator sent");
+        let value: serde_json::Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(value["0"], value["id"], "order {order_no}: the numeric twins are kept");
+    }
+}

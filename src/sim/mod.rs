@@ -283,6 +283,11 @@ impl SimCore {
         self.respond_cached(shop, endpoint, items, None, handler).await
     }
 
+    /// The bodies remembered while [`SimCore::cache_pages`] is on, exactly as they were sent.
+    pub fn cached_pages(&self) -> Vec<axum::body::Bytes> {
+        lock(&self.pages).iter().flat_map(|p| p.values().cloned()).collect()
+    }
+
     /// [`SimCore::respond`] for a read whose answer depends only on `key` (the request's fields):
     /// while [`SimCore::cache_pages`] is on, a remembered answer is served without `handler`.
     pub async fn respond_cached<F>(
