@@ -8,7 +8,7 @@ use super::{fingerprint, raw_hash, ts, vendor_ts, Fingerprint, Store, StoreError
 use crate::model::{Order, OrderStatus, Refund, RefundStatus, Rejected, Shipment, Stream};
 use crate::platforms::{Batch, StoredOrder};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, CachedStatement, OptionalExtension, Statement, Transaction};
 
 /// What committing one batch did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +75,11 @@ impl Store {
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM shipments WHERE shop_id = ?1 AND order_no IS NULL)")
                 .and_then(|mut s| s.query_row([shop_id], |r| r.get(0)))
                 .map_err(e)?;
-        for order in &batch.orders {
-            tally(&mut counts, upsert_order(&tx, (shop_id, platform), order, waiting, &now_text).map_err(e)?);
+        if !batch.orders.is_empty() {
+            let mut sql = OrderSql::prepare(&tx).map_err(e)?;
+            for order in &batch.orders {
+                tally(&mut counts, upsert_order(&mut sql, (shop_id, platform), order, waiting, &now_text).map_err(e)?);
+            }
         }
         for shipment in &batch.shipments {
             tally(&mut counts, upsert_shipment(&tx, shop_id, shipment, &now_text).map_err(e)?);
@@ -129,7 +132,7 @@ fn is_stale(stored: Option<&str>, incoming: Option<&str>) -> bool {
 /// Upserts one order and its lines; `shipments_waiting` says whether any stored shipment still
 /// lacks its order number (see `commit_batch`).
 fn upsert_order(
-    tx: &Transaction,
+    sql: &mut OrderSql<'_>,
     (shop_id, platform): (&str, &str),
     o: &Order,
     shipments_waiting: bool,
@@ -165,7 +168,7 @@ fn upsert_order(
     }
     let fp = f.add(&o.raw_json).finish();
     let raw = raw_hash(&o.raw_json);
-    let existing = Stored::read(tx, "orders", "order_no", shop_id, &o.order_no)?;
+    let existing = Stored::read(&mut sql.read, shop_id, &o.order_no)?;
     let outcome = match decide(existing.as_ref(), &fp, updated.as_deref(), |old| {
         old.parse().unwrap_or(OrderStatus::Unknown).is_regression_to(o.status)
     }) {
@@ -173,30 +176,14 @@ fn upsert_order(
             // Same row, read by another release (or stored before raw hashes): note its hash so
             // the next pass skips it unread.
             if existing.as_ref().and_then(|e| e.raw_hash) != Some(raw) {
-                tx.prepare_cached("UPDATE orders SET raw_hash = ?3 WHERE shop_id = ?1 AND order_no = ?2")?
-                    .execute(params![shop_id, o.order_no, raw])?;
+                sql.note_raw_hash.execute(params![shop_id, o.order_no, raw])?;
             }
             return Ok(Outcome::Unchanged);
         }
         Outcome::Stale => return Ok(Outcome::Stale),
         other => other,
     };
-    tx.prepare_cached(
-        "INSERT INTO orders (shop_id, order_no, platform, platform_order_id, status, platform_status, payment_status,
-            refund_status, currency, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address, external_ref,
-            created_at, updated_at, synced_at, raw_json, fingerprint, raw_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-         ON CONFLICT (shop_id, order_no) DO UPDATE SET platform = excluded.platform,
-            platform_order_id = excluded.platform_order_id, status = excluded.status,
-            platform_status = excluded.platform_status, payment_status = excluded.payment_status,
-            refund_status = excluded.refund_status, currency = excluded.currency, total_minor = excluded.total_minor,
-            shipping_minor = excluded.shipping_minor, buyer_name = excluded.buyer_name,
-            buyer_phone = excluded.buyer_phone, ship_address = excluded.ship_address,
-            external_ref = excluded.external_ref, created_at = excluded.created_at, updated_at = excluded.updated_at,
-            synced_at = excluded.synced_at, raw_json = excluded.raw_json, fingerprint = excluded.fingerprint,
-            raw_hash = excluded.raw_hash",
-    )?
-    .execute(params![
+    sql.upsert.execute(params![
         shop_id,
         o.order_no,
         platform,
@@ -220,15 +207,10 @@ fn upsert_order(
         raw
     ])?;
     if existing.is_some() {
-        tx.prepare_cached("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?
-            .execute(params![shop_id, o.order_no])?;
+        sql.delete_lines.execute(params![shop_id, o.order_no])?;
     }
-    let mut insert_line = tx.prepare_cached(
-        "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor, quantity_exact,
-            spec, real_quantity, real_amount_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
     for l in &o.lines {
-        insert_line.execute(params![
+        sql.insert_line.execute(params![
             shop_id,
             o.order_no,
             l.line_no,
@@ -244,13 +226,10 @@ fn upsert_order(
     }
     if let Some(id) = o.platform_order_id.as_ref().filter(|_| shipments_waiting) {
         // Shipments that arrived before their order name it by internal id only; link them now.
-        tx.prepare_cached(
-            "UPDATE shipments SET order_no = ?3 WHERE shop_id = ?1 AND platform_order_id = ?2 AND order_no IS NULL",
-        )?
-        .execute(params![shop_id, id, o.order_no])?;
+        sql.link_shipments.execute(params![shop_id, id, o.order_no])?;
     }
     record_transition(
-        tx,
+        &mut sql.transition,
         shop_id,
         ("order", &o.order_no),
         existing.as_ref(),
@@ -272,31 +251,77 @@ struct Stored {
 }
 
 impl Stored {
-    /// Reads the row keyed (`shop_id`, `key_column` = `key`) of `table` (a constant of ours).
-    fn read(
-        tx: &Transaction,
-        table: &str,
-        key_column: &str,
-        shop_id: &str,
-        key: &str,
-    ) -> rusqlite::Result<Option<Stored>> {
+    /// The query [`Stored::read`] runs on `table` keyed by `key_column` (constants of ours).
+    fn sql(table: &str, key_column: &str) -> String {
         let raw_hash = if table == "orders" { "raw_hash" } else { "NULL" };
-        let sql = format!(
+        format!(
             "SELECT status, platform_status, updated_at, fingerprint, {raw_hash} FROM {table} WHERE shop_id = ?1 AND {key_column} = ?2"
-        );
-        tx.prepare_cached(&sql)?
-            .query_row(params![shop_id, key], |r| {
-                Ok(Stored {
-                    status: r.get(0)?,
-                    platform_status: r.get(1)?,
-                    updated_at: r.get(2)?,
-                    fingerprint: r.get(3)?,
-                    raw_hash: r.get(4)?,
-                })
+        )
+    }
+
+    /// Reads the row keyed (`shop_id`, key) with a statement of [`Stored::sql`].
+    fn read(stmt: &mut Statement<'_>, shop_id: &str, key: &str) -> rusqlite::Result<Option<Stored>> {
+        stmt.query_row(params![shop_id, key], |r| {
+            Ok(Stored {
+                status: r.get(0)?,
+                platform_status: r.get(1)?,
+                updated_at: r.get(2)?,
+                fingerprint: r.get(3)?,
+                raw_hash: r.get(4)?,
             })
-            .optional()
+        })
+        .optional()
     }
 }
+
+/// The statements an order upsert runs, prepared once per batch rather than looked up in the
+/// statement cache for every order.
+struct OrderSql<'c> {
+    read: CachedStatement<'c>,
+    upsert: CachedStatement<'c>,
+    note_raw_hash: CachedStatement<'c>,
+    delete_lines: CachedStatement<'c>,
+    insert_line: CachedStatement<'c>,
+    link_shipments: CachedStatement<'c>,
+    transition: CachedStatement<'c>,
+}
+
+impl<'c> OrderSql<'c> {
+    fn prepare(tx: &'c Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(OrderSql {
+            read: tx.prepare_cached(&Stored::sql("orders", "order_no"))?,
+            upsert: tx.prepare_cached(UPSERT_ORDER)?,
+            note_raw_hash: tx.prepare_cached("UPDATE orders SET raw_hash = ?3 WHERE shop_id = ?1 AND order_no = ?2")?,
+            delete_lines: tx.prepare_cached("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?,
+            insert_line: tx.prepare_cached(
+                "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor, quantity_exact,
+                    spec, real_quantity, real_amount_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?,
+            link_shipments: tx.prepare_cached(
+                "UPDATE shipments SET order_no = ?3 WHERE shop_id = ?1 AND platform_order_id = ?2 AND order_no IS NULL",
+            )?,
+            transition: tx.prepare_cached(INSERT_TRANSITION)?,
+        })
+    }
+}
+
+const UPSERT_ORDER: &str =
+    "INSERT INTO orders (shop_id, order_no, platform, platform_order_id, status, platform_status,
+        payment_status, refund_status, currency, total_minor, shipping_minor, buyer_name, buyer_phone, ship_address,
+        external_ref, created_at, updated_at, synced_at, raw_json, fingerprint, raw_hash)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+     ON CONFLICT (shop_id, order_no) DO UPDATE SET platform = excluded.platform,
+        platform_order_id = excluded.platform_order_id, status = excluded.status,
+        platform_status = excluded.platform_status, payment_status = excluded.payment_status,
+        refund_status = excluded.refund_status, currency = excluded.currency, total_minor = excluded.total_minor,
+        shipping_minor = excluded.shipping_minor, buyer_name = excluded.buyer_name,
+        buyer_phone = excluded.buyer_phone, ship_address = excluded.ship_address,
+        external_ref = excluded.external_ref, created_at = excluded.created_at, updated_at = excluded.updated_at,
+        synced_at = excluded.synced_at, raw_json = excluded.raw_json, fingerprint = excluded.fingerprint,
+        raw_hash = excluded.raw_hash";
+
+const INSERT_TRANSITION: &str = "INSERT INTO status_changes (shop_id, entity, entity_key, from_status, to_status,
+        from_platform_status, to_platform_status, regression, observed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 /// What an observation does to the stored row: nothing when unchanged, nothing when older than
 /// what is stored (by the vendor's clock), otherwise an insert or an update flagged as a
@@ -317,7 +342,7 @@ fn decide(
 
 /// Records a status transition (first sight included) when the unified or vendor status changed.
 fn record_transition(
-    tx: &Transaction,
+    insert: &mut Statement<'_>,
     shop_id: &str,
     (entity, key): (&str, &str),
     existing: Option<&Stored>,
@@ -334,11 +359,7 @@ fn record_transition(
     if regression {
         tracing::warn!(shop = shop_id, entity, key, from, to, "status moved backwards; recorded as a regression");
     }
-    tx.prepare_cached(
-        "INSERT INTO status_changes (shop_id, entity, entity_key, from_status, to_status, from_platform_status,
-            to_platform_status, regression, observed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![shop_id, entity, key, from, to, from_platform, to_platform, regression, now])?;
+    insert.execute(params![shop_id, entity, key, from, to, from_platform, to_platform, regression, now])?;
     Ok(())
 }
 
@@ -397,7 +418,7 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
         updated.as_deref().unwrap_or(""),
         &r.raw_json,
     ]);
-    let existing = Stored::read(tx, "refunds", "refund_id", shop_id, &r.refund_id)?;
+    let existing = Stored::read(&mut *tx.prepare_cached(&Stored::sql("refunds", "refund_id"))?, shop_id, &r.refund_id)?;
     let outcome = match decide(existing.as_ref(), &fp, updated.as_deref(), |old| {
         // A refund moving back along its lifecycle, or out of a side exit, is reported like an
         // order regression.
@@ -416,7 +437,7 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
         params![shop_id, r.refund_id, r.order_no, r.status.as_str(), r.platform_status, r.amount_minor, r.reason, created, updated, now, r.raw_json, fp],
     )?;
     record_transition(
-        tx,
+        &mut *tx.prepare_cached(INSERT_TRANSITION)?,
         shop_id,
         ("refund", &r.refund_id),
         existing.as_ref(),
