@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,7 +37,15 @@ pub struct Scheduler {
     tracker: TaskTracker,
     cancel: CancellationToken,
     offset_secs: i32,
+    /// Permits for sync passes running at once (see [`PARALLEL_PASSES`]).
+    passes: Arc<Semaphore>,
 }
+
+/// Most sync passes running at once. Hundreds of shops on one schedule all tick in the same
+/// second; unbounded, every pass holds its connection, buffers and rows at the same moment and
+/// the daemon's peak memory grows with the number of shops. Commits queue on SQLite's one writer
+/// anyway; 32 keep plenty of slow vendor calls in flight.
+pub const PARALLEL_PASSES: usize = 32;
 
 /// The current UTC offset of `tz`, in seconds.
 pub fn zone_offset(tz: Tz) -> i32 {
@@ -54,6 +63,7 @@ impl Scheduler {
             tracker: TaskTracker::new(),
             cancel,
             offset_secs: zone_offset(rt.config.daemon.timezone),
+            passes: Arc::new(Semaphore::new(PARALLEL_PASSES)),
         };
         s.install(rt).await?;
         s.sched.start().await.map_err(|e| SchedulerError(e.to_string()))?;
@@ -92,13 +102,14 @@ impl Scheduler {
             for (stream, schedule) in &shop.config.schedule {
                 let key = format!("{}/{}", shop.config.id, stream);
                 let work = Work {
+                    passes: Some(Arc::clone(&self.passes)),
                     rt: Arc::clone(&rt),
                     target: Target::Sync { shop: shop.config.id.clone(), stream: *stream },
                 };
                 self.add(&key, &schedule.cron, tz, work).await?;
             }
         }
-        let work = Work { rt: Arc::clone(&rt), target: Target::Flush };
+        let work = Work { rt: Arc::clone(&rt), target: Target::Flush, passes: None };
         self.add("outbox", &rt.config.push.schedule.cron, tz, work).await?;
         Ok(())
     }
@@ -155,6 +166,8 @@ enum Target {
 struct Work {
     rt: Arc<Runtime>,
     target: Target,
+    /// Sync passes wait for a permit; the flush does not (it is one job).
+    passes: Option<Arc<Semaphore>>,
 }
 
 impl Work {
@@ -163,6 +176,13 @@ impl Work {
             Target::Sync { shop, stream } => {
                 let Some(shop) = self.rt.shop(shop) else {
                     return;
+                };
+                let _permit = match &self.passes {
+                    Some(passes) => tokio::select! {
+                        permit = passes.acquire() => permit.ok(),
+                        () = cancel.cancelled() => return,
+                    },
+                    None => None,
                 };
                 match sync::run_pass(&self.rt, shop, *stream, cancel).await {
                     Err(e) if matches!(e.source, SyncError::Interrupted) => {

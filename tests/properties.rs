@@ -886,3 +886,40 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Locating rows in a list answer (envelope::RawRows)
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config(300))]
+
+    /// The rows the byte scan locates are exactly the elements serde_json's own `RawValue` finds,
+    /// for any rows, compact or pretty-printed, with other members before and after the list.
+    #[test]
+    fn rows_are_located_as_serde_json_reads_them(
+        rows in prop::collection::vec(arb_json(), 0..6),
+        before in arb_json(),
+        after in arb_json(),
+        pretty in any::<bool>(),
+    ) {
+        let answer = json!({"before": before, "data": rows, "zz_after": after});
+        let text = if pretty { serde_json::to_string_pretty(&answer) } else { serde_json::to_string(&answer) }.unwrap();
+        #[derive(serde::Deserialize)]
+        struct Body<'a> {
+            #[serde(borrow)]
+            data: Vec<&'a serde_json::value::RawValue>,
+        }
+        let expected: Vec<String> =
+            serde_json::from_str::<Body<'_>>(&text).unwrap().data.iter().map(|r| r.get().to_string()).collect();
+        let (head, found) = ordersync::platforms::envelope::RawRows::read(text.clone().into_bytes(), "data").unwrap();
+        prop_assert_eq!(found.iter().map(str::to_string).collect::<Vec<_>>(), expected);
+        prop_assert_eq!(head.problem.as_deref(), None);
+        let after_text = answer["zz_after"].to_string();
+        prop_assert_eq!(head.get("zz_after").text().is_some(), after_text != "null");
+        // Cut anywhere inside, the answer is refused, never read as fewer rows.
+        for cut in [1, text.len() / 3, text.len() / 2, text.len() - 1] {
+            prop_assert!(ordersync::platforms::envelope::RawRows::read(text.as_bytes()[..cut].to_vec(), "data").is_err());
+        }
+    }
+}

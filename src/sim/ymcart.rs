@@ -874,7 +874,18 @@ fn order_list(shop: &mut Shop, f: &HashMap<String, String>) -> Result<Value, Str
     let filter =
         format!("{:?}", ["time_type", "start_time", "end_time", "order_status", "itemno"].map(|k| field(f, k)));
     if shop.matched.as_ref().is_none_or(|(last, _)| *last != filter) {
-        let matched = (0..shop.orders.len())
+        // Orders asked for by number are looked up, not searched for (read-back asks 20 at a time).
+        let candidates: Vec<usize> = match &itemnos {
+            Some(nos) => {
+                let mut found: Vec<usize> = nos.iter().filter_map(|n| shop.by_itemno.get(*n).copied()).collect();
+                found.sort_unstable();
+                found.dedup();
+                found
+            }
+            None => (0..shop.orders.len()).collect(),
+        };
+        let matched = candidates
+            .into_iter()
             .filter(|&i| {
                 let o = &shop.orders[i];
                 let t = time_of(o);

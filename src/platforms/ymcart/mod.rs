@@ -44,6 +44,13 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     notes: &["remarks cannot be read back: a remark whose request was cut off may be sent twice"],
 };
 
+/// An order number as the completeness check counts it: a 64-bit hash, not the text, so a
+/// window of hundreds of thousands of orders costs megabytes less (a collision would need two
+/// of them to share all 64 bits).
+fn seen_key(order_no: &str) -> u64 {
+    twox_hash::XxHash3_64::oneshot(order_no.as_bytes())
+}
+
 /// Longest window one list call covers; shorter windows keep a backfill's progress saved often.
 const WINDOW_DAYS: u32 = 7;
 
@@ -120,7 +127,7 @@ impl YmCart {
         time_type: Option<&str>,
         sink: &mut dyn Sink,
         last: &mut Batch,
-        seen: &mut HashSet<String>,
+        seen: &mut HashSet<u64>,
     ) -> Result<u64, SyncError> {
         let mut page_no: u64 = 1;
         let mut page_size = wire::PAGE_SIZE;
@@ -148,12 +155,10 @@ impl YmCart {
             batch.read_text(unread, (Stream::Orders, "itemno"), map::order, |b, o| b.orders.push(o));
             batch.unchanged = (page.rows.len() - batch.orders.len() - batch.rejected.len()) as u64;
             let before = seen.len();
-            seen.extend(hashes.iter().filter_map(|h| known.get(h)).cloned());
-            seen.extend(batch.orders.iter().map(|o| o.order_no.clone()));
             // A row kept raw still counts when it names its order (not when keyed by its hash).
-            seen.extend(
-                batch.rejected.iter().filter(|r| !r.vendor_key.starts_with("raw:")).map(|r| r.vendor_key.clone()),
-            );
+            let rejected = batch.rejected.iter().filter(|r| !r.vendor_key.starts_with("raw:")).map(|r| &r.vendor_key);
+            let numbers = hashes.iter().filter_map(|h| known.get(h)).chain(batch.orders.iter().map(|o| &o.order_no));
+            seen.extend(numbers.chain(rejected).map(|no| seen_key(no)));
             let new_rows = seen.len() - before;
             // A server that caps the page below what we asked keeps its own size: asking for
             // that size from page 2 on is right whether it counts offsets by its size or ours.
