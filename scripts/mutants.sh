@@ -22,8 +22,10 @@ declare -A TESTS=(
   [src/push.rs]="--lib --test ymcart_push --test ymcart_contract --test guanmai"
   [src/ratelimit.rs]="--lib --test ratelimit"
   [src/retry.rs]="--lib --test connect_failures"
+  [src/platforms/envelope/scan.rs]="--lib --test properties"
 )
-ORDER=(src/ratelimit.rs src/retry.rs src/store/outbox.rs src/push.rs src/platforms/values.rs src/store/records.rs)
+ORDER=(src/ratelimit.rs src/retry.rs src/store/outbox.rs src/push.rs src/platforms/values.rs src/store/records.rs
+  src/platforms/envelope/scan.rs)
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("${ORDER[@]}")
 
