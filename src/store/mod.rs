@@ -187,8 +187,26 @@ impl Store {
         if version == 0 {
             tx.execute_batch(SCHEMA).map_err(e)?;
         } else {
+            // A table rebuild drops what others built on the table (an ERP's own index or
+            // trigger): keep their definitions and build them again on the new table.
+            let theirs: Vec<String> = tx
+                .prepare(
+                    "SELECT sql FROM sqlite_master WHERE tbl_name = 'orders' AND type IN ('index', 'trigger')
+                     AND sql IS NOT NULL AND name NOT IN ('orders_by_platform_id', 'orders_by_status', 'orders_by_raw_hash')",
+                )
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .map_err(e)?;
+            // Views naming `orders` must not stop the rename that ends a rebuild (SQLite checks
+            // every view against the schema while the old table is gone).
+            tx.execute_batch("PRAGMA legacy_alter_table = ON").map_err(e)?;
             for (_, sql) in MIGRATIONS.iter().filter(|(to, _)| *to > version) {
                 tx.execute_batch(sql).map_err(e)?;
+            }
+            tx.execute_batch("PRAGMA legacy_alter_table = OFF").map_err(e)?;
+            if version < 3 {
+                for sql in &theirs {
+                    tx.execute_batch(sql).map_err(e)?;
+                }
             }
         }
         if version < SCHEMA_VERSION {
@@ -333,6 +351,8 @@ mod tests {
                     stream TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, ok INTEGER,
                     rows_seen INTEGER NOT NULL DEFAULT 0, rows_changed INTEGER NOT NULL DEFAULT 0, error TEXT);
                  INSERT INTO order_lines VALUES ('s', 'o', 1, 'k', 'n', 3, 100);
+                 CREATE INDEX erp_orders_by_total ON orders (total_minor);
+                 CREATE VIEW erp_open_orders AS SELECT order_no FROM orders WHERE status != 'completed';
                  PRAGMA user_version = 1;",
             )
             .unwrap();
@@ -359,6 +379,18 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(columns.last().map(String::as_str), Some("raw_json"), "raw JSON is the last column");
+        let open: String =
+            store.connection().query_row("SELECT order_no FROM erp_open_orders", [], |r| r.get(0)).unwrap();
+        assert_eq!(open, "o", "a view others made on orders still reads it");
+        let theirs: i64 = store
+            .connection()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'erp_orders_by_total' AND tbl_name = 'orders'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(theirs, 1, "an index others made on orders is built again");
         let fk: i64 = store.connection().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
         assert_eq!(fk, 1, "foreign keys are on again after the migration");
         store.connection().prepare("SELECT incomplete FROM sync_state").unwrap();
