@@ -4,8 +4,9 @@
 
 use ordersync::model::{OrderStatus, PaymentStatus};
 use ordersync::platforms::envelope::ok_or_vendor;
+use ordersync::platforms::envelope::Head;
 use ordersync::platforms::ymcart::map;
-use ordersync::platforms::ymcart::wire::{read_list, ListHead};
+use ordersync::platforms::ymcart::wire::read_list;
 use ordersync::platforms::PushOutcome;
 use serde_json::Value;
 
@@ -16,7 +17,7 @@ fn fixture(name: &str) -> Value {
 }
 
 /// The sample's bytes read by the connector's own list reader: its head and each row's text.
-fn list(name: &str) -> (ListHead, Vec<String>) {
+fn list(name: &str) -> (Head, Vec<String>) {
     let path = format!("{}/tests/fixtures/vendor/ymcart/{name}", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let (head, rows) = read_list(bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -26,7 +27,7 @@ fn list(name: &str) -> (ListHead, Vec<String>) {
 #[test]
 fn order_list_sample() {
     let (head, rows) = list("orderList.json");
-    assert_eq!((head.code.int("code"), head.count.int("count")), (Ok(Some(0)), Ok(Some(400))));
+    assert_eq!((head.get("code").int("code"), head.get("count").int("count")), (Ok(Some(0)), Ok(Some(400))));
     assert_eq!(rows.len(), 1);
     let o = map::order(&rows[0]).expect("the page's own order is read");
     assert_eq!(o.order_no, "SY20160902-595");
@@ -61,7 +62,7 @@ fn order_list_sample() {
 #[test]
 fn delivery_list_sample() {
     let (head, rows) = list("deliveryList.json");
-    assert_eq!(head.code.int("code"), Ok(Some(0)));
+    assert_eq!(head.get("code").int("code"), Ok(Some(0)));
     let shipments: Vec<_> = rows.iter().map(|r| map::shipment(r).expect("the page's own delivery is read")).collect();
     let got: Vec<_> = shipments
         .iter()

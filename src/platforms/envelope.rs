@@ -1,8 +1,8 @@
 //! The `{"code": 0, "msg": …, "data": …}` envelope most vendors wrap answers in, read once for all.
 
-use super::values::{self, Scalar};
-
 mod scan;
+
+use super::values::Scalar;
 use super::SyncError;
 use serde_json::Value;
 use std::ops::Range;
@@ -27,11 +27,6 @@ pub fn check_code(code: &Scalar<'_>, (msg, error): (&Scalar<'_>, &Scalar<'_>), p
     }
 }
 
-/// The vendor's explanation: `msg`, else `error`, else empty.
-pub fn message(answer: &Value) -> String {
-    values::non_empty(answer, "msg").or_else(|| values::non_empty(answer, "error")).unwrap_or_default()
-}
-
 /// A list answer kept as the bytes it came in, its rows located but not read: connectors read
 /// each row typed from its own text and store that text as the row's raw JSON, unchanged.
 #[derive(Debug, Default)]
@@ -44,7 +39,7 @@ pub struct RawRows {
 #[derive(Debug, Default)]
 pub struct Head {
     members: Vec<(String, Scalar<'static>)>,
-    /// What the list member held instead of a list, if it did.
+    /// What the list member held instead of a list, if it did (naming the member).
     pub problem: Option<String>,
 }
 
@@ -52,6 +47,15 @@ impl Head {
     /// The member `key` (the last one, if the answer repeats it); unset when absent.
     pub fn get(&self, key: &str) -> Scalar<'static> {
         self.members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    /// Ok when the answer's `code` is 0 and its list member was a list (see [`check_code`]).
+    pub fn check(&self, path: &str) -> Result<(), SyncError> {
+        check_code(&self.get("code"), (&self.get("msg"), &self.get("error")), path)?;
+        match &self.problem {
+            Some(problem) => Err(shape(path, problem.clone())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -84,7 +88,7 @@ impl RawRows {
                 rows.clear();
                 head.problem = None;
             } else {
-                head.problem = Some(format!("not a list: {}", text.chars().take(80).collect::<String>()));
+                head.problem = Some(format!("`{list}` is not a list: {}", text.chars().take(80).collect::<String>()));
             }
         }
         Ok((head, RawRows { body, rows }))
@@ -153,10 +157,10 @@ mod tests {
             let (head, rows) = RawRows::read(empty.as_bytes().to_vec(), "data").unwrap();
             assert!(rows.is_empty() && head.problem.is_none(), "{empty}");
         }
-        let (_, rows) = RawRows::read(br#"{"data":[{"id":"1"}]}"#.to_vec(), "data").unwrap();
+        let (_, rows) = RawRows::read(br#"{"d\u0061ta":[{"id":"1"}]}"#.to_vec(), "data").unwrap();
         assert_eq!(rows.len(), 1, "a key written with escapes is still the list");
         let (head, _) = RawRows::read(br#"{"code":0,"data":"none"}"#.to_vec(), "data").unwrap();
-        assert_eq!(head.problem.as_deref(), Some(r#"not a list: "none""#));
+        assert_eq!(head.problem.as_deref(), Some(r#"`data` is not a list: "none""#));
         assert!(RawRows::read(br#"{"code":0,"data":[{"id":"1"}"#.to_vec(), "data").is_err(), "cut short");
         assert!(RawRows::read(vec![b'{', 0xff, b'}'], "data").is_err(), "not UTF-8");
     }

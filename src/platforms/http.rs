@@ -268,8 +268,15 @@ impl HttpClient {
     /// One attempt: waits for the rate limiter, sends, reads at most the body cap, reads it.
     async fn send_once<T>(&self, req: &Request, read: impl Fn(Vec<u8>) -> Result<T, String>) -> Result<T, HttpError> {
         let result = self.exchange(req).await.and_then(|body| {
-            let start = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
-            read(body).map_err(|detail| HttpError::NotJson { path: req.path.clone(), detail, start })
+            // The body's start, for the error only: kept on the stack, since `read` takes the body.
+            let mut start = [0u8; 60];
+            let n = body.len().min(start.len());
+            start[..n].copy_from_slice(&body[..n]);
+            read(body).map_err(|detail| HttpError::NotJson {
+                path: req.path.clone(),
+                detail,
+                start: String::from_utf8_lossy(&start[..n]).into_owned(),
+            })
         });
         let outcome = result.as_ref().map_or_else(HttpError::kind, |_| "ok");
         crate::metrics::METRICS.requests.with_label_values(&[self.shop.as_str(), req.path.as_str(), outcome]).inc();

@@ -275,7 +275,7 @@ pub fn code(row: &Value, field: &str) -> String {
 
 /// A required non-empty text field.
 pub fn required(row: &Value, field: &str) -> Result<String, ValueError> {
-    non_empty(row, field).ok_or_else(|| bad(field, "missing or empty"))
+    required_of(&Scalar::get(row, field), field)
 }
 
 /// A required non-empty text value (see [`required`]).

@@ -270,13 +270,9 @@ pub fn fingerprint(parts: &[&str]) -> String {
 /// only when the vendor sent the same bytes and the same readers would read them, so a row whose
 /// hash is stored needs no reading at all (a new release reads every row once more).
 pub fn raw_hash(raw_json: &str) -> i64 {
-    use std::hash::Hasher;
-    let mut h = twox_hash::XxHash3_64::with_seed(0);
-    h.write(env!("CARGO_PKG_VERSION").as_bytes());
-    h.write(&[0x1f]);
-    h.write(raw_json.as_bytes());
+    let mut f = Fingerprint::default();
     // Stored as SQLite's INTEGER (a signed 64-bit): the same bits, compared faster than text.
-    h.finish() as i64
+    f.add(env!("CARGO_PKG_VERSION")).add(raw_json).value() as i64
 }
 
 /// Builds a row's fingerprint, the hash that tells an unchanged row from a changed one.
@@ -299,10 +295,15 @@ impl Fingerprint {
         self
     }
 
+    /// The hash.
+    pub fn value(&self) -> u64 {
+        use std::hash::Hasher;
+        self.0.finish()
+    }
+
     /// The hash as 16 hex digits.
     pub fn finish(&self) -> String {
-        use std::hash::Hasher;
-        format!("{:016x}", self.0.finish())
+        format!("{:016x}", self.value())
     }
 }
 

@@ -68,14 +68,13 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
         let mut counts = BatchCounts { seen: batch.unchanged, ..BatchCounts::default() };
         let now_text = ts(now);
-        // Linking early shipments to their order costs a statement per order; most batches have
-        // none waiting, which one look tells.
-        let waiting: bool = !batch.orders.is_empty()
-            && tx
+        if !batch.orders.is_empty() {
+            // Linking early shipments to their order costs a statement per order; most batches
+            // have none waiting, which one look tells.
+            let waiting: bool = tx
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM shipments WHERE shop_id = ?1 AND order_no IS NULL)")
                 .and_then(|mut s| s.query_row([shop_id], |r| r.get(0)))
                 .map_err(e)?;
-        if !batch.orders.is_empty() {
             let mut sql = OrderSql::prepare(&tx).map_err(e)?;
             for order in &batch.orders {
                 tally(&mut counts, upsert_order(&mut sql, (shop_id, platform), order, waiting, &now_text).map_err(e)?);

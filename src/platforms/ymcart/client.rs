@@ -1,6 +1,6 @@
 //! YMCart's calls: form POSTs to `/api-erp-<name>.html` with the token, and the `code` envelope.
 
-use super::wire::{read_list, ListHead, CODE_BAD_TOKEN};
+use super::wire::{read_list, CODE_BAD_TOKEN};
 use crate::config::Secret;
 use crate::platforms::envelope::{self, RawRows};
 use crate::platforms::http::{HttpClient, Idempotency, Request};
@@ -48,12 +48,8 @@ impl Client {
     pub async fn list(&self, name: &str, fields: Vec<(String, String)>) -> Result<Page, SyncError> {
         let path = path(name);
         let (head, rows) = self.http.send_with(&self.request(name, fields, Idempotency::Read), read_list).await?;
-        let ListHead { code, msg: (msg, error), count, problem } = head;
-        token_refused(envelope::check_code(&code, (&msg, &error), &path))?;
-        if let Some(problem) = problem {
-            return Err(envelope::shape(&path, format!("`data` is {problem}")));
-        }
-        let count = count.int("count").map_err(|e| envelope::shape(&path, e.to_string()))?.unwrap_or(0);
+        token_refused(head.check(&path))?;
+        let count = head.get("count").int("count").map_err(|e| envelope::shape(&path, e.to_string()))?.unwrap_or(0);
         Ok(Page { count: count.max(0) as u64, rows })
     }
 }

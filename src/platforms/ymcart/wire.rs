@@ -6,34 +6,15 @@
 //! other field are skipped by the parser, never built), while the row's own text is kept as its
 //! raw JSON.
 
-use crate::platforms::envelope::RawRows;
+use crate::platforms::envelope::{Head, RawRows};
 use crate::platforms::values::Scalar;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-/// What a list answer says besides its rows, owned so it outlives the parse.
-#[derive(Debug)]
-pub struct ListHead {
-    /// 0 for success.
-    pub code: Scalar<'static>,
-    /// The vendor's explanation of a refusal (`msg`, `error`).
-    pub msg: (Scalar<'static>, Scalar<'static>),
-    /// Rows the filter matches in all.
-    pub count: Scalar<'static>,
-    /// What `data` held instead of a list, if it did.
-    pub problem: Option<String>,
-}
-
-/// Reads a list answer's bytes: its head, and its rows located as the text the vendor sent.
-pub fn read_list(body: Vec<u8>) -> Result<(ListHead, RawRows), String> {
-    let (head, rows) = RawRows::read(body, "data")?;
-    let list = ListHead {
-        code: head.get("code"),
-        msg: (head.get("msg"), head.get("error")),
-        count: head.get("count"),
-        problem: head.problem,
-    };
-    Ok((list, rows))
+/// Reads a list answer's bytes: its envelope, and its rows (under `data`) located as the text the
+/// vendor sent.
+pub fn read_list(body: Vec<u8>) -> Result<(Head, RawRows), String> {
+    RawRows::read(body, "data")
 }
 
 /// The fields of an orderList row that we read.
