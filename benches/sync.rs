@@ -68,11 +68,9 @@ fn run_ordersync(config: &Path, args: &[&str]) -> Run {
     let mut peak_kib = 0u64;
     let mut cpu_ticks = 0u64;
     loop {
-        if let Ok(stat) = std::fs::read_to_string(&stat_path) {
-            // utime and stime, fields 14 and 15, counted after the ")" that ends the command name.
-            let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-            cpu_ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-                + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        // The last reading before the process is gone stands.
+        if let Some(ticks) = cpu_ticks_of(&stat_path) {
+            cpu_ticks = ticks;
         }
         if let Ok(text) = std::fs::read_to_string(&status_path) {
             if let Some(kib) = text
@@ -284,11 +282,17 @@ fn store_limit(b: &Bench, daemon: &Row, rows: &mut Vec<Row>) {
 
 /// User + system CPU of this process so far, in seconds.
 fn process_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_ticks_of("/proc/self/stat").unwrap_or(0) as f64 / 100.0
+}
+
+/// User + system CPU in clock ticks (1/100 s) from a `/proc/<pid>/stat` file; None when it cannot
+/// be read (the process is gone).
+fn cpu_ticks_of(stat_path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // utime and stime, fields 14 and 15, counted after the ")" that ends the command name.
     let f: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
-    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    ticks as f64 / 100.0
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some(field(11) + field(12))
 }
 
 /// dlt (`benches/peer/run.sh`) over the same simulator, its pages rendered before its clock
@@ -465,12 +469,7 @@ async fn scheduler_soak(b: &Bench, minutes: u64, rows: &mut Vec<Row>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("daemon");
-    let ticks = |pid: u32| -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let f: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
-        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-    };
+    let ticks = |pid: u32| cpu_ticks_of(&format!("/proc/{pid}/stat")).unwrap_or(0);
     let rss = |pid: u32| -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status
