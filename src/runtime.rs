@@ -5,7 +5,7 @@
 
 use crate::config::{Config, ShopConfig};
 use crate::platforms::{self, Connector};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimiter, SharedBudget};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -36,7 +36,10 @@ impl Runtime {
         for shop in &config.shops {
             let limiter = match old.get(shop.id.as_str()) {
                 Some(l) => Arc::clone(l),
-                None => Arc::new(RateLimiter::new(shop.rate_limit_per_sec)),
+                None => Arc::new(RateLimiter::shared(
+                    shop.rate_limit_per_sec,
+                    SharedBudget::new(config.daemon.database.clone(), config.daemon.busy_timeout, &shop.id),
+                )),
             };
             let connector = platforms::connect(shop, &config.http, &transport, Arc::clone(&limiter))
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;

@@ -3,10 +3,12 @@
 //! Architecture invariant: no other module writes SQL. Each write that belongs together (a page
 //! of rows and the cursor after it; a claim and its lease) is one transaction here.
 
+mod claims;
 mod outbox;
 mod records;
 mod state;
 
+pub use claims::{HolderRow, Lease, LeaseRow, TakenBack};
 pub use outbox::{Claimed, Enqueued, NewEntry, OutboxRow, Settlement};
 pub use records::BatchCounts;
 pub use state::{RunEnd, ShopOutbox, StreamStatus};
@@ -19,10 +21,13 @@ use std::time::Duration;
 /// The schema applied on open; its version lives in `PRAGMA user_version`.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// The steps that bring a file of an older version up to date: (version it leads to, SQL).
-const MIGRATIONS: &[(i64, &str)] =
-    &[(2, include_str!("../../migrations/0002.sql")), (3, include_str!("../../migrations/0003.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (2, include_str!("../../migrations/0002.sql")),
+    (3, include_str!("../../migrations/0003.sql")),
+    (4, include_str!("../../migrations/0004.sql")),
+];
 /// How long a write waits for another writer before giving up, unless the config says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -351,6 +356,13 @@ mod tests {
                  CREATE TABLE sync_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, shop_id TEXT NOT NULL,
                     stream TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, ok INTEGER,
                     rows_seen INTEGER NOT NULL DEFAULT 0, rows_changed INTEGER NOT NULL DEFAULT 0, error TEXT);
+                 CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, shop_id TEXT NOT NULL,
+                    kind TEXT NOT NULL, order_no TEXT NOT NULL, payload TEXT NOT NULL, dedupe_key TEXT NOT NULL UNIQUE,
+                    state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at TEXT NOT NULL, lease_until TEXT, needs_read_back INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT, created_at TEXT NOT NULL, done_at TEXT, settled_by TEXT);
+                 INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, state, next_attempt_at, lease_until, created_at)
+                    VALUES ('s', 'remark', 'o', '{}', 'k', 'in_flight', '2024-01-01', '2024-01-01', '2024-01-01');
                  INSERT INTO order_lines VALUES ('s', 'o', 1, 'k', 'n', 3, 100);
                  CREATE INDEX erp_orders_by_total ON orders (total_minor);
                  CREATE VIEW erp_open_orders AS SELECT order_no FROM orders WHERE status != 'completed';
@@ -396,6 +408,14 @@ mod tests {
         assert_eq!(fk, 1, "foreign keys are on again after the migration");
         store.connection().prepare("SELECT incomplete FROM sync_state").unwrap();
         store.connection().prepare("SELECT shortfall FROM sync_runs").unwrap();
+        let (state, holder): (String, Option<String>) = store
+            .connection()
+            .query_row("SELECT state, holder FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((state.as_str(), holder), ("in_flight", None), "an entry in flight keeps its lease, no holder");
+        for table in ["holders", "leases", "rate_slots"] {
+            store.connection().prepare(&format!("SELECT * FROM {table}")).unwrap();
+        }
         let v: i64 = store.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, SCHEMA_VERSION);
     }

@@ -185,8 +185,19 @@ impl Store {
         }
         for c in &claimed {
             tx.execute(
-                "UPDATE outbox SET state = 'in_flight', lease_until = ?2, attempts = ?3, needs_read_back = ?4 WHERE id = ?1",
-                params![c.id, lease_until, c.attempts, c.needs_read_back],
+                "UPDATE outbox SET state = 'in_flight', lease_until = ?2, attempts = ?3, needs_read_back = ?4, holder = ?5
+                 WHERE id = ?1",
+                params![c.id, lease_until, c.attempts, c.needs_read_back, crate::holder::this().id],
+            )
+            .map_err(e)?;
+        }
+        if !claimed.is_empty() {
+            // The claims name this process; record who that is, so a later start can prove it dead.
+            let me = crate::holder::this();
+            tx.execute(
+                "INSERT INTO holders (id, host, pid, started, kind, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO NOTHING",
+                params![me.id, me.host, me.pid, me.started, me.kind, now_text],
             )
             .map_err(e)?;
         }
