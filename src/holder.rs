@@ -114,7 +114,10 @@ mod tests {
         let me = this();
         assert!(!me.started.is_empty(), "this test runs on Linux with /proc");
         assert_eq!(liveness(&me.host, me.pid, &me.started), Liveness::Alive);
-        assert_eq!(liveness(&me.host, me.pid, "another-boot/1"), Liveness::Dead("its pid now belongs to a process started at another time"));
+        assert_eq!(
+            liveness(&me.host, me.pid, "another-boot/1"),
+            Liveness::Dead("its pid now belongs to a process started at another time")
+        );
         assert_eq!(liveness("some-other-host", me.pid, &me.started), Liveness::Unknown);
         // A child that ran and was reaped: its pid is gone.
         let mut child = std::process::Command::new("true").spawn().expect("spawn true");

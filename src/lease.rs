@@ -63,7 +63,13 @@ pub async fn take(
             WhenHeld::Skip => return Ok(Hold::Skipped(by)),
             WhenHeld::Wait => {
                 if !waiting_logged {
-                    tracing::info!(shop = shop_id, job, holder = by, until = held.lease_until, "waiting: another process holds this job");
+                    tracing::info!(
+                        shop = shop_id,
+                        job,
+                        holder = by,
+                        until = held.lease_until,
+                        "waiting: another process holds this job"
+                    );
                     waiting_logged = true;
                 }
                 tokio::select! {
@@ -87,13 +93,18 @@ pub async fn renewing<F: Future>(rt: &Runtime, lease: &Lease, work: F) -> Option
         loop {
             tick.tick().await;
             if store.is_none() {
-                store = rt.store().map_err(|e| tracing::warn!(error = %e, "cannot open the database to renew a lease")).ok();
+                store = rt
+                    .store()
+                    .map_err(|e| tracing::warn!(error = %e, "cannot open the database to renew a lease"))
+                    .ok();
             }
             let Some(s) = store.as_mut() else { continue };
             match s.renew_lease(lease, Utc::now(), length) {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(e) => tracing::warn!(shop = lease.shop_id, job = lease.job, error = %e, "cannot renew the lease; retrying"),
+                Err(e) => {
+                    tracing::warn!(shop = lease.shop_id, job = lease.job, error = %e, "cannot renew the lease; retrying")
+                }
             }
         }
     };
@@ -106,7 +117,9 @@ pub async fn renewing<F: Future>(rt: &Runtime, lease: &Lease, work: F) -> Option
     };
     match rt.store().and_then(|mut s| s.drop_lease(lease)) {
         Ok(()) => {}
-        Err(e) => tracing::warn!(shop = lease.shop_id, job = lease.job, error = %e, "cannot give the lease back; it ends by itself"),
+        Err(e) => {
+            tracing::warn!(shop = lease.shop_id, job = lease.job, error = %e, "cannot give the lease back; it ends by itself")
+        }
     }
     out
 }

@@ -98,12 +98,8 @@ pub async fn run_pass_with(
     cancel: &CancellationToken,
     when: WhenHeld,
 ) -> Result<PassReport, PassError> {
-    let fail = |source: SyncError| PassError {
-        shop: shop.config.id.clone(),
-        stream,
-        source,
-        counts: BatchCounts::default(),
-    };
+    let fail =
+        |source: SyncError| PassError { shop: shop.config.id.clone(), stream, source, counts: BatchCounts::default() };
     let mut store = rt.store().map_err(|e| fail(e.into()))?;
     let lease = match lease::take(rt, &mut store, &shop.config.id, stream.as_str(), when, cancel).await {
         Ok(Hold::Taken(lease)) => lease,

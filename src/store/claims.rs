@@ -239,8 +239,11 @@ impl Store {
             .map_err(e)?;
         let wait = if used < per_window {
             // Slots are only ever added at the end, so they are numbered 0..used.
-            tx.execute("INSERT INTO rate_slots (shop_id, slot, sent_ms) VALUES (?1, ?2, ?3)", params![shop_id, used, now_ms])
-                .map_err(e)?;
+            tx.execute(
+                "INSERT INTO rate_slots (shop_id, slot, sent_ms) VALUES (?1, ?2, ?3)",
+                params![shop_id, used, now_ms],
+            )
+            .map_err(e)?;
             None
         } else {
             let (slot, oldest): (i64, i64) = tx
