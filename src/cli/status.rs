@@ -174,7 +174,7 @@ fn print_table(r: &Report, now: DateTime<Utc>) {
     }
     if !r.holders.is_empty() {
         println!();
-        println!("{:<10} {:>8} {:<24} {:<24} {}", "PROCESS", "PID", "HOST", "LAST SEEN", "ID");
+        println!("{:<10} {:>8} {:<24} {:<24} ID", "PROCESS", "PID", "HOST", "LAST SEEN");
         for h in &r.holders {
             println!("{:<10} {:>8} {:<24} {:<24} {}", h.kind, h.pid, h.host, h.seen_at, h.id);
         }
