@@ -1,4 +1,4 @@
--- ordersync database schema, version 3 (PRAGMA user_version); migrations/ brings older files up to it.
+-- ordersync database schema, version 4 (PRAGMA user_version); migrations/ brings older files up to it.
 -- Table and column names below are a contract (DESIGN.md): other tools read them.
 -- Times are RFC 3339 UTC text; money is integer minor units (fen).
 

@@ -25,7 +25,7 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
     }
     let database = config.daemon.database.clone();
     let mut store =
-        Store::open_with(&database, config.daemon.busy_timeout).with_context(|| "cannot open the database")?;
+        Store::connect(&database, config.daemon.busy_timeout).with_context(|| "cannot open the database")?;
     let me = holder::init("daemon");
     store.register_holder(me, Utc::now()).context("cannot record this daemon as a holder")?;
     // A daemon that died on this host (SIGKILL, OOM, power cut of a VM) cannot have finished its
@@ -37,7 +37,7 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
     if taken.pushes > 0 {
         sched.flush_now(Arc::clone(&rt));
     }
-    tracing::info!(config = %config_path.display(), database = %database.display(), shops = rt.shops.len(), jobs = sched.job_count(), "ordersync running");
+    tracing::info!(config = %config_path.display(), %database, shops = rt.shops.len(), jobs = sched.job_count(), "ordersync running");
 
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;

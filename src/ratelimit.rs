@@ -8,9 +8,9 @@
 //! of it: it queues this process's callers fairly and still limits them when the database
 //! cannot be reached.
 
+use crate::config::Database;
 use crate::store::Store;
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,7 +28,7 @@ pub struct RateLimiter {
 
 /// A shop's budget as the database holds it, for every process at once.
 pub struct SharedBudget {
-    database: PathBuf,
+    database: Database,
     busy_timeout: Duration,
     shop_id: String,
     conn: Arc<std::sync::Mutex<Option<Store>>>,
@@ -38,13 +38,16 @@ pub struct SharedBudget {
 
 impl std::fmt::Debug for SharedBudget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedBudget").field("database", &self.database).field("shop_id", &self.shop_id).finish()
+        f.debug_struct("SharedBudget")
+            .field("database", &self.database.to_string())
+            .field("shop_id", &self.shop_id)
+            .finish()
     }
 }
 
 impl SharedBudget {
     /// The budget of `shop_id` in the database at `database` (opened at the first request).
-    pub fn new(database: PathBuf, busy_timeout: Duration, shop_id: &str) -> SharedBudget {
+    pub fn new(database: Database, busy_timeout: Duration, shop_id: &str) -> SharedBudget {
         SharedBudget {
             database,
             busy_timeout,
@@ -63,7 +66,7 @@ impl SharedBudget {
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().map_err(|_| "rate budget connection poisoned".to_string())?;
             if guard.is_none() {
-                *guard = Some(Store::open_with(&database, busy).map_err(|e| e.to_string())?);
+                *guard = Some(Store::connect(&database, busy).map_err(|e| e.to_string())?);
             }
             let store = guard.as_mut().ok_or("rate budget connection missing")?;
             let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
@@ -156,8 +159,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         // Two processes' limiters, as far as the database can tell.
-        let a = Arc::new(RateLimiter::shared(3, SharedBudget::new(db.clone(), Duration::from_secs(10), "s")));
-        let b = Arc::new(RateLimiter::shared(3, SharedBudget::new(db.clone(), Duration::from_secs(10), "s")));
+        let a = Arc::new(RateLimiter::shared(
+            3,
+            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s"),
+        ));
+        let b = Arc::new(RateLimiter::shared(
+            3,
+            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s"),
+        ));
         let start = std::time::Instant::now();
         let mut tasks = Vec::new();
         for limiter in [a, b] {

@@ -50,7 +50,7 @@ impl Runtime {
 
     /// A connection to the configured database, with the configured busy timeout.
     pub fn store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
-        crate::store::Store::open_with(&self.config.daemon.database, self.config.daemon.busy_timeout)
+        crate::store::Store::connect(&self.config.daemon.database, self.config.daemon.busy_timeout)
     }
 
     /// The shop with id `id`.

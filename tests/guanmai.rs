@@ -83,8 +83,8 @@ fn order_dates(w: &World) -> BTreeMap<String, i64> {
 /// The stored orders not completed or cancelled.
 fn stored_open(w: &World) -> BTreeSet<String> {
     let store = w.dir.store();
-    let mut stmt = store
-        .connection()
+    let conn = store.connection();
+    let mut stmt = conn
         .prepare("SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled')")
         .unwrap();
     let rows = stmt.query_map([SHOP], |r| r.get::<_, String>(0)).unwrap();
@@ -116,8 +116,8 @@ type StoredLine = (String, String, i64, i64, String, Option<String>, Option<i64>
 
 fn stored_lines(w: &World, order_no: &str) -> Vec<StoredLine> {
     let store = w.dir.store();
-    let mut stmt = store
-        .connection()
+    let conn = store.connection();
+    let mut stmt = conn
         .prepare(
             "SELECT sku, name, quantity, unit_price_minor, quantity_exact, real_quantity, real_amount_minor
              FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no",

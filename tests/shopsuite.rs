@@ -91,7 +91,8 @@ fn cst_day(ms: i64) -> NaiveDate {
 
 fn text_rows(w: &World, sql: &str, key: &str) -> Vec<Vec<Option<String>>> {
     let store = w.dir.store();
-    let mut stmt = store.connection().prepare(sql).unwrap();
+    let conn = store.connection();
+    let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
     let rows = stmt
         .query_map([SHOP, key], |r| {
@@ -258,8 +259,8 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
     both(&w).await;
     let store = w.dir.store();
     let transitions: Vec<(Option<String>, String)> = {
-        let mut stmt = store
-            .connection()
+        let conn = store.connection();
+        let mut stmt = conn
             .prepare("SELECT from_status, to_status FROM status_changes WHERE entity_key = ?1 ORDER BY id")
             .unwrap();
         stmt.query_map([&old], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()

@@ -216,10 +216,12 @@ async fn a_status_push_whose_order_already_went_further_ends_done_without_a_requ
     let pushes = env.sim.requests().iter().filter(|r| r.endpoint.contains("orderStatus")).count();
     assert_eq!(pushes, 0, "no orderStatus request: both orders are at or past 200");
     assert!(env.sim.applied_pushes().is_empty());
-    let states: Vec<(String, String)> = {
-        let mut stmt = store.connection().prepare("SELECT state, settled_by FROM outbox ORDER BY id").unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
-    };
+    let states: Vec<(String, String)> = store
+        .query("SELECT state, settled_by FROM outbox ORDER BY id", &[])
+        .unwrap()
+        .into_iter()
+        .map(|mut r| (r.text(0).unwrap(), r.text(1).unwrap()))
+        .collect();
     assert_eq!(states, vec![("done".into(), "read_back".into()); 2]);
     assert_eq!(env.sim.order_nos_in_status(TOKEN, 301).first(), shipped.first(), "never moved backwards");
 }

@@ -356,7 +356,7 @@ fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Resul
             if problems.is_empty() { "ok".to_string() } else { problems.join("; ") }
         );
     }
-    println!("  database: {}", rt.config.daemon.database.display());
+    println!("  database: {}", rt.config.daemon.database);
     Ok(agrees)
 }
 

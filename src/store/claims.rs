@@ -4,10 +4,10 @@
 //! sharing one database) see the same answer: a lease is taken by exactly one, and a rate slot
 //! is spent by exactly one.
 
+use super::db::{args, DbError, Exec, Row};
 use super::{ts, Store, StoreError};
 use crate::holder::Holder;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -75,43 +75,37 @@ pub struct Lease {
 impl Store {
     /// Records `h` as a holder (again, with a fresh `seen_at`).
     pub fn register_holder(&mut self, h: &Holder, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO holders (id, host, pid, started, kind, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
-                params![h.id, h.host, h.pid, h.started, h.kind, ts(now)],
-            )
-            .map(drop)
-            .map_err(|e| self.err(e))
+        self.exec(
+            "INSERT INTO holders (id, host, pid, started, kind, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            args![h.id, h.host, h.pid, h.started, h.kind, ts(now)],
+        )
+        .map(drop)
     }
 
     /// Every recorded holder.
     pub fn holders(&self) -> Result<Vec<HolderRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, host, pid, started, kind, seen_at FROM holders ORDER BY host, pid")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], holder_row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        self.rows("SELECT id, host, pid, started, kind, seen_at FROM holders ORDER BY host, pid", &[], holder_row)
+    }
+
+    /// The holder recorded as `id`, if any.
+    pub fn holder(&self, id: &str) -> Result<Option<HolderRow>, StoreError> {
+        self.row("SELECT id, host, pid, started, kind, seen_at FROM holders WHERE id = ?1", args![id], holder_row)
     }
 
     /// Takes back everything holder `id` claimed — its pushes in flight become due at once and
     /// must be read back first; its leases end — and forgets the holder. For a holder that is
     /// provably dead, or for this process as it exits cleanly.
     pub fn take_back(&mut self, id: &str, now: DateTime<Utc>) -> Result<TakenBack, StoreError> {
-        let path = self.path.clone();
-        let e = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
-        let pushes = tx
-            .execute(
+        self.write(|tx| {
+            let pushes = tx.execute(
                 "UPDATE outbox SET lease_until = ?2, needs_read_back = 1 WHERE state = 'in_flight' AND holder = ?1",
-                params![id, ts(now)],
-            )
-            .map_err(e)?;
-        let leases = tx.execute("DELETE FROM leases WHERE holder = ?1", params![id]).map_err(e)?;
-        tx.execute("DELETE FROM holders WHERE id = ?1", params![id]).map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(TakenBack { pushes, leases })
+                args![id, ts(now)],
+            )?;
+            let leases = tx.execute("DELETE FROM leases WHERE holder = ?1", args![id])?;
+            tx.execute("DELETE FROM holders WHERE id = ?1", args![id])?;
+            Ok(TakenBack { pushes, leases })
+        })
     }
 
     /// Takes the lease on `shop_id` × `job` for `lease` if it is free or expired; otherwise
@@ -127,17 +121,13 @@ impl Store {
         let claim = rand::random::<i64>();
         let until = ts(now + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(120)));
         let now_text = ts(now);
-        let taken = self
-            .conn
-            .execute(
-                "INSERT INTO leases (shop_id, job, holder, claim, lease_until, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (shop_id, job) DO UPDATE SET holder = excluded.holder, claim = excluded.claim,
-                    lease_until = excluded.lease_until, taken_at = excluded.taken_at
-                 WHERE leases.lease_until <= excluded.taken_at",
-                params![shop_id, job, holder, claim, until, now_text],
-            )
-            .map_err(|e| self.err(e))?
-            > 0;
+        let taken = self.exec(
+            "INSERT INTO leases (shop_id, job, holder, claim, lease_until, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (shop_id, job) DO UPDATE SET holder = excluded.holder, claim = excluded.claim,
+                lease_until = excluded.lease_until, taken_at = excluded.taken_at
+             WHERE leases.lease_until <= excluded.taken_at",
+            args![shop_id, job, holder, claim, until, now_text],
+        )? > 0;
         if taken {
             return Ok(Ok(Lease { shop_id: shop_id.into(), job: job.into(), claim }));
         }
@@ -157,62 +147,54 @@ impl Store {
     /// someone else took it, or our holder was taken back).
     pub fn renew_lease(&mut self, lease: &Lease, now: DateTime<Utc>, length: Duration) -> Result<bool, StoreError> {
         let until = ts(now + ChronoDuration::from_std(length).unwrap_or(ChronoDuration::seconds(120)));
-        self.conn
-            .execute(
-                "UPDATE leases SET lease_until = ?4 WHERE shop_id = ?1 AND job = ?2 AND claim = ?3",
-                params![lease.shop_id, lease.job, lease.claim, until],
-            )
-            .map(|n| n > 0)
-            .map_err(|e| self.err(e))
+        let n = self.exec(
+            "UPDATE leases SET lease_until = ?4 WHERE shop_id = ?1 AND job = ?2 AND claim = ?3",
+            args![lease.shop_id, lease.job, lease.claim, until],
+        )?;
+        Ok(n > 0)
     }
 
     /// Ends a lease this process holds (a no-op when it is no longer ours).
     pub fn drop_lease(&mut self, lease: &Lease) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "DELETE FROM leases WHERE shop_id = ?1 AND job = ?2 AND claim = ?3",
-                params![lease.shop_id, lease.job, lease.claim],
-            )
-            .map(drop)
-            .map_err(|e| self.err(e))
+        self.exec(
+            "DELETE FROM leases WHERE shop_id = ?1 AND job = ?2 AND claim = ?3",
+            args![lease.shop_id, lease.job, lease.claim],
+        )
+        .map(drop)
     }
 
     /// Leases as recorded (expired ones included), optionally of one shop × job.
     pub fn leases(&self, only: Option<(&str, &str)>) -> Result<Vec<LeaseRow>, StoreError> {
         let (shop, job) = only.unzip();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT l.shop_id, l.job, l.lease_until, l.taken_at, l.holder,
-                        h.id, h.host, h.pid, h.started, h.kind, h.seen_at
-                 FROM leases l LEFT JOIN holders h ON h.id = l.holder
-                 WHERE (?1 IS NULL OR l.shop_id = ?1) AND (?2 IS NULL OR l.job = ?2) ORDER BY l.shop_id, l.job",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![shop, job], |r| {
-                let holder = match r.get::<_, Option<String>>(5)? {
-                    Some(_) => Some(HolderRow {
-                        id: r.get(5)?,
-                        host: r.get(6)?,
-                        pid: r.get(7)?,
-                        started: r.get(8)?,
-                        kind: r.get(9)?,
-                        seen_at: r.get(10)?,
+        self.rows(
+            "SELECT l.shop_id, l.job, l.lease_until, l.taken_at, l.holder,
+                    h.id, h.host, h.pid, h.started, h.kind, h.seen_at
+             FROM leases l LEFT JOIN holders h ON h.id = l.holder
+             WHERE (CAST(?1 AS TEXT) IS NULL OR l.shop_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR l.job = ?2)
+             ORDER BY l.shop_id, l.job",
+            args![shop, job],
+            |mut r| {
+                let holder = match r.opt_text(5)? {
+                    Some(id) => Some(HolderRow {
+                        id,
+                        host: r.text(6)?,
+                        pid: pid(&mut r, 7)?,
+                        started: r.text(8)?,
+                        kind: r.text(9)?,
+                        seen_at: r.text(10)?,
                     }),
                     None => None,
                 };
                 Ok(LeaseRow {
-                    shop_id: r.get(0)?,
-                    job: r.get(1)?,
-                    lease_until: r.get(2)?,
-                    taken_at: r.get(3)?,
-                    holder_id: r.get(4)?,
+                    shop_id: r.text(0)?,
+                    job: r.text(1)?,
+                    lease_until: r.text(2)?,
+                    taken_at: r.text(3)?,
+                    holder_id: r.text(4)?,
                     holder,
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+            },
+        )
     }
 
     /// Spends one of `shop_id`'s `per_window` request slots at `now_ms` (Unix ms) if the oldest
@@ -227,70 +209,53 @@ impl Store {
         window_ms: i64,
         now_ms: i64,
     ) -> Result<Option<u64>, StoreError> {
-        let path = self.path.clone();
-        let e = |source| StoreError::Sqlite { path: path.clone(), source };
         let per_window = i64::from(per_window.max(1));
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
-        // A lowered limit leaves slots past the new count; they no longer belong to the budget.
-        tx.execute("DELETE FROM rate_slots WHERE shop_id = ?1 AND slot >= ?2", params![shop_id, per_window])
-            .map_err(e)?;
-        let used: i64 = tx
-            .query_row("SELECT COUNT(*) FROM rate_slots WHERE shop_id = ?1", params![shop_id], |r| r.get(0))
-            .map_err(e)?;
-        let wait = if used < per_window {
-            // Slots are only ever added at the end, so they are numbered 0..used.
-            tx.execute(
-                "INSERT INTO rate_slots (shop_id, slot, sent_ms) VALUES (?1, ?2, ?3)",
-                params![shop_id, used, now_ms],
-            )
-            .map_err(e)?;
-            None
-        } else {
-            let (slot, oldest): (i64, i64) = tx
-                .query_row(
-                    "SELECT slot, sent_ms FROM rate_slots WHERE shop_id = ?1 ORDER BY sent_ms, slot LIMIT 1",
-                    params![shop_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(e)?;
-            // A clock set back leaves slots "in the future": wait at most one window for them.
-            let free_at = oldest.min(now_ms) + window_ms;
-            if free_at <= now_ms {
+        self.write(|tx| {
+            // One spender per shop at a time, on every backend.
+            tx.serialize_on(&format!("rate {shop_id}"))?;
+            // A lowered limit leaves slots past the new count; they no longer belong to the budget.
+            tx.execute("DELETE FROM rate_slots WHERE shop_id = ?1 AND slot >= ?2", args![shop_id, per_window])?;
+            let used = tx.query_one("SELECT COUNT(*) FROM rate_slots WHERE shop_id = ?1", args![shop_id])?.int(0)?;
+            if used < per_window {
+                // Slots are only ever added at the end, so they are numbered 0..used.
                 tx.execute(
-                    "UPDATE rate_slots SET sent_ms = ?3 WHERE shop_id = ?1 AND slot = ?2",
-                    params![shop_id, slot, now_ms],
-                )
-                .map_err(e)?;
-                None
-            } else {
-                Some((free_at - now_ms) as u64)
+                    "INSERT INTO rate_slots (shop_id, slot, sent_ms) VALUES (?1, ?2, ?3)",
+                    args![shop_id, used, now_ms],
+                )?;
+                return Ok(None);
             }
-        };
-        tx.commit().map_err(e)?;
-        Ok(wait)
-    }
-
-    /// The holder recorded as `id`, if any.
-    pub fn holder(&self, id: &str) -> Result<Option<HolderRow>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, host, pid, started, kind, seen_at FROM holders WHERE id = ?1",
-                params![id],
-                holder_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+            let mut oldest = tx.query_one(
+                "SELECT slot, sent_ms FROM rate_slots WHERE shop_id = ?1 ORDER BY sent_ms, slot LIMIT 1",
+                args![shop_id],
+            )?;
+            let (slot, sent) = (oldest.int(0)?, oldest.int(1)?);
+            // A clock set back leaves slots "in the future": wait at most one window for them.
+            let free_at = sent.min(now_ms) + window_ms;
+            if free_at > now_ms {
+                return Ok(Some((free_at - now_ms) as u64));
+            }
+            tx.execute(
+                "UPDATE rate_slots SET sent_ms = ?3 WHERE shop_id = ?1 AND slot = ?2",
+                args![shop_id, slot, now_ms],
+            )?;
+            Ok(None)
+        })
     }
 }
 
-fn holder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HolderRow> {
+fn pid(r: &mut Row, i: usize) -> Result<u32, DbError> {
+    let v = r.int(i)?;
+    u32::try_from(v).map_err(|_| DbError::Value(format!("holder pid {v} is not a process id")))
+}
+
+fn holder_row(mut r: Row) -> Result<HolderRow, DbError> {
     Ok(HolderRow {
-        id: r.get(0)?,
-        host: r.get(1)?,
-        pid: r.get(2)?,
-        started: r.get(3)?,
-        kind: r.get(4)?,
-        seen_at: r.get(5)?,
+        id: r.text(0)?,
+        host: r.text(1)?,
+        pid: pid(&mut r, 2)?,
+        started: r.text(3)?,
+        kind: r.text(4)?,
+        seen_at: r.text(5)?,
     })
 }
 
@@ -334,7 +299,7 @@ mod tests {
         s.register_holder(&h, now).unwrap();
         s.take_lease("s", "orders", "dead", now, Duration::from_secs(60)).unwrap().unwrap();
         s.take_lease("s", "flush", "alive", now, Duration::from_secs(60)).unwrap().unwrap();
-        s.conn
+        s.connection()
             .execute_batch(
                 "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, state, lease_until, holder)
                  VALUES ('s', 'remark', '1', '{}', 'k1', 'in_flight', '2999-01-01T00:00:00.000Z', 'dead'),
@@ -344,10 +309,10 @@ mod tests {
             .unwrap();
         assert_eq!(s.take_back("dead", now).unwrap(), TakenBack { pushes: 1, leases: 1 });
         let due: Vec<(String, bool)> = s
-            .conn
+            .connection()
             .prepare("SELECT order_no, needs_read_back FROM outbox WHERE lease_until <= ?1 ORDER BY order_no")
             .unwrap()
-            .query_map(params![ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
@@ -384,7 +349,7 @@ mod tests {
         assert_eq!(s.take_rate_slot("other", n, window, now).unwrap(), None);
         assert!(s.take_rate_slot("s", 1, window, now).unwrap().is_some());
         let slots: i64 =
-            s.conn.query_row("SELECT COUNT(*) FROM rate_slots WHERE shop_id = 's'", [], |r| r.get(0)).unwrap();
+            s.connection().query_row("SELECT COUNT(*) FROM rate_slots WHERE shop_id = 's'", [], |r| r.get(0)).unwrap();
         assert_eq!(slots, 1);
     }
 }
