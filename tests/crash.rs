@@ -143,7 +143,7 @@ refunds = {every}
     for round in 0..KILLS {
         let mut child = spawn_daemon(&dir);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        if dir.dir.path().join("ordersync.db").exists() {
+        if dir.database_exists() {
             let mut store = dir.store();
             for entry in plan.iter().skip(round * chunk).take(chunk) {
                 store.enqueue(entry, Utc::now()).expect("enqueue");
@@ -152,8 +152,7 @@ refunds = {every}
         // Odd rounds die at a seeded random moment; even ones as soon as a push is on the wire
         // (within a few seconds), so the worst moment is hit whatever the machine's speed.
         let in_flight = |dir: &TestDir| {
-            dir.dir.path().join("ordersync.db").exists()
-                && count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'in_flight'") > 0
+            dir.database_exists() && count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'in_flight'") > 0
         };
         if round % 2 == 1 {
             tokio::time::sleep(Duration::from_millis(rng.gen_range(700..2500))).await;

@@ -37,7 +37,7 @@ fn write_config(dir: &TestDir, base_url: &str, rate: u32, push: &str, orders: &s
         format!(
             r#"
 [daemon]
-database = "ordersync.db"
+database = "{database}"
 timezone = "Asia/Shanghai"
 drain_timeout_secs = 10
 
@@ -62,7 +62,8 @@ rate_limit_per_sec = {rate}
 backfill_days = 30
 [shops.schedule]
 orders = "{orders}"
-"#
+"#,
+            database = dir.database_setting(),
         ),
     )
     .expect("config written");

@@ -40,7 +40,7 @@ fn terminate(child: &mut Child) -> (Option<i32>, Duration) {
 }
 
 fn db_exists(env: &TestEnv) -> bool {
-    env.dir.join("ordersync.db").exists()
+    env.test_dir.database_exists()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -350,12 +350,47 @@ fn lite_query(c: &rusqlite::Connection, sql: &str, params: &[Param<'_>]) -> Resu
     Ok(rows.collect::<rusqlite::Result<Vec<Row>>>()?)
 }
 
+/// A `postgres` value whose drop blocks (a client closing, a transaction rolling back): it is
+/// dropped outside the async runtime like every other call.
+pub struct Blocking<T: Send>(Option<T>);
+
+impl<T: Send> Blocking<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Blocking(Some(value))
+    }
+
+    fn into_inner(mut self) -> Option<T> {
+        self.0.take()
+    }
+}
+
+impl<T: Send> std::ops::Deref for Blocking<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until dropped or taken")
+    }
+}
+
+impl<T: Send> std::ops::DerefMut for Blocking<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_mut().expect("present until dropped or taken")
+    }
+}
+
+impl<T: Send> Drop for Blocking<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            blocking(move || drop(value));
+        }
+    }
+}
+
 /// A connection to either backend.
 pub enum Conn {
     /// An SQLite file.
     Lite(rusqlite::Connection),
     /// A PostgreSQL server.
-    Pg(Box<postgres::Client>),
+    Pg(Blocking<postgres::Client>),
 }
 
 /// The operations every connection and transaction offers.
@@ -380,14 +415,14 @@ impl Exec for Conn {
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<usize, DbError> {
         match self {
             Conn::Lite(c) => lite_execute(c, sql, params),
-            Conn::Pg(c) => pg_execute(c.as_mut(), sql, params),
+            Conn::Pg(c) => pg_execute(&mut **c, sql, params),
         }
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
         match self {
             Conn::Lite(c) => lite_query(c, sql, params),
-            Conn::Pg(c) => pg_query(c.as_mut(), sql, params),
+            Conn::Pg(c) => pg_query(&mut **c, sql, params),
         }
     }
 }
@@ -399,7 +434,10 @@ impl Conn {
     pub fn transaction(&mut self) -> Result<Tx<'_>, DbError> {
         match self {
             Conn::Lite(c) => Ok(Tx::Lite(c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)),
-            Conn::Pg(c) => Ok(Tx::Pg(RefCell::new(blocking(|| c.transaction())?))),
+            Conn::Pg(c) => {
+                let c = &mut **c;
+                Ok(Tx::Pg(RefCell::new(Blocking::new(blocking(|| c.transaction())?))))
+            }
         }
     }
 
@@ -407,7 +445,10 @@ impl Conn {
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Conn::Lite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Pg(c) => Ok(blocking(|| c.batch_execute(sql))?),
+            Conn::Pg(c) => {
+                let c = &mut **c;
+                Ok(blocking(|| c.batch_execute(sql))?)
+            }
         }
     }
 
@@ -425,21 +466,21 @@ pub enum Tx<'c> {
     /// SQLite.
     Lite(rusqlite::Transaction<'c>),
     /// PostgreSQL; shared by the statements prepared in it.
-    Pg(RefCell<postgres::Transaction<'c>>),
+    Pg(RefCell<Blocking<postgres::Transaction<'c>>>),
 }
 
 impl Exec for Tx<'_> {
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<usize, DbError> {
         match self {
             Tx::Lite(t) => lite_execute(t, sql, params),
-            Tx::Pg(t) => pg_execute(t.get_mut(), sql, params),
+            Tx::Pg(t) => pg_execute(&mut **t.get_mut(), sql, params),
         }
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
         match self {
             Tx::Lite(t) => lite_query(t, sql, params),
-            Tx::Pg(t) => pg_query(t.get_mut(), sql, params),
+            Tx::Pg(t) => pg_query(&mut **t.get_mut(), sql, params),
         }
     }
 }
@@ -450,7 +491,7 @@ impl<'c> Tx<'c> {
         match self {
             Tx::Lite(t) => Ok(t.execute_batch(sql)?),
             Tx::Pg(t) => {
-                let t = t.get_mut();
+                let t = &mut **t.get_mut();
                 Ok(blocking(|| t.batch_execute(sql))?)
             }
         }
@@ -460,7 +501,10 @@ impl<'c> Tx<'c> {
     pub fn commit(self) -> Result<(), DbError> {
         match self {
             Tx::Lite(t) => Ok(t.commit()?),
-            Tx::Pg(t) => Ok(blocking(|| t.into_inner().commit())?),
+            Tx::Pg(t) => match t.into_inner().into_inner() {
+                Some(t) => Ok(blocking(|| t.commit())?),
+                None => Ok(()),
+            },
         }
     }
 
@@ -471,7 +515,7 @@ impl<'c> Tx<'c> {
             Tx::Pg(t) => {
                 let sql = pg_sql(sql);
                 let mut guard = t.borrow_mut();
-                let tx = &mut *guard;
+                let tx = &mut **guard;
                 let stmt = blocking(|| tx.prepare(&sql))?;
                 drop(guard);
                 Ok(Stmt::Pg(t, stmt))
@@ -503,7 +547,7 @@ pub enum Stmt<'t, 'c> {
     /// SQLite.
     Lite(rusqlite::CachedStatement<'t>),
     /// PostgreSQL: the transaction it runs in and the prepared statement.
-    Pg(&'t RefCell<postgres::Transaction<'c>>, postgres::Statement),
+    Pg(&'t RefCell<Blocking<postgres::Transaction<'c>>>, postgres::Statement),
 }
 
 impl Stmt<'_, '_> {
@@ -513,7 +557,7 @@ impl Stmt<'_, '_> {
             Stmt::Lite(s) => Ok(s.execute(rusqlite::params_from_iter(params))?),
             Stmt::Pg(t, s) => {
                 let mut guard = t.borrow_mut();
-                let (tx, s) = (&mut *guard, &*s);
+                let (tx, s) = (&mut **guard, &*s);
                 Ok(blocking(|| tx.execute(s, &pg_params(params)))? as usize)
             }
         }
@@ -532,7 +576,7 @@ impl Stmt<'_, '_> {
             }
             Stmt::Pg(t, s) => {
                 let mut guard = t.borrow_mut();
-                let (tx, s) = (&mut *guard, &*s);
+                let (tx, s) = (&mut **guard, &*s);
                 let rows = blocking(|| tx.query(s, &pg_params(params)))?;
                 rows.first().map(Row::from_pg).transpose()
             }

@@ -213,7 +213,7 @@ impl Store {
         // Waiting on a row lock longer than a write waits on SQLite is a failure, retried later.
         config.options(&format!("-c lock_timeout={}", busy_timeout.as_millis().max(1)));
         let client = db::connect_pg(&config).map_err(fail)?;
-        let mut store = Store { conn: RefCell::new(Conn::Pg(Box::new(client))), path: shown };
+        let mut store = Store { conn: RefCell::new(Conn::Pg(db::Blocking::new(client))), path: shown };
         store.migrate_pg()?;
         Ok(store)
     }
@@ -318,7 +318,7 @@ impl Store {
         let mut tx = conn.transaction().map_err(fail)?;
         tx.serialize_on(MIGRATION_LOCK).map_err(fail)?;
         let exists = tx
-            .query_one("SELECT CAST(to_regclass('ordersync_schema') IS NOT NULL AS BIGINT)", &[])
+            .query_one("SELECT CASE WHEN to_regclass('ordersync_schema') IS NULL THEN 0 ELSE 1 END", &[])
             .and_then(|mut r| r.flag(0))
             .map_err(fail)?;
         let version = if exists {
