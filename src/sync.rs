@@ -110,7 +110,9 @@ pub async fn run_pass_with(
         Ok(Hold::Cancelled) => return Err(fail(SyncError::Interrupted)),
         Err(e) => return Err(fail(e.into())),
     };
-    match lease::renewing(rt, &lease, pass(shop, stream, cancel, &mut store)).await {
+    let name = format!("{}/{stream}/{}/{}", shop.config.id, crate::holder::this().id, lease.claim);
+    let work = crate::platforms::http::PASS.scope(name, pass(shop, stream, cancel, &mut store));
+    match lease::renewing(rt, &lease, work).await {
         Some(result) => result,
         None => Err(fail(SyncError::LeaseLost)),
     }

@@ -11,7 +11,7 @@ use ordersync::push::flush_all;
 use ordersync::sim::guanmai::{GmSim, GmTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
-use ordersync::store::NewEntry;
+use ordersync::store::{NewEntry, Param, Row, Store};
 use ordersync::sync::run_pass;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -80,15 +80,22 @@ fn order_dates(w: &World) -> BTreeMap<String, i64> {
     w.sim.truth_orders(ACCESS_ID).into_iter().map(|t| (t.order_id, t.order_date)).collect()
 }
 
+/// The rows of `sql` with `params`.
+fn rows(store: &Store, sql: &str, params: &[Param]) -> Vec<Row> {
+    store.query(sql, params).unwrap()
+}
+
+/// The first row of `sql` with `params`, or why there is none.
+fn first_row(store: &Store, sql: &str, params: &[Param]) -> Result<Row, String> {
+    let rows = store.query(sql, params).map_err(|e| e.to_string())?;
+    rows.into_iter().next().ok_or_else(|| "no rows returned".to_string())
+}
+
 /// The stored orders not completed or cancelled.
 fn stored_open(w: &World) -> BTreeSet<String> {
     let store = w.dir.store();
-    let conn = store.connection();
-    let mut stmt = conn
-        .prepare("SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled')")
-        .unwrap();
-    let rows = stmt.query_map([SHOP], |r| r.get::<_, String>(0)).unwrap();
-    rows.map(Result::unwrap).collect()
+    let sql = "SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled')";
+    rows(&store, sql, &[Param::Text(SHOP)]).into_iter().map(|mut r| r.text(0).unwrap()).collect()
 }
 
 /// The stored open orders placed before the first day a later pass lists (`lookback_days`
@@ -100,15 +107,13 @@ fn open_before_lookback(w: &World, dates: &BTreeMap<String, i64>) -> BTreeSet<St
 
 /// (unified status, vendor code) of a stored order.
 fn stored_status(w: &World, order_no: &str) -> (String, String) {
-    w.dir
-        .store()
-        .connection()
-        .query_row(
-            "SELECT status, platform_status FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-            [SHOP, order_no],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap_or_else(|e| panic!("order {order_no} not stored: {e}"))
+    let mut r = first_row(
+        &w.dir.store(),
+        "SELECT status, platform_status FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+        &[Param::Text(SHOP), Param::Text(order_no)],
+    )
+    .unwrap_or_else(|e| panic!("order {order_no} not stored: {e}"));
+    (r.text(0).unwrap(), r.text(1).unwrap())
 }
 
 /// A stored line: (sku, name, quantity, unit price, quantity_exact, real_quantity, real_amount_minor).
@@ -116,19 +121,16 @@ type StoredLine = (String, String, i64, i64, String, Option<String>, Option<i64>
 
 fn stored_lines(w: &World, order_no: &str) -> Vec<StoredLine> {
     let store = w.dir.store();
-    let conn = store.connection();
-    let mut stmt = conn
-        .prepare(
-            "SELECT sku, name, quantity, unit_price_minor, quantity_exact, real_quantity, real_amount_minor
-             FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no",
-        )
-        .unwrap();
-    let rows = stmt
-        .query_map([SHOP, order_no], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    let sql = "SELECT sku, name, quantity, unit_price_minor, quantity_exact, real_quantity, real_amount_minor
+             FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no";
+    rows(&store, sql, &[Param::Text(SHOP), Param::Text(order_no)])
+        .into_iter()
+        .map(|mut r| {
+            let (sku, name) = (r.text(0).unwrap(), r.text(1).unwrap());
+            let (quantity, price, exact) = (r.int(2).unwrap(), r.int(3).unwrap(), r.text(4).unwrap());
+            (sku, name, quantity, price, exact, r.opt_text(5).unwrap(), r.opt_int(6).unwrap())
         })
-        .unwrap();
-    rows.map(Result::unwrap).collect()
+        .collect()
 }
 
 /// Every order and line in the database equals the simulator's truth, whole rows; nothing was
@@ -159,15 +161,15 @@ fn assert_equals_truth(w: &World) {
         };
         assert_eq!(stored_order(&store, SHOP, &t.order_id), Some(expected), "order {}", t.order_id);
         // The columns the common row leaves out.
-        let rest: (Option<String>, Option<String>, String, Option<String>) = store
-            .connection()
-            .query_row(
-                "SELECT ship_address, refund_status, currency, platform_order_id FROM orders
+        let mut r = first_row(
+            &store,
+            "SELECT ship_address, refund_status, currency, platform_order_id FROM orders
                  WHERE shop_id = ?1 AND order_no = ?2",
-                [SHOP, &t.order_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .unwrap();
+            &[Param::Text(SHOP), Param::Text(&t.order_id)],
+        )
+        .unwrap();
+        let rest: (Option<String>, Option<String>, String, Option<String>) =
+            (r.opt_text(0).unwrap(), r.opt_text(1).unwrap(), r.text(2).unwrap(), r.opt_text(3).unwrap());
         assert_eq!(rest, (Some(t.address.clone()), None, "CNY".to_string(), None), "order {}", t.order_id);
         let expected: Vec<StoredLine> = (t.lines.iter())
             .map(|l| {
@@ -193,13 +195,10 @@ fn push_cli(w: &World, order: &str, status: &str) -> (Option<i32>, String) {
 
 /// (state, last_error) of the outbox row of `order_no`.
 fn outbox_row(w: &World, order_no: &str) -> (String, Option<String>) {
-    w.dir
-        .store()
-        .connection()
-        .query_row("SELECT state, last_error FROM outbox WHERE order_no = ?1", [order_no], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap_or_else(|e| panic!("no outbox row for {order_no}: {e}"))
+    let sql = "SELECT state, last_error FROM outbox WHERE order_no = ?1";
+    let mut r = first_row(&w.dir.store(), sql, &[Param::Text(order_no)])
+        .unwrap_or_else(|e| panic!("no outbox row for {order_no}: {e}"));
+    (r.text(0).unwrap(), r.opt_text(1).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -343,12 +342,11 @@ async fn a_push_to_an_order_not_synced_yet_is_judged_on_the_vendors_status() {
     // Already past the target: done without sending.
     assert_eq!(status(&out_already), Some(10));
     assert_eq!(outbox_row(&w, &out_already).0, "done");
-    let settled_by: String = w
-        .dir
-        .store()
-        .connection()
-        .query_row("SELECT settled_by FROM outbox WHERE order_no = ?1", [&out_already], |r| r.get(0))
-        .unwrap();
+    let settled_by: String =
+        first_row(&w.dir.store(), "SELECT settled_by FROM outbox WHERE order_no = ?1", &[Param::Text(&out_already)])
+            .unwrap()
+            .text(0)
+            .unwrap();
     assert_eq!(settled_by, "read_back", "recorded as found applied, not as sent");
     let applied: Vec<String> = w.sim.applied_pushes().iter().map(|p| p.order_no.clone()).collect();
     assert_eq!(applied, [placed[0].clone(), placed[1].clone()], "only the legal moves were sent");

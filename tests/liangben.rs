@@ -13,7 +13,7 @@ use ordersync::push::flush_all;
 use ordersync::sim::liangben::{LbDetailNesting, LbOptions, LbReceipt, LbSim, LbTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
-use ordersync::store::{NewEntry, Store};
+use ordersync::store::{NewEntry, Param, Row, Store};
 use ordersync::sync::run_pass;
 use tokio_util::sync::CancellationToken;
 
@@ -114,14 +114,14 @@ fn assert_store_is_truth(w: &World) {
             lines: lines.collect(),
         };
         assert_eq!(stored, expected, "order {}", t.order_sn);
-        let address: Option<String> = store
-            .connection()
-            .query_row(
-                "SELECT ship_address FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-                [SHOP, &t.order_sn],
-                |r| r.get(0),
-            )
-            .expect("order row");
+        let address: Option<String> = first_row(
+            &store,
+            "SELECT ship_address FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            &[Param::Text(SHOP), Param::Text(&t.order_sn)],
+        )
+        .expect("order row")
+        .opt_text(0)
+        .unwrap();
         let full = format!("{} {} {} {}", t.province, t.city, t.district, t.address);
         assert_eq!(address, Some(full), "address of {}", t.order_sn);
     }
@@ -134,7 +134,8 @@ fn assert_store_is_truth(w: &World) {
         })
         .collect();
     assert_eq!(stored_shipments(&store, SHOP), expected, "outbound records: order, carrier, tracking number");
-    let shipped_at = keyed(&store, "SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1", |r| r.get(1));
+    let shipped_at =
+        keyed(&store, "SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1", |r| r.opt_text(1).unwrap());
     let expected: BTreeMap<_, _> = outbound.iter().map(|b| (b.purchase_sn.clone(), Some(utc(b.out_time)))).collect();
     assert_eq!(shipped_at, expected, "outbound times in UTC");
 
@@ -148,7 +149,9 @@ fn assert_store_is_truth(w: &World) {
         .collect();
     assert_eq!(stored_refunds(&store, SHOP), expected, "refunds: order, status, amount");
     let sql = "SELECT refund_id, platform_status, reason, created_at, updated_at FROM refunds WHERE shop_id = ?1";
-    let details = keyed(&store, sql, |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
+    let details = keyed(&store, sql, |r| {
+        (r.text(1).unwrap(), r.opt_text(2).unwrap(), r.opt_text(3).unwrap(), r.opt_text(4).unwrap())
+    });
     let expected: BTreeMap<_, _> = (refunds.iter())
         .map(|r| {
             let status = format!("{}/{}", r.refund_status, r.examine_status);
@@ -160,11 +163,15 @@ fn assert_store_is_truth(w: &World) {
 }
 
 /// The rows of `sql` (the shop as `?1`) keyed by their first column, the rest read by `value`.
-fn keyed<V>(store: &Store, sql: &str, value: impl Fn(&rusqlite::Row) -> rusqlite::Result<V>) -> BTreeMap<String, V> {
-    let conn = store.connection();
-    let mut stmt = conn.prepare(sql).expect("query");
-    let rows = stmt.query_map([SHOP], |r| Ok((r.get(0)?, value(r)?))).expect("rows");
-    rows.map(|r| r.expect("row")).collect()
+fn keyed<V>(store: &Store, sql: &str, value: impl Fn(&mut Row) -> V) -> BTreeMap<String, V> {
+    let rows = store.query(sql, &[Param::Text(SHOP)]).expect("query");
+    rows.into_iter().map(|mut r| (r.text(0).expect("row"), value(&mut r))).collect()
+}
+
+/// The first row of `sql` with `params`, or why there is none.
+fn first_row(store: &Store, sql: &str, params: &[Param]) -> Result<Row, String> {
+    let rows = store.query(sql, params).map_err(|e| e.to_string())?;
+    rows.into_iter().next().ok_or_else(|| "no rows returned".to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -260,25 +267,23 @@ async fn cancel_and_receipt_are_applied_once_and_a_shipped_order_cannot_be_cance
     let applied = w.sim.applied_pushes();
     assert_eq!(applied.len(), 2, "cancel and receipt each applied exactly once: {applied:?}");
     let receipt = applied.iter().find(|p| p.order_no == receiving[0]).expect("receipt applied");
-    let stored_purchase: String = w
-        .dir
-        .store()
-        .connection()
-        .query_row(
-            "SELECT shipment_id FROM shipments WHERE order_no = ?1 ORDER BY shipped_at LIMIT 1",
-            [&receiving[0]],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored_purchase: String = first_row(
+        &w.dir.store(),
+        "SELECT shipment_id FROM shipments WHERE order_no = ?1 ORDER BY shipped_at LIMIT 1",
+        &[Param::Text(&receiving[0])],
+    )
+    .unwrap()
+    .text(0)
+    .unwrap();
     assert_eq!(receipt.entry["purchase_sn"], stored_purchase.as_str(), "the receipt names the stored outbound record");
-    let err: String = w
-        .dir
-        .store()
-        .connection()
-        .query_row("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", [&receiving[1]], |r| {
-            r.get(0)
-        })
-        .expect("the cancel of a shipped order failed");
+    let err: String = first_row(
+        &w.dir.store(),
+        "SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'",
+        &[Param::Text(&receiving[1])],
+    )
+    .expect("the cancel of a shipped order failed")
+    .text(0)
+    .unwrap();
     assert!(err.contains("无法取消"), "the vendor's message is kept: {err}");
     let done = count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'");
     let rows = outbox_rows(&w);
@@ -387,11 +392,9 @@ fn enqueue_receipt(w: &World, order: &str) {
 }
 
 fn outbox_state(w: &World, order: &str) -> (String, Option<String>) {
-    w.dir
-        .store()
-        .connection()
-        .query_row("SELECT state, last_error FROM outbox WHERE order_no = ?1", [order], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("outbox row")
+    let sql = "SELECT state, last_error FROM outbox WHERE order_no = ?1";
+    let mut r = first_row(&w.dir.store(), sql, &[Param::Text(order)]).expect("outbox row");
+    (r.text(0).unwrap(), r.opt_text(1).unwrap())
 }
 
 async fn flush_until_settled(w: &World) {
@@ -494,7 +497,8 @@ fn sync_state(w: &World) -> (Option<String>, Option<String>, Option<String>) {
     let sql = "SELECT s.cursor, s.incomplete, (SELECT shortfall FROM sync_runs r WHERE r.shop_id = s.shop_id
                AND r.stream = s.stream ORDER BY r.id DESC LIMIT 1) FROM sync_state s
                WHERE s.shop_id = ?1 AND s.stream = 'orders'";
-    w.dir.store().connection().query_row(sql, [SHOP], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("sync state")
+    let mut r = first_row(&w.dir.store(), sql, &[Param::Text(SHOP)]).expect("sync state");
+    (r.opt_text(0).unwrap(), r.opt_text(1).unwrap(), r.opt_text(2).unwrap())
 }
 
 fn window_reads(w: &World) -> usize {
@@ -562,8 +566,6 @@ async fn a_window_still_short_after_the_re_read_is_recorded_and_holds_the_cursor
 
 /// Every outbox row: order, state, last error.
 fn outbox_rows(w: &World) -> Vec<(String, String, Option<String>)> {
-    let store = w.dir.store();
-    let conn = store.connection();
-    let mut stmt = conn.prepare("SELECT order_no, state, last_error FROM outbox").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    let rows = w.dir.store().query("SELECT order_no, state, last_error FROM outbox", &[]).unwrap();
+    rows.into_iter().map(|mut r| (r.text(0).unwrap(), r.text(1).unwrap(), r.opt_text(2).unwrap())).collect()
 }

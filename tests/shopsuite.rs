@@ -13,7 +13,7 @@ use ordersync::push::flush_all;
 use ordersync::sim::shopsuite::{SsQuery, SsSim, SsTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
-use ordersync::store::NewEntry;
+use ordersync::store::{NewEntry, Param, Val};
 use ordersync::sync::run_pass;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::Command;
@@ -91,25 +91,32 @@ fn cst_day(ms: i64) -> NaiveDate {
 
 fn text_rows(w: &World, sql: &str, key: &str) -> Vec<Vec<Option<String>>> {
     let store = w.dir.store();
-    let conn = store.connection();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let n = stmt.column_count();
-    let rows = stmt
-        .query_map([SHOP, key], |r| {
-            (0..n)
-                .map(|i| {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    Ok(match v {
-                        rusqlite::types::Value::Null => None,
-                        rusqlite::types::Value::Integer(i) => Some(i.to_string()),
-                        rusqlite::types::Value::Text(t) => Some(t),
-                        other => Some(format!("{other:?}")),
-                    })
+    let rows = store.query(sql, &[Param::Text(SHOP), Param::Text(key)]).unwrap();
+    rows.into_iter()
+        .map(|r| {
+            (r.into_values().into_iter())
+                .map(|v| match v {
+                    Val::Null => None,
+                    Val::Int(i) => Some(i.to_string()),
+                    Val::Text(t) => Some(t),
+                    other => Some(format!("{other:?}")),
                 })
                 .collect()
         })
-        .unwrap();
-    rows.map(Result::unwrap).collect()
+        .collect()
+}
+
+/// The member `key` of the JSON object `raw` as text, as SQLite's `json_extract` gives it: a
+/// number or string as itself, `null` or a missing member as None, true/false as 1/0, an array or
+/// object as its JSON text.
+fn json_member(raw: &str, key: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(raw).expect("raw_json is JSON");
+    match value.get(key)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(t) => Some(t.clone()),
+        serde_json::Value::Bool(b) => Some(i64::from(*b).to_string()),
+        other => Some(other.to_string()),
+    }
 }
 
 fn s(v: impl ToString) -> Option<String> {
@@ -150,13 +157,18 @@ fn assert_store_equals_truth(w: &World) {
         };
         assert_eq!(stored_order(&store, SHOP, &t.order_id), Some(want), "order {}", t.order_id);
         // Beyond the shared row: the address, the refund summary and the two raw codes.
-        let got = text_rows(
+        let got: Vec<Vec<Option<String>>> = text_rows(
             w,
-            "SELECT refund_status, ship_address, json_extract(raw_json, '$.order_is_paid'),
-                    json_extract(raw_json, '$.order_refund_status')
-             FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            "SELECT refund_status, ship_address, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2",
             &t.order_id,
-        );
+        )
+        .into_iter()
+        .map(|mut r| {
+            let raw = r.pop().flatten().expect("raw_json");
+            r.extend([json_member(&raw, "order_is_paid"), json_member(&raw, "order_refund_status")]);
+            r
+        })
+        .collect();
         let full = format!("{} {} {} {}", t.province, t.city, t.county, t.address);
         assert_eq!(got, vec![vec![None, s(full), s(t.paid_code), s(t.refund_code)]], "order {}", t.order_id);
         let specs = text_rows(
@@ -179,7 +191,7 @@ fn assert_store_equals_truth(w: &World) {
         let shipped = text_rows(
             w,
             "SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1 AND order_no = ?2
-             ORDER BY CAST(shipment_id AS INTEGER)",
+             ORDER BY CAST(shipment_id AS BIGINT)",
             &t.order_id,
         );
         let want: Vec<_> = t.logistics.iter().map(|l| vec![s(l.id), s(utc_ms(l.time_ms))]).collect();
@@ -258,13 +270,15 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
     w.sim.set_order_state(TOKEN, &old, 2060);
     both(&w).await;
     let store = w.dir.store();
-    let transitions: Vec<(Option<String>, String)> = {
-        let conn = store.connection();
-        let mut stmt = conn
-            .prepare("SELECT from_status, to_status FROM status_changes WHERE entity_key = ?1 ORDER BY id")
-            .unwrap();
-        stmt.query_map([&old], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
-    };
+    let transitions: Vec<(Option<String>, String)> = store
+        .query(
+            "SELECT from_status, to_status FROM status_changes WHERE entity_key = ?1 ORDER BY id",
+            &[Param::Text(&old)],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|mut r| (r.opt_text(0).unwrap(), r.text(1).unwrap()))
+        .collect();
     let expected = vec![
         (None, "processing".to_string()),
         (Some("processing".to_string()), "shipped".to_string()),
@@ -304,11 +318,13 @@ async fn cancel_and_receive_are_applied_once_and_receiving_a_cancelled_order_fai
     let err: String = w
         .dir
         .store()
-        .connection()
-        .query_row("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", [&cancelled[0]], |r| {
-            r.get(0)
-        })
-        .expect("receive of a cancelled order failed");
+        .query("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", &[Param::Text(&cancelled[0])])
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("receive of a cancelled order failed")
+        .text(0)
+        .unwrap();
     assert!(err.contains("订单已取消"), "the vendor's message is kept: {err}");
     // The next pass reads the two applied pushes back: the store equals the truth again.
     both(&w).await;
