@@ -197,8 +197,8 @@ async fn a_restarted_daemon_resends_a_sigkilled_daemons_pushes_without_waiting_f
 async fn a_second_daemon_takes_over_the_passes_of_a_sigkilled_one_at_once() {
     let sim = YmSim::new(73);
     sim.add_shop(TOKEN, 300, 10);
-    // Slow answers keep each pass (and its lease) open for a while.
-    sim.set_faults(Faults { slow: 1.0, slow_ms: 400, ..Faults::default() });
+    // Slow answers keep each pass (and its lease) open for several seconds.
+    sim.set_faults(Faults { slow: 1.0, slow_ms: 1500, ..Faults::default() });
     let server = sim.serve().await.unwrap();
     let dir = TestDir::new();
     write_config(&dir, &server.base_url(), 20, "0 0 0 1 1 *", "* * * * * *", 600);
@@ -216,6 +216,13 @@ async fn a_second_daemon_takes_over_the_passes_of_a_sigkilled_one_at_once() {
         "SELECT COALESCE(MAX(h.pid), 0) FROM leases l JOIN holders h ON h.id = l.holder WHERE l.job = 'orders'",
     );
     assert!([i64::from(a.id()), i64::from(b.id())].contains(&holder_pid), "one of the daemons holds the pass");
+    // `status` names the holder of the pass.
+    let out = ordersync(&dir, &["status", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json");
+    let held_by = report["streams"][0]["held_by"].as_str().unwrap_or_default().to_string();
+    assert!(held_by.starts_with(&format!("daemon pid {holder_pid} on ")), "status shows the holder: {held_by:?}");
+    let processes = report["holders"].as_array().map_or(0, Vec::len);
+    assert!(processes >= 2, "both daemons are listed: {processes}");
     let (victim, survivor) = if holder_pid == i64::from(a.id()) { (&mut a, &mut b) } else { (&mut b, &mut a) };
     victim.kill().unwrap();
     victim.wait().unwrap();

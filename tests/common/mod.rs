@@ -204,6 +204,16 @@ pub fn text(store: &Store, sql: &str) -> Option<String> {
     rows.first_mut().and_then(|r| r.opt_text(0).expect("text or NULL"))
 }
 
+/// True (and says so) when the test is about SQLite itself (`what`) and the run is on
+/// PostgreSQL, where it has no meaning: the caller returns. Not a skip for lack of a tool.
+pub fn sqlite_only(what: &str) -> bool {
+    let other = backend() != "sqlite";
+    if other {
+        eprintln!("not run on {}: this test is about {what}", backend());
+    }
+    other
+}
+
 /// Says a test cannot run on this machine and why. Under `ORDERSYNC_REQUIRE_ALL_TESTS=1` (set by
 /// `.ci/run`) that is a failure naming what was missing, so CI can never pass on a skipped test.
 pub fn skip(lacking: &str) {
