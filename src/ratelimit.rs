@@ -26,12 +26,17 @@ pub struct RateLimiter {
     shared: Option<SharedBudget>,
 }
 
+/// The one database connection a process spends every shop's budget through (opened at the
+/// first request): one per shop would be thousands of PostgreSQL connections per instance.
+#[derive(Clone, Default)]
+pub struct BudgetLink(Arc<std::sync::Mutex<Option<Store>>>);
+
 /// A shop's budget as the database holds it, for every process at once.
 pub struct SharedBudget {
     database: Database,
     busy_timeout: Duration,
     shop_id: String,
-    conn: Arc<std::sync::Mutex<Option<Store>>>,
+    conn: BudgetLink,
     /// Whether the fallback to this process's own window has been logged since the last success.
     degraded: AtomicBool,
 }
@@ -46,13 +51,13 @@ impl std::fmt::Debug for SharedBudget {
 }
 
 impl SharedBudget {
-    /// The budget of `shop_id` in the database at `database` (opened at the first request).
-    pub fn new(database: Database, busy_timeout: Duration, shop_id: &str) -> SharedBudget {
+    /// The budget of `shop_id` in the database at `database`, spent through `link`.
+    pub fn new(database: Database, busy_timeout: Duration, shop_id: &str, link: &BudgetLink) -> SharedBudget {
         SharedBudget {
             database,
             busy_timeout,
             shop_id: shop_id.to_string(),
-            conn: Arc::default(),
+            conn: link.clone(),
             degraded: AtomicBool::new(false),
         }
     }
@@ -60,7 +65,7 @@ impl SharedBudget {
     /// Spends a slot now, or says how long until one frees.
     async fn take(&self, per_sec: usize, window: Duration) -> Result<Option<Duration>, String> {
         let (conn, database, busy, shop) =
-            (Arc::clone(&self.conn), self.database.clone(), self.busy_timeout, self.shop_id.clone());
+            (Arc::clone(&self.conn.0), self.database.clone(), self.busy_timeout, self.shop_id.clone());
         let per = u32::try_from(per_sec).unwrap_or(u32::MAX);
         let window_ms = window.as_millis() as i64;
         tokio::task::spawn_blocking(move || {
@@ -161,11 +166,11 @@ mod tests {
         // Two processes' limiters, as far as the database can tell.
         let a = Arc::new(RateLimiter::shared(
             3,
-            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s"),
+            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s", &BudgetLink::default()),
         ));
         let b = Arc::new(RateLimiter::shared(
             3,
-            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s"),
+            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s", &BudgetLink::default()),
         ));
         let start = std::time::Instant::now();
         let mut tasks = Vec::new();

@@ -5,7 +5,7 @@
 
 use crate::config::{Config, ShopConfig};
 use crate::platforms::{self, Connector};
-use crate::ratelimit::{RateLimiter, SharedBudget};
+use crate::ratelimit::{BudgetLink, RateLimiter, SharedBudget};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ pub struct Runtime {
     pub config: Config,
     /// Shops in file order.
     pub shops: Vec<Arc<Shop>>,
+    /// The connection every shop's rate budget is spent through (kept across reloads).
+    budget_link: BudgetLink,
 }
 
 impl Runtime {
@@ -32,20 +34,26 @@ impl Runtime {
         let old: HashMap<&str, &Arc<RateLimiter>> =
             previous.map(|p| p.shops.iter().map(|s| (s.config.id.as_str(), &s.limiter)).collect()).unwrap_or_default();
         let transport = platforms::http::Transport::new(&config.http).map_err(|e| e.to_string())?;
+        let budget_link = previous.map(|p| p.budget_link.clone()).unwrap_or_default();
         let mut shops = Vec::new();
         for shop in &config.shops {
             let limiter = match old.get(shop.id.as_str()) {
                 Some(l) => Arc::clone(l),
                 None => Arc::new(RateLimiter::shared(
                     shop.rate_limit_per_sec,
-                    SharedBudget::new(config.daemon.database.clone(), config.daemon.busy_timeout, &shop.id),
+                    SharedBudget::new(
+                        config.daemon.database.clone(),
+                        config.daemon.busy_timeout,
+                        &shop.id,
+                        &budget_link,
+                    ),
                 )),
             };
             let connector = platforms::connect(shop, &config.http, &transport, Arc::clone(&limiter))
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;
             shops.push(Arc::new(Shop { config: shop.clone(), connector, limiter }));
         }
-        Ok(Runtime { config, shops })
+        Ok(Runtime { config, shops, budget_link })
     }
 
     /// A connection to the configured database, with the configured busy timeout.
