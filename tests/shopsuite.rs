@@ -90,7 +90,7 @@ fn cst_day(ms: i64) -> NaiveDate {
 }
 
 fn text_rows(w: &World, sql: &str, key: &str) -> Vec<Vec<Option<String>>> {
-    let store = w.dir.store();
+    let store = w.dir.reader();
     let rows = store.query(sql, &[Param::Text(SHOP), Param::Text(key)]).unwrap();
     rows.into_iter()
         .map(|r| {
@@ -132,10 +132,10 @@ fn truth_refunds(w: &World) -> BTreeMap<String, (String, String, i64)> {
 /// The stored orders, lines, shipments and returns equal the simulator's truth field by field;
 /// every expected value, statuses included, comes from the simulator, none from the connector.
 fn assert_store_equals_truth(w: &World) {
-    let store = w.dir.store();
+    let store = w.dir.reader();
     let truth = w.sim.truth_orders(TOKEN);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM rejected_records"), 0);
     for t in &truth {
         let want = StoredOrderRow {
             status: t.unified_status.to_string(),
@@ -155,7 +155,7 @@ fn assert_store_equals_truth(w: &World) {
                 .map(|l| (l.sku.clone(), l.name.clone(), l.quantity.to_string(), l.price_fen))
                 .collect(),
         };
-        assert_eq!(stored_order(&store, SHOP, &t.order_id), Some(want), "order {}", t.order_id);
+        assert_eq!(stored_order(store, SHOP, &t.order_id), Some(want), "order {}", t.order_id);
         // Beyond the shared row: the address, the refund summary and the two raw codes.
         let got: Vec<Vec<Option<String>>> = text_rows(
             w,
@@ -186,7 +186,7 @@ fn assert_store_equals_truth(w: &World) {
         .collect();
     let logistics: usize = truth.iter().map(|t| t.logistics.len()).sum();
     assert_eq!(want.len(), logistics, "logistics ids are unique in the simulator");
-    assert_eq!(stored_shipments(&store, SHOP), want, "shipments: carrier and tracking number");
+    assert_eq!(stored_shipments(store, SHOP), want, "shipments: carrier and tracking number");
     for t in &truth {
         let shipped = text_rows(
             w,
@@ -199,21 +199,21 @@ fn assert_store_equals_truth(w: &World) {
     }
     // Every mix of line names reached the store: a name from item_name, from product_name, from
     // the spec alone, and lines without a spec.
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE spec IS NULL") > 0);
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE name = spec") > 0);
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE name <> spec AND name LIKE '%' || spec") > 0);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE spec IS NULL") > 0);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE name = spec") > 0);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE name <> spec AND name LIKE '%' || spec") > 0);
     // 2.675 and 1.005 yuan, sent as JSON floats, land as 268 and 101 fen.
     assert_eq!(truth[0].lines[0].price_fen, 268);
     assert_eq!(truth[1].shipping_fen, 101);
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE unit_price_minor = 268") >= 1);
-    assert!(count(&store, "SELECT COUNT(*) FROM orders WHERE shipping_minor = 101") >= 1);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE unit_price_minor = 268") >= 1);
+    assert!(count(store, "SELECT COUNT(*) FROM orders WHERE shipping_minor = 101") >= 1);
     // Every order state the contract names was synced: each entry of the status table was walked.
     let states: BTreeSet<u16> = truth.iter().map(|t| t.state).collect();
     assert_eq!(states.len(), 7, "{states:?}");
 
     let returns = w.sim.truth_returns(TOKEN);
     assert!(!returns.is_empty());
-    assert_eq!(stored_refunds(&store, SHOP), truth_refunds(w), "refunds: order, status, amount");
+    assert_eq!(stored_refunds(store, SHOP), truth_refunds(w), "refunds: order, status, amount");
     for r in &returns {
         let got = text_rows(
             w,
@@ -252,9 +252,9 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
     let w = world(300, 30, 52).await;
     both(&w).await;
     let tables = ["orders", "order_lines", "shipments", "refunds", "status_changes"];
-    let before: Vec<_> = tables.iter().map(|t| snapshot(&w.dir.store(), t)).collect();
+    let before: Vec<_> = tables.iter().map(|t| snapshot(w.dir.reader(), t)).collect();
     both(&w).await;
-    let after: Vec<_> = tables.iter().map(|t| snapshot(&w.dir.store(), t)).collect();
+    let after: Vec<_> = tables.iter().map(|t| snapshot(w.dir.reader(), t)).collect();
     assert_eq!(before, after, "a second identical pass must change no row");
 
     // Created three weeks ago: outside the latest window and the look-back.
@@ -269,7 +269,7 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
     both(&w).await;
     w.sim.set_order_state(TOKEN, &old, 2060);
     both(&w).await;
-    let store = w.dir.store();
+    let store = w.dir.reader();
     let transitions: Vec<(Option<String>, String)> = store
         .query(
             "SELECT from_status, to_status FROM status_changes WHERE entity_key = ?1 ORDER BY id",
@@ -286,7 +286,7 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
     ];
     assert_eq!(transitions, expected);
     assert!(
-        count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{old}'")) >= 1,
+        count(store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{old}'")) >= 1,
         "its new logistics row"
     );
     assert_store_equals_truth(&w);
@@ -419,7 +419,7 @@ async fn returns_are_listed_by_creation_window_and_only_open_ones_are_read_again
     assert_eq!(stored_refund_status(&w, closing).as_deref(), Some("closed"));
     assert_eq!(stored_refund_status(&w, &new).as_deref(), Some("requested"));
     // The moved one, and every other, as the simulator's truth says.
-    assert_eq!(stored_refunds(&w.dir.store(), SHOP), truth_refunds(&w));
+    assert_eq!(stored_refunds(w.dir.reader(), SHOP), truth_refunds(&w));
     let log = w.sim.queries();
     // The closed one left every open-state list: it is read by itself.
     assert!(log.iter().any(|q| q.path == RETURN_GET && q.params.get("return_id") == Some(closing)));
@@ -438,7 +438,7 @@ async fn few_open_returns_are_read_one_by_one() {
         w.sim.set_return_state(TOKEN, &r.return_id, 3125);
     }
     pass(&w, Stream::Refunds).await;
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM refunds WHERE status = 'closed'"), (truth.len() - 3) as i64);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM refunds WHERE status = 'closed'"), (truth.len() - 3) as i64);
 
     w.sim.clear_queries();
     pass(&w, Stream::Refunds).await;
@@ -493,7 +493,7 @@ async fn a_window_short_of_its_records_is_read_again_and_recovers() {
     w.sim.under_serve(TOKEN, std::slice::from_ref(&hidden.order_id), Some(1));
     both(&w).await;
     assert_eq!(first_pages_covering(&w.sim.queries(), hidden.order_time_ms), 2, "the short window was read again");
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     assert_eq!(stream_state(&w, "orders"), (Some(today_cst().to_string()), None));
     let (code, out) = status_check(&w);
     assert_eq!(code, Some(0), "{out}");
@@ -514,10 +514,10 @@ async fn a_window_still_short_after_a_reread_holds_the_cursor_and_shows_in_statu
 
     // Read twice, not more; every other row is stored.
     assert_eq!(first_pages_covering(&w.sim.queries(), hidden.order_time_ms), 2);
-    let store = w.dir.store();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64 - 1);
-    assert_eq!(count(&store, &format!("SELECT COUNT(*) FROM orders WHERE order_no = '{}'", hidden.order_id)), 0);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds"), returns.len() as i64 - 1);
+    let store = w.dir.reader();
+    assert_eq!(count(store, "SELECT COUNT(*) FROM orders"), truth.len() as i64 - 1);
+    assert_eq!(count(store, &format!("SELECT COUNT(*) FROM orders WHERE order_no = '{}'", hidden.order_id)), 0);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM refunds"), returns.len() as i64 - 1);
 
     // The cursor stops at the last whole window before the short one.
     let (cursor, incomplete) = stream_state(&w, "orders");
@@ -533,7 +533,7 @@ async fn a_window_still_short_after_a_reread_holds_the_cursor_and_shows_in_statu
         "refunds cursor {held:?} passed the short window"
     );
     assert!(incomplete.is_some_and(|i| i.contains("orderReturn/list createTime")));
-    let shortfalls = count(&store, "SELECT COUNT(*) FROM sync_runs WHERE shortfall IS NOT NULL");
+    let shortfalls = count(store, "SELECT COUNT(*) FROM sync_runs WHERE shortfall IS NOT NULL");
     assert_eq!(shortfalls, 2, "one orders run and one refunds run");
     let (code, out) = status_check(&w);
     assert_eq!(code, Some(1), "{out}");
@@ -544,7 +544,7 @@ async fn a_window_still_short_after_a_reread_holds_the_cursor_and_shows_in_statu
     both(&w).await;
     assert_eq!(stream_state(&w, "orders"), (Some(today_cst().to_string()), None));
     assert_eq!(stream_state(&w, "refunds"), (Some(today_cst().to_string()), None));
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     let (code, out) = status_check(&w);
     assert_eq!(code, Some(0), "{out}");
 }

@@ -11,6 +11,7 @@ use postgres::types::{IsNull, ToSql as PgToSql, Type};
 use postgres::GenericClient;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// A failure of either backend, or a value of a type the store does not read.
 #[derive(Debug, thiserror::Error)]
@@ -328,14 +329,49 @@ fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-fn pg_execute(c: &mut (impl GenericClient + Send), sql: &str, params: &[Param<'_>]) -> Result<usize, DbError> {
+/// Statements a PostgreSQL connection has prepared, by their text: prepared once per connection
+/// (they outlive transactions), so a statement costs one round trip rather than two.
+pub type StmtCache = HashMap<String, postgres::Statement>;
+
+/// Most statements kept per connection; past it the cache starts again (texts built with a
+/// varying number of parameters must not grow it without end).
+const STMT_CACHE_MAX: usize = 256;
+
+fn pg_prepared(
+    c: &mut (impl GenericClient + Send),
+    cache: &mut StmtCache,
+    sql: &str,
+) -> Result<postgres::Statement, DbError> {
     let sql = pg_sql(sql);
-    blocking(|| c.execute(sql.as_str(), &pg_params(params))).map(|n| n as usize).map_err(DbError::from)
+    if let Some(stmt) = cache.get(&sql) {
+        return Ok(stmt.clone());
+    }
+    let stmt = blocking(|| c.prepare(&sql))?;
+    if cache.len() >= STMT_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(sql, stmt.clone());
+    Ok(stmt)
 }
 
-fn pg_query(c: &mut (impl GenericClient + Send), sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-    let sql = pg_sql(sql);
-    let rows = blocking(|| c.query(sql.as_str(), &pg_params(params)))?;
+fn pg_execute(
+    c: &mut (impl GenericClient + Send),
+    cache: &mut StmtCache,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<usize, DbError> {
+    let stmt = pg_prepared(c, cache, sql)?;
+    blocking(|| c.execute(&stmt, &pg_params(params))).map(|n| n as usize).map_err(DbError::from)
+}
+
+fn pg_query(
+    c: &mut (impl GenericClient + Send),
+    cache: &mut StmtCache,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Vec<Row>, DbError> {
+    let stmt = pg_prepared(c, cache, sql)?;
+    let rows = blocking(|| c.query(&stmt, &pg_params(params)))?;
     rows.iter().map(Row::from_pg).collect()
 }
 
@@ -386,11 +422,13 @@ impl<T: Send> Drop for Blocking<T> {
 }
 
 /// A connection to either backend.
+// One per `Store`, never in a collection: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     /// An SQLite file.
     Lite(rusqlite::Connection),
-    /// A PostgreSQL server.
-    Pg(Blocking<postgres::Client>),
+    /// A PostgreSQL server, and the statements prepared on it.
+    Pg(Blocking<postgres::Client>, Box<StmtCache>),
 }
 
 /// The operations every connection and transaction offers.
@@ -415,14 +453,14 @@ impl Exec for Conn {
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<usize, DbError> {
         match self {
             Conn::Lite(c) => lite_execute(c, sql, params),
-            Conn::Pg(c) => pg_execute(&mut **c, sql, params),
+            Conn::Pg(c, cache) => pg_execute(&mut **c, cache, sql, params),
         }
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
         match self {
             Conn::Lite(c) => lite_query(c, sql, params),
-            Conn::Pg(c) => pg_query(&mut **c, sql, params),
+            Conn::Pg(c, cache) => pg_query(&mut **c, cache, sql, params),
         }
     }
 }
@@ -434,9 +472,9 @@ impl Conn {
     pub fn transaction(&mut self) -> Result<Tx<'_>, DbError> {
         match self {
             Conn::Lite(c) => Ok(Tx::Lite(c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)),
-            Conn::Pg(c) => {
+            Conn::Pg(c, cache) => {
                 let c = &mut **c;
-                Ok(Tx::Pg(RefCell::new(Blocking::new(blocking(|| c.transaction())?))))
+                Ok(Tx::Pg(RefCell::new(Blocking::new(blocking(|| c.transaction())?)), RefCell::new(&mut **cache)))
             }
         }
     }
@@ -445,7 +483,7 @@ impl Conn {
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Conn::Lite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Pg(c) => {
+            Conn::Pg(c, _) => {
                 let c = &mut **c;
                 Ok(blocking(|| c.batch_execute(sql))?)
             }
@@ -456,7 +494,7 @@ impl Conn {
     pub fn backend(&self) -> &'static str {
         match self {
             Conn::Lite(_) => "sqlite",
-            Conn::Pg(_) => "postgres",
+            Conn::Pg(..) => "postgres",
         }
     }
 }
@@ -465,22 +503,22 @@ impl Conn {
 pub enum Tx<'c> {
     /// SQLite.
     Lite(rusqlite::Transaction<'c>),
-    /// PostgreSQL; shared by the statements prepared in it.
-    Pg(RefCell<Blocking<postgres::Transaction<'c>>>),
+    /// PostgreSQL, shared by the statements prepared in it, and its connection's statement cache.
+    Pg(RefCell<Blocking<postgres::Transaction<'c>>>, RefCell<&'c mut StmtCache>),
 }
 
 impl Exec for Tx<'_> {
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<usize, DbError> {
         match self {
             Tx::Lite(t) => lite_execute(t, sql, params),
-            Tx::Pg(t) => pg_execute(&mut **t.get_mut(), sql, params),
+            Tx::Pg(t, cache) => pg_execute(&mut **t.get_mut(), cache.get_mut(), sql, params),
         }
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
         match self {
             Tx::Lite(t) => lite_query(t, sql, params),
-            Tx::Pg(t) => pg_query(&mut **t.get_mut(), sql, params),
+            Tx::Pg(t, cache) => pg_query(&mut **t.get_mut(), cache.get_mut(), sql, params),
         }
     }
 }
@@ -490,7 +528,7 @@ impl<'c> Tx<'c> {
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Tx::Lite(t) => Ok(t.execute_batch(sql)?),
-            Tx::Pg(t) => {
+            Tx::Pg(t, _) => {
                 let t = &mut **t.get_mut();
                 Ok(blocking(|| t.batch_execute(sql))?)
             }
@@ -501,7 +539,7 @@ impl<'c> Tx<'c> {
     pub fn commit(self) -> Result<(), DbError> {
         match self {
             Tx::Lite(t) => Ok(t.commit()?),
-            Tx::Pg(t) => match t.into_inner().into_inner() {
+            Tx::Pg(t, _) => match t.into_inner().into_inner() {
                 Some(t) => Ok(blocking(|| t.commit())?),
                 None => Ok(()),
             },
@@ -512,12 +550,8 @@ impl<'c> Tx<'c> {
     pub fn prepare(&self, sql: &str) -> Result<Stmt<'_, 'c>, DbError> {
         match self {
             Tx::Lite(t) => Ok(Stmt::Lite(t.prepare_cached(sql)?)),
-            Tx::Pg(t) => {
-                let sql = pg_sql(sql);
-                let mut guard = t.borrow_mut();
-                let tx = &mut **guard;
-                let stmt = blocking(|| tx.prepare(&sql))?;
-                drop(guard);
+            Tx::Pg(t, cache) => {
+                let stmt = pg_prepared(&mut **t.borrow_mut(), &mut cache.borrow_mut(), sql)?;
                 Ok(Stmt::Pg(t, stmt))
             }
         }
@@ -528,7 +562,7 @@ impl<'c> Tx<'c> {
     pub fn serialize_on(&mut self, key: &str) -> Result<(), DbError> {
         match self {
             Tx::Lite(_) => Ok(()),
-            Tx::Pg(_) => self.execute("SELECT pg_advisory_xact_lock(hashtext(?1))", &[Param::Text(key)]).map(drop),
+            Tx::Pg(..) => self.execute("SELECT pg_advisory_xact_lock(hashtext(?1))", &[Param::Text(key)]).map(drop),
         }
     }
 
@@ -537,7 +571,7 @@ impl<'c> Tx<'c> {
     pub fn skip_locked(&self) -> &'static str {
         match self {
             Tx::Lite(_) => "",
-            Tx::Pg(_) => " FOR UPDATE SKIP LOCKED",
+            Tx::Pg(..) => " FOR UPDATE SKIP LOCKED",
         }
     }
 }

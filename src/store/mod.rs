@@ -213,7 +213,7 @@ impl Store {
         // Waiting on a row lock longer than a write waits on SQLite is a failure, retried later.
         config.options(&format!("-c lock_timeout={}", busy_timeout.as_millis().max(1)));
         let client = db::connect_pg(&config).map_err(fail)?;
-        let mut store = Store { conn: RefCell::new(Conn::Pg(db::Blocking::new(client))), path: shown };
+        let mut store = Store { conn: RefCell::new(Conn::Pg(db::Blocking::new(client), Box::default())), path: shown };
         store.migrate_pg()?;
         Ok(store)
     }
@@ -242,7 +242,7 @@ impl Store {
     fn lite_mut(&mut self) -> &mut Connection {
         match self.conn.get_mut() {
             Conn::Lite(c) => c,
-            Conn::Pg(_) => unreachable!("SQLite set-up runs on SQLite connections only"),
+            Conn::Pg(..) => unreachable!("SQLite set-up runs on SQLite connections only"),
         }
     }
 
@@ -362,7 +362,7 @@ impl Store {
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         match &mut *self.conn.borrow_mut() {
             Conn::Lite(c) => c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e.into())),
-            c @ Conn::Pg(_) => c.query_one("SELECT 'ok'", &[]).and_then(|mut r| r.text(0)).map_err(|e| self.err(e)),
+            c @ Conn::Pg(..) => c.query_one("SELECT 'ok'", &[]).and_then(|mut r| r.text(0)).map_err(|e| self.err(e)),
         }
     }
 
@@ -371,7 +371,7 @@ impl Store {
     pub fn connection(&self) -> Ref<'_, Connection> {
         Ref::map(self.conn.borrow(), |c| match c {
             Conn::Lite(c) => c,
-            Conn::Pg(_) => panic!("Store::connection is SQLite only; use Store::query"),
+            Conn::Pg(..) => panic!("Store::connection is SQLite only; use Store::query"),
         })
     }
 

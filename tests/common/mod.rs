@@ -42,6 +42,9 @@ pub struct TestDir {
     /// The test's database: `ordersync.db` in the folder, or under
     /// `ORDERSYNC_TEST_BACKEND=postgres` a fresh database on the throwaway cluster.
     pub database: Database,
+    /// One connection kept for reading ([`TestDir::reader`]): on PostgreSQL each new connection
+    /// costs a server process, too slow to open once per row a test compares.
+    reader: std::cell::OnceCell<Store>,
 }
 
 /// The backend tests run on: `postgres` when `ORDERSYNC_TEST_BACKEND=postgres`, else `sqlite`.
@@ -67,7 +70,7 @@ impl TestDir {
             }
             _ => Database::Sqlite(dir.path().join("ordersync.db")),
         };
-        TestDir { dir, config_path, database }
+        TestDir { dir, config_path, database, reader: std::cell::OnceCell::new() }
     }
 
     /// The `database = ...` value for the config file.
@@ -115,6 +118,11 @@ impl TestDir {
     /// A connection to the test database.
     pub fn store(&self) -> Store {
         Store::connect(&self.database, std::time::Duration::from_secs(10)).expect("database opens")
+    }
+
+    /// A connection kept open for the test's reads (each query sees every commit before it).
+    pub fn reader(&self) -> &Store {
+        self.reader.get_or_init(|| self.store())
     }
 }
 
