@@ -62,6 +62,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<BatchCounts, StoreError> {
         self.write(|tx| {
+            // A shop's batches commit one at a time, as SQLite's one writer makes them: a
+            // shipment stored while an order batch of its shop is between its "any shipments
+            // waiting?" look and its commit would otherwise never be linked to its order.
+            tx.serialize_on(&format!("commit {shop_id}"))?;
             let mut counts = BatchCounts { seen: batch.unchanged, ..BatchCounts::default() };
             let now_text = ts(now);
             if !batch.orders.is_empty() {
