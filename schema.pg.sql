@@ -170,6 +170,7 @@ CREATE TABLE IF NOT EXISTS leases (
     claim       BIGINT NOT NULL,       -- fresh per take: two passes of one process never share it
     lease_until TEXT NOT NULL,          -- renewed while the work runs; expired means free
     taken_at    TEXT NOT NULL,
+    tick        TEXT,                   -- the schedule tick the work ran for: each tick runs once
     PRIMARY KEY (shop_id, job)
 );
 

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS leases (
     claim       INTEGER NOT NULL,
     lease_until TEXT NOT NULL,
     taken_at    TEXT NOT NULL,
+    tick        TEXT,
     PRIMARY KEY (shop_id, job)
 );
 

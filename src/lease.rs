@@ -7,7 +7,7 @@
 use crate::holder::{self, Liveness};
 use crate::runtime::Runtime;
 use crate::store::{HolderRow, Lease, Store, StoreError, TakenBack};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,9 @@ pub enum WhenHeld {
     /// Wait until it is free (the command line: the admin asked for this pass now).
     Wait,
     /// Leave it to the holder (the daemon's schedule: the holder is doing this tick's work).
-    Skip,
+    /// With the schedule tick the run is for, a tick another process has already run is left
+    /// too: every instance schedules every shop, and one of them runs each tick.
+    Skip(Option<DateTime<Utc>>),
 }
 
 /// The outcome of [`take`].
@@ -46,9 +48,13 @@ pub async fn take(
 ) -> Result<Hold, StoreError> {
     let me = holder::this();
     store.register_holder(me, Utc::now())?;
+    let tick = match when {
+        WhenHeld::Skip(tick) => tick,
+        WhenHeld::Wait => None,
+    };
     let mut waiting_logged = false;
     loop {
-        let held = match store.take_lease(shop_id, job, &me.id, Utc::now(), rt.config.push.lease)? {
+        let held = match store.take_lease(shop_id, job, &me.id, Utc::now(), rt.config.push.lease, tick)? {
             Ok(lease) => return Ok(Hold::Taken(lease)),
             Err(held) => held,
         };
@@ -60,7 +66,7 @@ pub async fn take(
         }
         let by = held.holder.as_ref().map_or_else(|| format!("holder {}", held.holder_id), HolderRow::describe);
         match when {
-            WhenHeld::Skip => return Ok(Hold::Skipped(by)),
+            WhenHeld::Skip(_) => return Ok(Hold::Skipped(by)),
             WhenHeld::Wait => {
                 if !waiting_logged {
                     tracing::info!(
@@ -81,9 +87,9 @@ pub async fn take(
     }
 }
 
-/// Runs `work` while renewing `lease` every third of its length; gives the lease back when
-/// `work` ends. Returns `None` when the lease was lost meanwhile (this process stalled past it
-/// and another took the job): `work` is then dropped at its next await, before another commit.
+/// Runs `work` while renewing `lease` every third of its length (the caller gives it back with
+/// [`give_back`]). Returns `None` when the lease was lost meanwhile (this process stalled past
+/// it and another took the job): `work` is then dropped at its next await, before another commit.
 pub async fn renewing<F: Future>(rt: &Runtime, lease: &Lease, work: F) -> Option<F::Output> {
     let length = rt.config.push.lease;
     let renew = async {
@@ -108,20 +114,20 @@ pub async fn renewing<F: Future>(rt: &Runtime, lease: &Lease, work: F) -> Option
             }
         }
     };
-    let out = tokio::select! {
+    tokio::select! {
         out = work => Some(out),
         () = renew => {
             tracing::error!(shop = lease.shop_id, job = lease.job, "lost the lease to another process; stopping this job");
             None
         }
-    };
-    match rt.store().and_then(|mut s| s.drop_lease(lease)) {
-        Ok(()) => {}
-        Err(e) => {
-            tracing::warn!(shop = lease.shop_id, job = lease.job, error = %e, "cannot give the lease back; it ends by itself")
-        }
     }
-    out
+}
+
+/// Gives a lease back through the job's own connection (a no-op when it is no longer ours).
+pub fn give_back(store: &mut Store, lease: &Lease) {
+    if let Err(e) = store.drop_lease(lease, Utc::now()) {
+        tracing::warn!(shop = lease.shop_id, job = lease.job, error = %e, "cannot give the lease back; it ends by itself");
+    }
 }
 
 /// Takes back what every provably dead holder on this host held; what was taken back in all.

@@ -64,7 +64,7 @@ pub async fn flush_all(rt: &Runtime, cancel: &CancellationToken) -> Result<Flush
 /// is flushing right now is left to it (its claims are that process's to settle anyway).
 pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -> Result<FlushReport, StoreError> {
     let mut store = rt.store()?;
-    let lease = match lease::take(rt, &mut store, &shop.config.id, "flush", WhenHeld::Skip, cancel).await? {
+    let lease = match lease::take(rt, &mut store, &shop.config.id, "flush", WhenHeld::Skip(None), cancel).await? {
         Hold::Taken(lease) => lease,
         Hold::Skipped(by) => {
             tracing::info!(shop = shop.config.id, holder = by, "flush skipped: another process is flushing this shop");
@@ -72,11 +72,11 @@ pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -
         }
         Hold::Cancelled => return Ok(FlushReport::default()),
     };
-    match lease::renewing(rt, &lease, flush_held(rt, shop, cancel, &mut store)).await {
-        Some(report) => report,
-        // The claims this flush made stay in flight under their own lease, read back when due.
-        None => Ok(FlushReport::default()),
-    }
+    let flushed = lease::renewing(rt, &lease, flush_held(rt, shop, cancel, &mut store)).await;
+    lease::give_back(&mut store, &lease);
+    // Lost the lease: the claims this flush made stay in flight under their own lease, read back
+    // when due.
+    flushed.unwrap_or(Ok(FlushReport::default()))
 }
 
 async fn flush_held(

@@ -92,8 +92,9 @@ impl RateLimiter {
     pub fn new(per_sec: u32) -> Self {
         RateLimiter {
             per_sec: per_sec.max(1) as usize,
-            // The margin absorbs scheduling jitter between our send and the vendor's receive clock.
-            window: Duration::from_millis(1050),
+            // The margin absorbs the time between taking a slot and the request reaching the
+            // vendor (a busy machine can hold a process that long), and the vendor's clock.
+            window: Duration::from_millis(1100),
             sent: Mutex::new(VecDeque::new()),
             shared: None,
         }
@@ -202,6 +203,6 @@ mod tests {
         assert_eq!(spent.len(), 3, "one slot per allowed request in a window");
         // 10 requests at 3 per window need at least three full windows after the first three.
         times.sort();
-        assert!(times[9] >= Duration::from_millis(3 * 1050), "{times:?}");
+        assert!(times[9] >= Duration::from_millis(3 * 1100), "{times:?}");
     }
 }

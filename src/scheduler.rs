@@ -138,8 +138,9 @@ impl Scheduler {
                     tracing::info!(job = key, "skipped: the previous run is still going");
                     return;
                 }
+                let fired = Utc::now();
                 tracker.spawn(async move {
-                    work.run(&cancel).await;
+                    work.run(&cancel, fired).await;
                     busy.store(false, Ordering::SeqCst);
                 });
             })
@@ -161,7 +162,7 @@ impl Scheduler {
         let cancel = self.cancel.clone();
         let work = Work { rt, target: Target::Flush, passes: None };
         self.tracker.spawn(async move {
-            work.run(&cancel).await;
+            work.run(&cancel, Utc::now()).await;
             busy.store(false, Ordering::SeqCst);
         });
     }
@@ -188,12 +189,15 @@ struct Work {
 }
 
 impl Work {
-    async fn run(&self, cancel: &CancellationToken) {
+    async fn run(&self, cancel: &CancellationToken, fired: chrono::DateTime<Utc>) {
         match &self.target {
             Target::Sync { shop, stream } => {
                 let Some(shop) = self.rt.shop(shop) else {
                     return;
                 };
+                // Taken before waiting for a permit: the tick is when the schedule fired.
+                let tick =
+                    shop.config.schedule.get(stream).map(|s| tick_of(&s.cron, self.rt.config.daemon.timezone, fired));
                 let _permit = match &self.passes {
                     Some(passes) => tokio::select! {
                         permit = passes.acquire() => permit.ok(),
@@ -201,7 +205,7 @@ impl Work {
                     },
                     None => None,
                 };
-                match sync::run_pass_with(&self.rt, shop, *stream, cancel, WhenHeld::Skip).await {
+                match sync::run_pass_with(&self.rt, shop, *stream, cancel, WhenHeld::Skip(tick)).await {
                     Err(e) if matches!(e.source, SyncError::Interrupted) => {
                         tracing::info!(shop = shop.config.id, %stream, "sync pass stopped for shutdown; its committed pages stand")
                     }
@@ -238,6 +242,15 @@ impl Work {
     }
 }
 
+/// The schedule tick a job that fired at `fired` runs for: the last tick of `cron` at or before
+/// it (a job fires within moments of its tick; past 5 s late, the whole second it fired in).
+/// Every instance computes the same tick, so one of them runs it.
+pub fn tick_of(cron: &str, tz: Tz, fired: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    let whole = chrono::Timelike::with_nanosecond(&fired, 0).unwrap_or(fired);
+    let recent = next_ticks(cron, tz, fired - chrono::Duration::seconds(5), 10).unwrap_or_default();
+    recent.into_iter().take_while(|t| *t <= fired).last().unwrap_or(whole)
+}
+
 /// The next `n` ticks of a 6-field cron line read in `tz`, after `after` — parsed exactly as
 /// tokio-cron-scheduler parses it. Used by `status` (is a stream late?) and by the tests.
 pub fn next_ticks(
@@ -263,4 +276,23 @@ pub fn next_ticks(
         ticks.push(at.with_timezone(&Utc));
     }
     Ok(ticks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_job_fired_late_still_names_its_tick() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let at = |h, m, s, ms| Utc.with_ymd_and_hms(2026, 3, 1, h, m, s).unwrap() + chrono::Duration::milliseconds(ms);
+        // Every minute: fired 1.7 s late, or at once, it is the minute's tick.
+        assert_eq!(tick_of("0 * * * * *", tz, at(4, 10, 1, 700)), at(4, 10, 0, 0));
+        assert_eq!(tick_of("0 * * * * *", tz, at(4, 10, 0, 3)), at(4, 10, 0, 0));
+        // Every second: the second it fired in.
+        assert_eq!(tick_of("* * * * * *", tz, at(4, 10, 7, 420)), at(4, 10, 7, 0));
+        // Far too late for its tick: the whole second it fired in (never a later tick).
+        assert_eq!(tick_of("0 * * * * *", tz, at(4, 10, 30, 500)), at(4, 10, 30, 0));
+    }
 }

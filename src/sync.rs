@@ -112,10 +112,9 @@ pub async fn run_pass_with(
     };
     let name = format!("{}/{stream}/{}/{}", shop.config.id, crate::holder::this().id, lease.claim);
     let work = crate::platforms::http::PASS.scope(name, pass(shop, stream, cancel, &mut store));
-    match lease::renewing(rt, &lease, work).await {
-        Some(result) => result,
-        None => Err(fail(SyncError::LeaseLost)),
-    }
+    let result = lease::renewing(rt, &lease, work).await;
+    lease::give_back(&mut store, &lease);
+    result.unwrap_or_else(|| Err(fail(SyncError::LeaseLost)))
 }
 
 async fn pass(

@@ -108,8 +108,9 @@ impl Store {
         })
     }
 
-    /// Takes the lease on `shop_id` × `job` for `lease` if it is free or expired; otherwise
-    /// returns who holds it.
+    /// Takes the lease on `shop_id` × `job` for `lease` if it is free or expired — and, for work
+    /// of a schedule `tick`, if no process has run that tick yet; otherwise returns who holds it
+    /// (or held it for that tick).
     pub fn take_lease(
         &mut self,
         shop_id: &str,
@@ -117,16 +118,23 @@ impl Store {
         holder: &str,
         now: DateTime<Utc>,
         lease: Duration,
+        tick: Option<DateTime<Utc>>,
     ) -> Result<Result<Lease, LeaseRow>, StoreError> {
         let claim = rand::random::<i64>();
         let until = ts(now + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(120)));
         let now_text = ts(now);
+        let tick = tick.map(ts);
+        // Instances tick at the same second but start their passes when they can: the first to
+        // start runs the tick, the others find it run (a manual run, without a tick, always runs).
         let taken = self.exec(
-            "INSERT INTO leases (shop_id, job, holder, claim, lease_until, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO leases (shop_id, job, holder, claim, lease_until, taken_at, tick)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (shop_id, job) DO UPDATE SET holder = excluded.holder, claim = excluded.claim,
-                lease_until = excluded.lease_until, taken_at = excluded.taken_at
-             WHERE leases.lease_until <= excluded.taken_at",
-            args![shop_id, job, holder, claim, until, now_text],
+                lease_until = excluded.lease_until, taken_at = excluded.taken_at,
+                tick = COALESCE(excluded.tick, leases.tick)
+             WHERE leases.lease_until <= excluded.taken_at
+                AND (CAST(?7 AS TEXT) IS NULL OR leases.tick IS NULL OR leases.tick < ?7)",
+            args![shop_id, job, holder, claim, until, now_text, tick],
         )? > 0;
         if taken {
             return Ok(Ok(Lease { shop_id: shop_id.into(), job: job.into(), claim }));
@@ -154,16 +162,17 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Ends a lease this process holds (a no-op when it is no longer ours).
-    pub fn drop_lease(&mut self, lease: &Lease) -> Result<(), StoreError> {
+    /// Ends a lease this process holds (a no-op when it is no longer ours). The row stays,
+    /// expired, so the tick it ran for is remembered.
+    pub fn drop_lease(&mut self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.exec(
-            "DELETE FROM leases WHERE shop_id = ?1 AND job = ?2 AND claim = ?3",
-            args![lease.shop_id, lease.job, lease.claim],
+            "UPDATE leases SET lease_until = ?4 WHERE shop_id = ?1 AND job = ?2 AND claim = ?3",
+            args![lease.shop_id, lease.job, lease.claim, ts(now)],
         )
         .map(drop)
     }
 
-    /// Leases as recorded (expired ones included), optionally of one shop × job.
+    /// Leases as recorded (expired ones, ended work included), optionally of one shop × job.
     pub fn leases(&self, only: Option<(&str, &str)>) -> Result<Vec<LeaseRow>, StoreError> {
         let (shop, job) = only.unzip();
         self.rows(
@@ -275,20 +284,37 @@ mod tests {
         let (_d, mut s) = store();
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let lease = Duration::from_secs(10);
-        let a = s.take_lease("s", "orders", "a", t0, lease).unwrap().expect("free");
-        let held = s.take_lease("s", "orders", "b", t0, lease).unwrap().expect_err("held by a");
+        let a = s.take_lease("s", "orders", "a", t0, lease, None).unwrap().expect("free");
+        let held = s.take_lease("s", "orders", "b", t0, lease, None).unwrap().expect_err("held by a");
         assert_eq!(held.holder_id, "a");
         // Another job of the same shop is its own lease.
-        s.take_lease("s", "flush", "b", t0, lease).unwrap().expect("free");
+        s.take_lease("s", "flush", "b", t0, lease, None).unwrap().expect("free");
         // Renewed, it outlives its first term; expired, another takes it and the old claim is void.
         assert!(s.renew_lease(&a, t0 + ChronoDuration::seconds(9), lease).unwrap());
-        assert!(s.take_lease("s", "orders", "b", t0 + ChronoDuration::seconds(12), lease).unwrap().is_err());
-        let b = s.take_lease("s", "orders", "b", t0 + ChronoDuration::seconds(19), lease).unwrap().expect("expired");
+        assert!(s.take_lease("s", "orders", "b", t0 + ChronoDuration::seconds(12), lease, None).unwrap().is_err());
+        let b =
+            s.take_lease("s", "orders", "b", t0 + ChronoDuration::seconds(19), lease, None).unwrap().expect("expired");
         assert!(!s.renew_lease(&a, t0 + ChronoDuration::seconds(19), lease).unwrap());
-        s.drop_lease(&a).unwrap();
+        s.drop_lease(&a, t0 + ChronoDuration::seconds(19)).unwrap();
         assert_eq!(s.leases(Some(("s", "orders"))).unwrap()[0].holder_id, "b");
-        s.drop_lease(&b).unwrap();
-        s.take_lease("s", "orders", "c", t0 + ChronoDuration::seconds(20), lease).unwrap().expect("dropped");
+        s.drop_lease(&b, t0 + ChronoDuration::seconds(20)).unwrap();
+        s.take_lease("s", "orders", "c", t0 + ChronoDuration::seconds(20), lease, None).unwrap().expect("dropped");
+    }
+
+    #[test]
+    fn a_schedule_tick_runs_once_whoever_starts_it_first() {
+        let (_d, mut s) = store();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let (lease, tick) = (Duration::from_secs(10), Some(t0));
+        let a = s.take_lease("s", "orders", "a", t0, lease, tick).unwrap().expect("first for this tick");
+        s.drop_lease(&a, t0 + ChronoDuration::seconds(2)).unwrap();
+        // Another instance's tick of the same second starts late: already run, not again.
+        assert!(s.take_lease("s", "orders", "b", t0 + ChronoDuration::seconds(3), lease, tick).unwrap().is_err());
+        // A manual run (no tick) runs; the next tick runs.
+        let manual = s.take_lease("s", "orders", "cli", t0 + ChronoDuration::seconds(4), lease, None).unwrap();
+        s.drop_lease(&manual.expect("a manual run is not a tick"), t0 + ChronoDuration::seconds(5)).unwrap();
+        let next = Some(t0 + ChronoDuration::seconds(60));
+        s.take_lease("s", "orders", "b", t0 + ChronoDuration::seconds(60), lease, next).unwrap().expect("next tick");
     }
 
     #[test]
@@ -297,8 +323,8 @@ mod tests {
         let now = Utc::now();
         let h = Holder { id: "dead".into(), host: "h".into(), pid: 1, started: "b/1".into(), kind: "daemon".into() };
         s.register_holder(&h, now).unwrap();
-        s.take_lease("s", "orders", "dead", now, Duration::from_secs(60)).unwrap().unwrap();
-        s.take_lease("s", "flush", "alive", now, Duration::from_secs(60)).unwrap().unwrap();
+        s.take_lease("s", "orders", "dead", now, Duration::from_secs(60), None).unwrap().unwrap();
+        s.take_lease("s", "flush", "alive", now, Duration::from_secs(60), None).unwrap().unwrap();
         s.connection()
             .execute_batch(
                 "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, state, lease_until, holder)
