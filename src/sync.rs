@@ -114,7 +114,10 @@ pub async fn run_pass_with(
     let work = crate::platforms::http::PASS.scope(name, pass(shop, stream, cancel, &mut store));
     let result = lease::renewing(rt, &lease, work).await;
     lease::give_back(&mut store, &lease);
-    result.unwrap_or_else(|| Err(fail(SyncError::LeaseLost)))
+    match result {
+        Some(result) => result,
+        None => Err(fail(SyncError::LeaseLost)),
+    }
 }
 
 async fn pass(
