@@ -6,6 +6,7 @@
 use crate::config::{Config, ShopConfig};
 use crate::platforms::{self, Connector};
 use crate::ratelimit::{BudgetLink, RateLimiter, SharedBudget};
+use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -26,6 +27,46 @@ pub struct Runtime {
     pub shops: Vec<Arc<Shop>>,
     /// The connection every shop's rate budget is spent through (kept across reloads).
     budget_link: BudgetLink,
+    /// Connections kept for reuse (kept across reloads).
+    pool: Pool,
+}
+
+/// Most idle connections kept for reuse: one per pass running at once, and a few for flushes.
+const POOL_MAX: usize = crate::scheduler::PARALLEL_PASSES + 8;
+
+/// Database connections kept for the next pass or flush. A PostgreSQL connection is a server
+/// process (the scale-out bench opened two per pass, 88 a second); an SQLite one keeps its
+/// prepared statements.
+#[derive(Clone, Default)]
+struct Pool(Arc<std::sync::Mutex<Vec<Store>>>);
+
+/// A connection from the pool; it goes back when dropped, if it still works.
+pub struct Pooled {
+    store: Option<Store>,
+    pool: Pool,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Store {
+        self.store.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let (Some(store), Ok(mut idle)) = (self.store.take(), self.pool.0.lock()) {
+            if idle.len() < POOL_MAX && store.is_usable() {
+                idle.push(store);
+            }
+        }
+    }
 }
 
 impl Runtime {
@@ -35,6 +76,11 @@ impl Runtime {
             previous.map(|p| p.shops.iter().map(|s| (s.config.id.as_str(), &s.limiter)).collect()).unwrap_or_default();
         let transport = platforms::http::Transport::new(&config.http).map_err(|e| e.to_string())?;
         let budget_link = previous.map(|p| p.budget_link.clone()).unwrap_or_default();
+        // A reload may point at another database: only the same one keeps its connections.
+        let pool = previous
+            .filter(|p| p.config.daemon.database == config.daemon.database)
+            .map(|p| p.pool.clone())
+            .unwrap_or_default();
         let mut shops = Vec::new();
         for shop in &config.shops {
             let limiter = match old.get(shop.id.as_str()) {
@@ -53,12 +99,18 @@ impl Runtime {
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;
             shops.push(Arc::new(Shop { config: shop.clone(), connector, limiter }));
         }
-        Ok(Runtime { config, shops, budget_link })
+        Ok(Runtime { config, shops, budget_link, pool })
     }
 
-    /// A connection to the configured database, with the configured busy timeout.
-    pub fn store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
-        crate::store::Store::connect(&self.config.daemon.database, self.config.daemon.busy_timeout)
+    /// A connection to the configured database (a kept one when there is one), with the
+    /// configured busy timeout.
+    pub fn store(&self) -> Result<Pooled, crate::store::StoreError> {
+        let kept = self.pool.0.lock().ok().and_then(|mut idle| idle.pop());
+        let store = match kept {
+            Some(store) => store,
+            None => Store::connect(&self.config.daemon.database, self.config.daemon.busy_timeout)?,
+        };
+        Ok(Pooled { store: Some(store), pool: self.pool.clone() })
     }
 
     /// The shop with id `id`.

@@ -56,7 +56,13 @@ pub fn zone_offset(tz: Tz) -> i32 {
 impl Scheduler {
     /// Starts the scheduler with the jobs of `rt`. `cancel` stops new runs when cancelled.
     pub async fn start(rt: Arc<Runtime>, cancel: CancellationToken) -> Result<Scheduler, SchedulerError> {
-        let sched = JobScheduler::new().await.map_err(|e| SchedulerError(e.to_string()))?;
+        // Every job of a schedule fires in the same second; the library's channels (200 by
+        // default) drop what does not fit ("Lagged"), and a dropped activation is a tick never
+        // run. Room for every job twice over (and for shops a reload adds).
+        let jobs: usize = rt.shops.iter().map(|s| s.config.schedule.len()).sum::<usize>() + 1;
+        let sched = JobScheduler::new_with_channel_size((2 * jobs).max(4096))
+            .await
+            .map_err(|e| SchedulerError(e.to_string()))?;
         let mut s = Scheduler {
             sched,
             jobs: Vec::new(),

@@ -352,6 +352,15 @@ impl Store {
         &self.path
     }
 
+    /// False once the connection is known broken (a PostgreSQL server that closed it): not
+    /// worth keeping for reuse.
+    pub fn is_usable(&self) -> bool {
+        match &*self.conn.borrow() {
+            Conn::Lite(_) => true,
+            Conn::Pg(client, _) => !client.is_closed(),
+        }
+    }
+
     /// Which backend this is: `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         self.conn.borrow().backend()
