@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod links;
 pub mod metrics;
 pub mod model;
 pub mod notify;

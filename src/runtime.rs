@@ -4,6 +4,7 @@
 //! request budget mid-second.
 
 use crate::config::{Config, ShopConfig};
+use crate::links::LinkPlan;
 use crate::platforms::{self, Connector};
 use crate::ratelimit::RateLimiter;
 use std::collections::HashMap;
@@ -24,6 +25,8 @@ pub struct Runtime {
     pub config: Config,
     /// Shops in file order.
     pub shops: Vec<Arc<Shop>>,
+    /// The links, resolved against their platforms; every store this runtime opens applies them.
+    pub links: Arc<Vec<LinkPlan>>,
 }
 
 impl Runtime {
@@ -42,12 +45,14 @@ impl Runtime {
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;
             shops.push(Arc::new(Shop { config: shop.clone(), connector, limiter }));
         }
-        Ok(Runtime { config, shops })
+        let links = Arc::new(crate::links::plans(&config));
+        Ok(Runtime { config, shops, links })
     }
 
     /// A connection to the configured database, with the configured busy timeout.
     pub fn store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
-        crate::store::Store::open_with(&self.config.daemon.database, self.config.daemon.busy_timeout)
+        let store = crate::store::Store::open_with(&self.config.daemon.database, self.config.daemon.busy_timeout)?;
+        Ok(store.with_links(Arc::clone(&self.links)))
     }
 
     /// The shop with id `id`.
@@ -56,7 +61,13 @@ impl Runtime {
     }
 }
 
-/// Loads and validates the configuration file, platform rules included.
+/// Loads and validates the configuration file, platform rules included (shops, then links).
 pub fn load_config(path: &std::path::Path) -> Result<Config, crate::config::ConfigError> {
-    crate::config::load(path, &platforms::shop_rules)
+    let config = crate::config::load(path, &platforms::shop_rules)?;
+    let problems = crate::links::rules(&config);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(crate::config::ConfigError::Invalid { path: path.to_path_buf(), problems })
+    }
 }

@@ -11,11 +11,13 @@
 //! needs, the streams it can sync) come in through the `rules` callback of [`load`].
 
 mod cron;
+mod links;
 mod secret;
 mod shop;
 mod walk;
 
 pub use cron::normalize_cron;
+pub use links::NUMBER_MARK;
 pub use secret::Secret;
 
 use crate::model::Stream;
@@ -47,6 +49,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[[shops]]`, in file order; ids are unique.
     pub shops: Vec<ShopConfig>,
+    /// `[[links]]`, in file order: supplier shipments forwarded to storefront orders.
+    pub links: Vec<LinkConfig>,
 }
 
 impl Config {
@@ -160,6 +164,34 @@ pub struct ShopConfig {
     pub schedule: BTreeMap<Stream, Schedule>,
     /// `[shops.options]`: free-form, platform-specific settings, as text.
     pub options: BTreeMap<String, String>,
+}
+
+/// One `[[links]]` entry (docs/links.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// The supplier (buyer-side) shop whose shipments are forwarded.
+    pub from: String,
+    /// The storefront (seller-side) shop they are forwarded to.
+    pub to: String,
+    /// `match`; `None` takes the supplier platform's default (`external_ref` where it has one).
+    pub matching: Option<LinkMatch>,
+    /// `pattern` for `match = "message"`: text around `{no}`, the storefront number (default `{no}`).
+    pub pattern: String,
+    /// `carriers`: the supplier's carrier name → the storefront's; unmapped names pass through.
+    pub carriers: BTreeMap<String, String>,
+    /// `on_supplier_cancel = "cancel"` (default `alert`): cancel the storefront order too.
+    pub cancel_storefront: bool,
+}
+
+/// How a supplier order finds its storefront order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMatch {
+    /// The supplier order's external number (`orders.external_ref`) is the storefront number.
+    ExternalRef,
+    /// The supplier order's message holds the storefront number (`pattern`).
+    Message,
+    /// A row of `order_links` names it.
+    Table,
 }
 
 /// A cron line.
@@ -318,7 +350,9 @@ fn build(tree: Value, path: &Path, p: &mut Problems, rules: &dyn Fn(&ShopConfig,
         push: push(root.section(p, "push"), p),
         http: http(root.section(p, "http"), p),
         shops: shops(root.take("shops"), p, folder, rules),
+        links: Vec::new(),
     };
+    let config = Config { links: links::read(root.take("links"), p, &config.shops), ..config };
     root.finish(p);
     config
 }

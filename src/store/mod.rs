@@ -3,10 +3,12 @@
 //! Architecture invariant: no other module writes SQL. Each write that belongs together (a page
 //! of rows and the cursor after it; a claim and its lease) is one transaction here.
 
+mod links;
 mod outbox;
 mod records;
 mod state;
 
+pub use links::{LinkAlert, LinkFigures, Unmatched};
 pub use outbox::{Claimed, Enqueued, NewEntry, OutboxRow, Settlement};
 pub use records::BatchCounts;
 pub use state::{RunEnd, ShopOutbox, StreamStatus};
@@ -19,10 +21,14 @@ use std::time::Duration;
 /// The schema applied on open; its version lives in `PRAGMA user_version`.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 5;
 /// The steps that bring a file of an older version up to date: (version it leads to, SQL).
-const MIGRATIONS: &[(i64, &str)] =
-    &[(2, include_str!("../../migrations/0002.sql")), (3, include_str!("../../migrations/0003.sql"))];
+/// Version 4 is left to another branch's migration; the loop skips what it does not hold.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (2, include_str!("../../migrations/0002.sql")),
+    (3, include_str!("../../migrations/0003.sql")),
+    (5, include_str!("../../migrations/0005.sql")),
+];
 /// How long a write waits for another writer before giving up, unless the config says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -121,6 +127,8 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The configured links, applied inside every commit of a shop they name.
+    links: std::sync::Arc<Vec<crate::links::LinkPlan>>,
 }
 
 impl Store {
@@ -137,7 +145,7 @@ impl Store {
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = Connection::open_with_flags(path, flags)
                 .map_err(|source| StoreError::Sqlite { path: path.to_path_buf(), source })?;
-            let mut store = Store { conn, path: path.to_path_buf() };
+            let mut store = Store { conn, path: path.to_path_buf(), links: Default::default() };
             store.configure(busy_timeout)?;
             store.migrate()?;
             Ok(store)
@@ -225,6 +233,11 @@ impl Store {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(e)?;
         }
         tx.commit().map_err(e)
+    }
+
+    /// This store with `links` applied inside every commit of a shop they name.
+    pub fn with_links(self, links: std::sync::Arc<Vec<crate::links::LinkPlan>>) -> Store {
+        Store { links, ..self }
     }
 
     /// The database file.

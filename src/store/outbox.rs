@@ -106,24 +106,12 @@ pub struct OutboxRow {
 impl Store {
     /// Enqueues a push; an identical pending or finished entry is not enqueued twice.
     pub fn enqueue(&mut self, entry: &NewEntry, now: DateTime<Utc>) -> Result<Enqueued, StoreError> {
-        let key = entry.dedupe_key();
-        let payload = serde_json::to_string(&entry.payload)
-            .map_err(|e| StoreError::BadRow { path: self.path.clone(), what: e.to_string() })?;
-        let now = ts(now);
-        let created = self
-            .conn
-            .execute(
-                "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
-                params![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now],
-            )
-            .map_err(|e| self.err(e))?
-            > 0;
-        let id = self
-            .conn
-            .query_row("SELECT id FROM outbox WHERE dedupe_key = ?1", params![key], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        Ok(Enqueued { id, created })
+        enqueue_in(&self.conn, entry, &ts(now)).map_err(|e| match e {
+            rusqlite::Error::ToSqlConversionFailure(e) => {
+                StoreError::BadRow { path: self.path.clone(), what: e.to_string() }
+            }
+            e => self.err(e),
+        })
     }
 
     /// Claims up to `limit` due entries of `shop_id`: pending ones whose time has come, and
@@ -410,4 +398,21 @@ mod tests {
         assert!(parse_payload(2, "remark", &remark("  ")).unwrap_err().contains("needs text"));
         assert!(parse_payload(3, "status", &remark("x")).unwrap_err().contains("`kind` is status"));
     }
+}
+
+/// [`Store::enqueue`] on a connection or inside a caller's transaction (links forward in the
+/// supplier's commit): the dedupe key makes a repeat return the existing row.
+pub(super) fn enqueue_in(conn: &rusqlite::Connection, entry: &NewEntry, now: &str) -> rusqlite::Result<Enqueued> {
+    let key = entry.dedupe_key();
+    let payload =
+        serde_json::to_string(&entry.payload).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let created = conn
+        .prepare_cached(
+            "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
+        )?
+        .execute(params![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now])?
+        > 0;
+    let id = conn.prepare_cached("SELECT id FROM outbox WHERE dedupe_key = ?1")?.query_row(params![key], |r| r.get(0))?;
+    Ok(Enqueued { id, created })
 }

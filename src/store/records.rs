@@ -93,6 +93,9 @@ impl Store {
             }
             tracing::warn!(shop = shop_id, stream = %rejected.stream, key = rejected.vendor_key, error = rejected.error, "vendor record kept raw: it could not be normalized");
         }
+        // The forwards these rows cause commit with them (and with the cursor): a crash can
+        // never leave the rows without their pushes.
+        super::links::apply(&tx, &self.links, shop_id, batch, &now_text).map_err(e)?;
         if let Some(cursor) = &batch.cursor {
             tx.execute(
                 "INSERT INTO sync_state (shop_id, stream, cursor) VALUES (?1, ?2, ?3)

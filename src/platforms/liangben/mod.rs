@@ -19,6 +19,7 @@ use crate::platforms::paging::{for_each_page, PageOf};
 use crate::platforms::values;
 use crate::platforms::window;
 use crate::platforms::{
+    Forward, Side,
     envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome,
     PushPayload, ReadBack, Shortfall, Sink, SyncError, SyncRequest,
 };
@@ -44,6 +45,10 @@ pub static CAPABILITIES: Capabilities = Capabilities {
         "buyer side: `cancelled` cancels our order, `completed` confirms receipt of each outbound record until the order reads back as received",
         "the supplier refuses to cancel an order it has shipped",
     ],
+    side: Side::Buyer,
+    forward: Forward::Nothing,
+    external_ref: true,
+    message_field: None,
 };
 
 /// Stored orders examined per page when looking for missing outbound records (bounded memory).

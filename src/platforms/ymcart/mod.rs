@@ -17,6 +17,7 @@ use crate::platforms::http::Idempotency;
 use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
+    Forward, Side,
     Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Shortfall, Sink,
     SyncError, SyncRequest,
 };
@@ -42,6 +43,10 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     options: &[],
     credentials: &["token"],
     notes: &["remarks cannot be read back: a remark whose request was cut off may be sent twice"],
+    side: Side::Seller,
+    forward: Forward::Ship { several: true, accepts: &[OrderStatus::AwaitingFulfillment, OrderStatus::Shipped] },
+    external_ref: true,
+    message_field: None,
 };
 
 /// An order number as the completeness check counts it: a 64-bit hash, not the text, so a

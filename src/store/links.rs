@@ -1,0 +1,488 @@
+//! Links in the database: matching supplier orders to storefront orders, forwarding their
+//! shipments and cancels through the outbox, `link add`, and the figures `links` and `status` show.
+//!
+//! [`apply`] runs inside `commit_batch`'s transaction, so the rows, the cursor and the pushes
+//! they cause commit together; each push goes through the outbox's dedupe key and each forward is
+//! a row keyed by (supplier shop, shipment, tracking number, storefront shop), so evaluating an
+//! order again — after a crash, a repeated pass, a storefront sync — never forwards twice.
+
+use super::outbox::enqueue_in;
+use super::{ts, NewEntry, Store, StoreError};
+use crate::links::{LinkPlan, Matching};
+use crate::model::OrderStatus;
+use crate::platforms::{Batch, Forward, PushPayload};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Runs every link naming `shop_id` over the orders `batch` touched. As a supplier: each touched
+/// order is matched and its shipments and cancels forwarded. As a storefront: supplier orders
+/// waiting for one of the batch's orders are evaluated again.
+pub(super) fn apply(
+    tx: &Connection,
+    links: &[LinkPlan],
+    shop_id: &str,
+    batch: &Batch,
+    now: &str,
+) -> rusqlite::Result<()> {
+    for link in links.iter().filter(|l| l.from == shop_id) {
+        let mut touched: BTreeSet<&str> = BTreeSet::new();
+        touched.extend(batch.orders.iter().map(|o| o.order_no.as_str()));
+        touched.extend(batch.shipments.iter().filter_map(|s| s.order_no.as_deref()));
+        touched.extend(batch.refunds.iter().map(|r| r.order_no.as_str()));
+        // Rows an ERP wrote into order_links since: their supplier orders may not change again.
+        let fresh = if link.matching == Matching::Table { unread_table_rows(tx, link)? } else { Vec::new() };
+        touched.extend(fresh.iter().map(String::as_str));
+        for order_no in touched {
+            evaluate(tx, link, order_no, now)?;
+        }
+    }
+    for link in links.iter().filter(|l| l.to == shop_id) {
+        let mut waiting = BTreeSet::new();
+        let mut stmt = tx.prepare_cached(
+            "SELECT from_order FROM link_orders WHERE to_shop = ?1 AND candidate = ?2 AND from_shop = ?3",
+        )?;
+        for order in &batch.orders {
+            let rows = stmt.query_map(params![shop_id, order.order_no, link.from], |r| r.get::<_, String>(0))?;
+            waiting.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+        }
+        for from_order in &waiting {
+            evaluate(tx, link, from_order, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Supplier orders named in `order_links` for `link` and not matched yet.
+fn unread_table_rows(tx: &Connection, link: &LinkPlan) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT l.from_order FROM order_links l WHERE l.from_shop = ?1 AND l.to_shop = ?2
+         AND NOT EXISTS (SELECT 1 FROM link_orders m WHERE m.from_shop = l.from_shop AND m.from_order = l.from_order
+            AND m.to_shop = l.to_shop AND m.to_order = l.to_order)
+         AND EXISTS (SELECT 1 FROM orders o WHERE o.shop_id = l.from_shop AND o.order_no = l.from_order)",
+    )?;
+    let rows = stmt.query_map(params![link.from, link.to], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Matches one supplier order, records the match (or why not), and forwards what it calls for.
+fn evaluate(tx: &Connection, link: &LinkPlan, from_order: &str, now: &str) -> rusqlite::Result<()> {
+    let supplier: Option<(String, Option<String>, String)> = tx
+        .prepare_cached("SELECT status, external_ref, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2")?
+        .query_row(params![link.from, from_order], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    // Shipments can arrive before their order; the order's own commit evaluates it.
+    let Some((supplier_status, external_ref, raw_json)) = supplier else {
+        return Ok(());
+    };
+    let record = |candidate: Option<&str>, to_order: Option<&str>, why: Option<&str>| {
+        tx.prepare_cached(
+            "INSERT INTO link_orders (from_shop, from_order, to_shop, candidate, to_order, why, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (from_shop, from_order, to_shop) DO UPDATE SET candidate = excluded.candidate,
+                to_order = excluded.to_order, why = excluded.why, updated_at = excluded.updated_at
+             WHERE link_orders.candidate IS NOT excluded.candidate OR link_orders.to_order IS NOT excluded.to_order
+                OR link_orders.why IS NOT excluded.why",
+        )?
+        .execute(params![link.from, from_order, link.to, candidate, to_order, why, now])
+    };
+    let candidate = match candidate(tx, link, from_order, external_ref, &raw_json)? {
+        Ok(c) => c,
+        Err(why) => {
+            record(None, None, Some(&why))?;
+            return Ok(());
+        }
+    };
+    let storefront: Option<String> = tx
+        .prepare_cached("SELECT status FROM orders WHERE shop_id = ?1 AND order_no = ?2")?
+        .query_row(params![link.to, candidate], |r| r.get(0))
+        .optional()?;
+    let Some(storefront) = storefront else {
+        let why = format!("storefront order `{candidate}` is not in shop `{}` (not synced yet, or no such order)", link.to);
+        record(Some(&candidate), None, Some(&why))?;
+        return Ok(());
+    };
+    record(Some(&candidate), Some(&candidate), None)?;
+    let storefront = storefront.parse().unwrap_or(OrderStatus::Unknown);
+    let to = Target { from_order, to_order: &candidate, status: storefront };
+    forward_shipments(tx, link, &to, now)?;
+    let supplier_status = supplier_status.parse().unwrap_or(OrderStatus::Unknown);
+    raise_alerts(tx, link, &to, supplier_status, now)
+}
+
+/// The storefront number a supplier order names by the link's match, or why it names none.
+fn candidate(
+    tx: &Connection,
+    link: &LinkPlan,
+    from_order: &str,
+    external_ref: Option<String>,
+    raw_json: &str,
+) -> rusqlite::Result<Result<String, String>> {
+    Ok(match &link.matching {
+        Matching::ExternalRef => external_ref
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| "the supplier order carries no external order number".to_string()),
+        Matching::Message { field, pattern } => {
+            let value: serde_json::Value = serde_json::from_str(raw_json).unwrap_or_default();
+            match value.get(*field).and_then(|v| v.as_str()).map(str::trim).filter(|m| !m.is_empty()) {
+                None => Err(format!("the supplier order has no `{field}`")),
+                Some(message) => pattern
+                    .find(message)
+                    .ok_or_else(|| format!("`{field}` {message:?} holds no number by pattern `{}`", pattern.as_str())),
+            }
+        }
+        Matching::Table => tx
+            .prepare_cached("SELECT to_order FROM order_links WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3")?
+            .query_row(params![link.from, from_order, link.to], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| "no order_links row names its storefront order".to_string()),
+    })
+}
+
+/// The storefront side of one matched supplier order.
+struct Target<'a> {
+    from_order: &'a str,
+    to_order: &'a str,
+    status: OrderStatus,
+}
+
+/// What happens to one supplier shipment.
+enum Decision {
+    Push(PushPayload),
+    Wait(String),
+    Skip(String),
+}
+
+/// Forwards each shipment of the supplier order not forwarded yet (a corrected tracking number
+/// is a shipment not forwarded yet).
+fn forward_shipments(tx: &Connection, link: &LinkPlan, to: &Target<'_>, now: &str) -> rusqlite::Result<()> {
+    let shipments: Vec<(String, Option<String>, String)> = tx
+        .prepare_cached(
+            "SELECT shipment_id, carrier, tracking_no FROM shipments WHERE shop_id = ?1 AND order_no = ?2
+             AND tracking_no IS NOT NULL AND TRIM(tracking_no) != '' ORDER BY shipped_at, shipment_id",
+        )?
+        .query_map(params![link.from, to.from_order], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (shipment_id, carrier, tracking) in shipments {
+        let state: Option<String> = tx
+            .prepare_cached(
+                "SELECT state FROM link_forwards WHERE from_shop = ?1 AND shipment_id = ?2 AND tracking_no = ?3 AND to_shop = ?4",
+            )?
+            .query_row(params![link.from, shipment_id, tracking, link.to], |r| r.get(0))
+            .optional()?;
+        if state.is_some_and(|s| s != "waiting") {
+            continue;
+        }
+        let carrier = link.carrier(carrier.as_deref().unwrap_or("").trim());
+        let other_parcel: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM link_forwards WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3
+                    AND state = 'queued' AND shipment_id != ?4)",
+            )?
+            .query_row(params![link.from, to.from_order, link.to, shipment_id], |r| r.get(0))?;
+        let decision = decide(link.forward, to.status, other_parcel, || PushPayload::Ship {
+            carrier: carrier.clone(),
+            tracking: tracking.clone(),
+        });
+        let (state, outbox_id, note) = match decision {
+            Decision::Push(payload) => {
+                let entry = NewEntry { shop_id: link.to.clone(), order_no: to.to_order.to_string(), payload };
+                ("queued", Some(enqueue_in(tx, &entry, now)?.id), None)
+            }
+            Decision::Wait(why) => ("waiting", None, Some(why)),
+            Decision::Skip(why) => ("skipped", None, Some(why)),
+        };
+        tx.prepare_cached(
+            "INSERT INTO link_forwards (from_shop, shipment_id, tracking_no, to_shop, from_order, to_order, carrier,
+                state, outbox_id, note, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (from_shop, shipment_id, tracking_no, to_shop) DO UPDATE SET from_order = excluded.from_order,
+                to_order = excluded.to_order, carrier = excluded.carrier, state = excluded.state,
+                outbox_id = excluded.outbox_id, note = excluded.note",
+        )?
+        .execute(params![
+            link.from,
+            shipment_id,
+            tracking,
+            link.to,
+            to.from_order,
+            to.to_order,
+            carrier,
+            state,
+            outbox_id,
+            note,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+/// How one shipment reaches a storefront order in `status`; `other_parcel`: another parcel of
+/// the same supplier order was forwarded already.
+fn decide(
+    forward: Forward,
+    status: OrderStatus,
+    other_parcel: bool,
+    ship: impl FnOnce() -> PushPayload,
+) -> Decision {
+    let list = |accepts: &[OrderStatus]| accepts.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    if status.is_terminal() {
+        return Decision::Skip(format!("the storefront order is {status}"));
+    }
+    match forward {
+        Forward::Nothing => Decision::Skip("the storefront cannot take a shipment".into()),
+        Forward::Ship { several: false, .. } if other_parcel => {
+            Decision::Skip("the storefront takes one tracking number per order: the first parcel's was forwarded".into())
+        }
+        Forward::Ship { accepts, .. } if accepts.contains(&status) => Decision::Push(ship()),
+        Forward::Ship { accepts, .. } => Decision::Wait(format!(
+            "the storefront order is {status}; it takes a shipment when {}",
+            list(accepts)
+        )),
+        // One move serves every parcel (the dedupe key makes the second parcel's push the first's).
+        Forward::Status { to, accepts } if accepts.contains(&status) => Decision::Push(PushPayload::Status { status: to }),
+        Forward::Status { to, .. } if status.is_at_or_past(to) => {
+            Decision::Skip(format!("the storefront order is already {status}"))
+        }
+        Forward::Status { to, accepts } => Decision::Wait(format!(
+            "the storefront order is {status}; it moves to {to} only from {}",
+            list(accepts)
+        )),
+    }
+}
+
+/// Raises an alert on the storefront order for a supplier cancel and for each supplier refund
+/// not refused; cancels the storefront order too when the link says so and it has not shipped.
+fn raise_alerts(
+    tx: &Connection,
+    link: &LinkPlan,
+    to: &Target<'_>,
+    supplier_status: OrderStatus,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let mut alerts: Vec<(&str, String, String, Option<i64>)> = Vec::new();
+    if supplier_status == OrderStatus::Cancelled {
+        let (detail, outbox_id) = if !link.cancel_storefront {
+            ("the supplier cancelled; the storefront order is left as it is (on_supplier_cancel = \"alert\")".into(), None)
+        } else if to.status == OrderStatus::Cancelled {
+            ("the supplier cancelled; the storefront order is cancelled".into(), None)
+        } else if to.status.is_at_or_past(OrderStatus::Shipped) {
+            (format!("the supplier cancelled; the storefront order is {} and is not cancelled", to.status), None)
+        } else {
+            let entry = NewEntry {
+                shop_id: link.to.clone(),
+                order_no: to.to_order.to_string(),
+                payload: PushPayload::Status { status: OrderStatus::Cancelled },
+            };
+            let id = enqueue_in(tx, &entry, now)?.id;
+            ("the supplier cancelled; the storefront order is being cancelled (on_supplier_cancel = \"cancel\")".into(), Some(id))
+        };
+        alerts.push(("supplier_cancelled", "cancelled".into(), detail, outbox_id));
+    }
+    let refunds: Vec<(String, String, i64)> = tx
+        .prepare_cached(
+            "SELECT refund_id, status, amount_minor FROM refunds WHERE shop_id = ?1 AND order_no = ?2
+             AND status NOT IN ('rejected', 'cancelled') ORDER BY refund_id",
+        )?
+        .query_map(params![link.from, to.from_order], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (refund_id, status, amount) in refunds {
+        let detail = format!("the supplier refunds {}.{:02} (refund {refund_id}, {status})", amount / 100, amount % 100);
+        alerts.push(("supplier_refund", refund_id, detail, None));
+    }
+    for (kind, reference, detail, outbox_id) in alerts {
+        tx.prepare_cached(
+            "INSERT INTO link_alerts (from_shop, from_order, to_shop, to_order, kind, ref, detail, outbox_id, raised_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (from_shop, from_order, to_shop, kind, ref) DO UPDATE
+                SET outbox_id = COALESCE(link_alerts.outbox_id, excluded.outbox_id)",
+        )?
+        .execute(params![link.from, to.from_order, link.to, to.to_order, kind, reference, detail, outbox_id, now])?;
+    }
+    Ok(())
+}
+
+/// A supplier order of a link that names no stored storefront order.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Unmatched {
+    /// The supplier order.
+    pub from_order: String,
+    /// Why it is not matched.
+    pub why: String,
+}
+
+/// What one link did, for `ordersync links` and `status --check`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LinkFigures {
+    /// The supplier shop.
+    pub from: String,
+    /// The storefront shop.
+    pub to: String,
+    /// Supplier orders matched to a stored storefront order.
+    pub matched: u64,
+    /// Supplier orders not matched, with why.
+    pub unmatched: Vec<Unmatched>,
+    /// Shipments whose push was delivered.
+    pub forwarded: u64,
+    /// Shipments waiting: for the storefront order to take them, or in the outbox.
+    pub waiting: u64,
+    /// Shipments whose push failed for good (a dead letter).
+    pub failed: u64,
+    /// Shipments deliberately not forwarded (a one-parcel storefront, a closed order), with why in `link_forwards.note`.
+    pub skipped: u64,
+    /// When the oldest shipment not forwarded (waiting or failed) was first seen.
+    pub oldest_unforwarded_at: Option<String>,
+    /// Alerts raised on storefront orders.
+    pub alerts: u64,
+}
+
+/// An alert raised on a storefront order, for `ordersync status`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LinkAlert {
+    /// The storefront shop.
+    pub to_shop: String,
+    /// The storefront order.
+    pub to_order: String,
+    /// The supplier shop.
+    pub from_shop: String,
+    /// The supplier order.
+    pub from_order: String,
+    /// `supplier_cancelled` or `supplier_refund`.
+    pub kind: String,
+    /// What happened and what was done.
+    pub detail: String,
+    /// The state of the storefront cancel, when one was enqueued.
+    pub cancel_state: Option<String>,
+    /// When it was raised.
+    pub raised_at: String,
+}
+
+impl Store {
+    /// Records (or changes) an `order_links` row and forwards at once what it lets through.
+    /// False when the same row was there already.
+    pub fn link_add(
+        &mut self,
+        (from_shop, from_order): (&str, &str),
+        (to_shop, to_order): (&str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let e = |source| StoreError::Sqlite { path: path.clone(), source };
+        let now = ts(now);
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
+        let changed = tx
+            .execute(
+                "INSERT INTO order_links (from_shop, from_order, to_shop, to_order, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (from_shop, from_order, to_shop) DO UPDATE SET to_order = excluded.to_order
+                 WHERE order_links.to_order != excluded.to_order",
+                params![from_shop, from_order, to_shop, to_order, now],
+            )
+            .map_err(e)?
+            > 0;
+        for link in self.links.iter().filter(|l| l.from == from_shop && l.to == to_shop) {
+            evaluate(&tx, link, from_order, &now).map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(changed)
+    }
+
+    /// The figures of the link `from` → `to`.
+    pub fn link_figures(&self, from: &str, to: &str) -> Result<LinkFigures, StoreError> {
+        let e = |source| self.err(source);
+        let mut f = LinkFigures { from: from.to_string(), to: to.to_string(), ..LinkFigures::default() };
+        f.matched = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM link_orders WHERE from_shop = ?1 AND to_shop = ?2 AND to_order IS NOT NULL",
+                params![from, to],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT from_order, why FROM link_orders WHERE from_shop = ?1 AND to_shop = ?2 AND to_order IS NULL
+                 ORDER BY from_order",
+            )
+            .map_err(e)?;
+        f.unmatched = stmt
+            .query_map(params![from, to], |r| Ok(Unmatched { from_order: r.get(0)?, why: r.get(1)? }))
+            .map_err(e)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(e)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.state, o.state, f.first_seen_at FROM link_forwards f LEFT JOIN outbox o ON o.id = f.outbox_id
+                 WHERE f.from_shop = ?1 AND f.to_shop = ?2",
+            )
+            .map_err(e)?;
+        let rows = stmt
+            .query_map(params![from, to], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(e)?;
+        for row in rows {
+            let (state, push, seen) = row.map_err(e)?;
+            let unforwarded = match (state.as_str(), push.as_deref()) {
+                ("skipped", _) => {
+                    f.skipped += 1;
+                    false
+                }
+                // A queued forward whose outbox row is gone was delivered and pruned.
+                ("queued", Some("done") | None) => {
+                    f.forwarded += 1;
+                    false
+                }
+                ("queued", Some("failed")) => {
+                    f.failed += 1;
+                    true
+                }
+                _ => {
+                    f.waiting += 1;
+                    true
+                }
+            };
+            if unforwarded && f.oldest_unforwarded_at.as_ref().is_none_or(|o| seen < *o) {
+                f.oldest_unforwarded_at = Some(seen);
+            }
+        }
+        f.alerts = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM link_alerts WHERE from_shop = ?1 AND to_shop = ?2",
+                params![from, to],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        Ok(f)
+    }
+
+    /// Every alert raised on storefront orders, newest first.
+    pub fn link_alerts(&self) -> Result<Vec<LinkAlert>, StoreError> {
+        let e = |source| self.err(source);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT a.to_shop, a.to_order, a.from_shop, a.from_order, a.kind, a.detail, o.state, a.raised_at
+                 FROM link_alerts a LEFT JOIN outbox o ON o.id = a.outbox_id ORDER BY a.id DESC",
+            )
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LinkAlert {
+                    to_shop: r.get(0)?,
+                    to_order: r.get(1)?,
+                    from_shop: r.get(2)?,
+                    from_order: r.get(3)?,
+                    kind: r.get(4)?,
+                    detail: r.get(5)?,
+                    cancel_state: r.get(6)?,
+                    raised_at: r.get(7)?,
+                })
+            })
+            .map_err(e)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(e)
+    }
+}
