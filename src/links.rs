@@ -6,8 +6,8 @@
 //! the pure pieces of matching (message patterns, carrier names). It does no I/O.
 
 use crate::config::{Config, LinkConfig, LinkMatch, Problem, NUMBER_MARK};
-use crate::platforms::{self, Capabilities, Forward, Side};
 use crate::model::OrderStatus;
+use crate::platforms::{self, Capabilities, Forward, Side};
 use std::collections::BTreeMap;
 
 /// One configured link, resolved against its platforms: what the store needs to forward.

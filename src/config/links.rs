@@ -37,7 +37,10 @@ pub(super) fn read(entry: Option<(String, Value)>, p: &mut Problems, shops: &[Sh
             p.add(&format!("{prefix}.to"), format!("a link joins two shops; `{}` is both ends", link.to));
         }
         if let Some(first) = links.iter().position(|l| l.from == link.from && l.to == link.to && !l.from.is_empty()) {
-            p.add(&format!("{prefix}.to"), format!("duplicate link {} → {}, already {key}[{first}]", link.from, link.to));
+            p.add(
+                &format!("{prefix}.to"),
+                format!("duplicate link {} → {}, already {key}[{first}]", link.from, link.to),
+            );
         }
         links.push(link);
     }

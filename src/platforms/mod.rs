@@ -252,6 +252,8 @@ pub struct StoredOrder {
     pub platform_status: String,
     /// The vendor JSON last stored.
     pub raw_json: String,
+    /// When the row last changed here (RFC 3339 UTC, as `store::ts` writes it).
+    pub synced_at: String,
 }
 
 /// A push entry handed to a connector.

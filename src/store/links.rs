@@ -99,7 +99,8 @@ fn evaluate(tx: &Connection, link: &LinkPlan, from_order: &str, now: &str) -> ru
         .query_row(params![link.to, candidate], |r| r.get(0))
         .optional()?;
     let Some(storefront) = storefront else {
-        let why = format!("storefront order `{candidate}` is not in shop `{}` (not synced yet, or no such order)", link.to);
+        let why =
+            format!("storefront order `{candidate}` is not in shop `{}` (not synced yet, or no such order)", link.to);
         record(Some(&candidate), None, Some(&why))?;
         return Ok(());
     };
@@ -134,7 +135,9 @@ fn candidate(
             }
         }
         Matching::Table => tx
-            .prepare_cached("SELECT to_order FROM order_links WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3")?
+            .prepare_cached(
+                "SELECT to_order FROM order_links WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3",
+            )?
             .query_row(params![link.from, from_order, link.to], |r| r.get(0))
             .optional()?
             .ok_or_else(|| "no order_links row names its storefront order".to_string()),
@@ -220,35 +223,30 @@ fn forward_shipments(tx: &Connection, link: &LinkPlan, to: &Target<'_>, now: &st
 
 /// How one shipment reaches a storefront order in `status`; `other_parcel`: another parcel of
 /// the same supplier order was forwarded already.
-fn decide(
-    forward: Forward,
-    status: OrderStatus,
-    other_parcel: bool,
-    ship: impl FnOnce() -> PushPayload,
-) -> Decision {
+fn decide(forward: Forward, status: OrderStatus, other_parcel: bool, ship: impl FnOnce() -> PushPayload) -> Decision {
     let list = |accepts: &[OrderStatus]| accepts.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
     if status.is_terminal() {
         return Decision::Skip(format!("the storefront order is {status}"));
     }
     match forward {
         Forward::Nothing => Decision::Skip("the storefront cannot take a shipment".into()),
-        Forward::Ship { several: false, .. } if other_parcel => {
-            Decision::Skip("the storefront takes one tracking number per order: the first parcel's was forwarded".into())
-        }
+        Forward::Ship { several: false, .. } if other_parcel => Decision::Skip(
+            "the storefront takes one tracking number per order: the first parcel's was forwarded".into(),
+        ),
         Forward::Ship { accepts, .. } if accepts.contains(&status) => Decision::Push(ship()),
-        Forward::Ship { accepts, .. } => Decision::Wait(format!(
-            "the storefront order is {status}; it takes a shipment when {}",
-            list(accepts)
-        )),
+        Forward::Ship { accepts, .. } => {
+            Decision::Wait(format!("the storefront order is {status}; it takes a shipment when {}", list(accepts)))
+        }
         // One move serves every parcel (the dedupe key makes the second parcel's push the first's).
-        Forward::Status { to, accepts } if accepts.contains(&status) => Decision::Push(PushPayload::Status { status: to }),
+        Forward::Status { to, accepts } if accepts.contains(&status) => {
+            Decision::Push(PushPayload::Status { status: to })
+        }
         Forward::Status { to, .. } if status.is_at_or_past(to) => {
             Decision::Skip(format!("the storefront order is already {status}"))
         }
-        Forward::Status { to, accepts } => Decision::Wait(format!(
-            "the storefront order is {status}; it moves to {to} only from {}",
-            list(accepts)
-        )),
+        Forward::Status { to, accepts } => {
+            Decision::Wait(format!("the storefront order is {status}; it moves to {to} only from {}", list(accepts)))
+        }
     }
 }
 
@@ -262,11 +260,22 @@ fn raise_alerts(
     now: &str,
 ) -> rusqlite::Result<()> {
     let mut alerts: Vec<(&str, String, String, Option<i64>)> = Vec::new();
-    if supplier_status == OrderStatus::Cancelled {
+    let raised: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM link_alerts WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3
+                AND kind = 'supplier_cancelled')",
+        )?
+        .query_row(params![link.from, to.from_order, link.to], |r| r.get(0))?;
+    // The link's setting when the cancel is first seen decides; evaluating the order again
+    // (another pass, a changed config) never cancels what was only alerted.
+    if supplier_status == OrderStatus::Cancelled && !raised {
         let (detail, outbox_id) = if !link.cancel_storefront {
-            ("the supplier cancelled; the storefront order is left as it is (on_supplier_cancel = \"alert\")".into(), None)
+            (
+                "the supplier cancelled; the storefront order is left as it is (on_supplier_cancel = \"alert\")".into(),
+                None,
+            )
         } else if to.status == OrderStatus::Cancelled {
-            ("the supplier cancelled; the storefront order is cancelled".into(), None)
+            ("the supplier cancelled; the storefront order is cancelled already".into(), None)
         } else if to.status.is_at_or_past(OrderStatus::Shipped) {
             (format!("the supplier cancelled; the storefront order is {} and is not cancelled", to.status), None)
         } else {
@@ -276,7 +285,11 @@ fn raise_alerts(
                 payload: PushPayload::Status { status: OrderStatus::Cancelled },
             };
             let id = enqueue_in(tx, &entry, now)?.id;
-            ("the supplier cancelled; the storefront order is being cancelled (on_supplier_cancel = \"cancel\")".into(), Some(id))
+            (
+                "the supplier cancelled; the storefront order is being cancelled (on_supplier_cancel = \"cancel\")"
+                    .into(),
+                Some(id),
+            )
         };
         alerts.push(("supplier_cancelled", "cancelled".into(), detail, outbox_id));
     }
@@ -288,15 +301,15 @@ fn raise_alerts(
         .query_map(params![link.from, to.from_order], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (refund_id, status, amount) in refunds {
-        let detail = format!("the supplier refunds {}.{:02} (refund {refund_id}, {status})", amount / 100, amount % 100);
+        let detail =
+            format!("the supplier refunds {}.{:02} (refund {refund_id}, {status})", amount / 100, amount % 100);
         alerts.push(("supplier_refund", refund_id, detail, None));
     }
     for (kind, reference, detail, outbox_id) in alerts {
         tx.prepare_cached(
             "INSERT INTO link_alerts (from_shop, from_order, to_shop, to_order, kind, ref, detail, outbox_id, raised_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (from_shop, from_order, to_shop, kind, ref) DO UPDATE
-                SET outbox_id = COALESCE(link_alerts.outbox_id, excluded.outbox_id)",
+             ON CONFLICT (from_shop, from_order, to_shop, kind, ref) DO NOTHING",
         )?
         .execute(params![link.from, to.from_order, link.to, to.to_order, kind, reference, detail, outbox_id, now])?;
     }

@@ -413,6 +413,7 @@ pub(super) fn enqueue_in(conn: &rusqlite::Connection, entry: &NewEntry, now: &st
         )?
         .execute(params![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now])?
         > 0;
-    let id = conn.prepare_cached("SELECT id FROM outbox WHERE dedupe_key = ?1")?.query_row(params![key], |r| r.get(0))?;
+    let id =
+        conn.prepare_cached("SELECT id FROM outbox WHERE dedupe_key = ?1")?.query_row(params![key], |r| r.get(0))?;
     Ok(Enqueued { id, created })
 }

@@ -537,7 +537,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT order_no, status, platform_status, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+                "SELECT order_no, status, platform_status, raw_json, synced_at FROM orders WHERE shop_id = ?1 AND order_no = ?2",
             )
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
@@ -561,19 +561,19 @@ impl Store {
             .conn
             .prepare_cached(
                 "WITH page AS (
-                    SELECT order_no, status, platform_status, raw_json FROM orders o
+                    SELECT order_no, status, platform_status, raw_json, synced_at FROM orders o
                     WHERE shop_id = ?1 AND order_no > ?2 AND (status NOT IN ('completed', 'cancelled')
                         OR NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no)
                         OR (?4 != '' AND synced_at >= ?4))
                     ORDER BY order_no LIMIT ?3)
-                 SELECT p.order_no, p.status, p.platform_status, p.raw_json, s.raw_json
+                 SELECT p.order_no, p.status, p.platform_status, p.raw_json, p.synced_at, s.raw_json
                  FROM page p LEFT JOIN shipments s ON s.shop_id = ?1 AND s.order_no = p.order_no
                  ORDER BY p.order_no, s.shipment_id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![shop_id, after, limit as i64, changed_since], |r| {
-                Ok((stored_order(r)?, r.get::<_, Option<String>>(4)?))
+                Ok((stored_order(r)?, r.get::<_, Option<String>>(5)?))
             })
             .map_err(|e| self.err(e))?;
         let mut out: Vec<(StoredOrder, Vec<String>)> = Vec::new();
@@ -619,6 +619,7 @@ fn stored_order(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOrder> {
         status: status.parse().unwrap_or(OrderStatus::Unknown),
         platform_status: r.get(2)?,
         raw_json: r.get(3)?,
+        synced_at: r.get(4)?,
     })
 }
 

@@ -15,9 +15,8 @@ use crate::model::{OrderStatus, PushKind, Stream};
 use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    Forward, Side,
-    envelope, one_by_one, push_outcome, rejected, Batch, Capabilities, Connector, ConnectorParts, PushItem,
-    PushOutcome, PushPayload, ReadBack, Sink, SyncError, SyncRequest,
+    envelope, one_by_one, push_outcome, rejected, Batch, Capabilities, Connector, ConnectorParts, Forward, PushItem,
+    PushOutcome, PushPayload, ReadBack, Side, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use client::Client;

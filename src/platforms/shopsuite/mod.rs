@@ -18,9 +18,8 @@ use crate::platforms::http::Idempotency;
 use crate::platforms::values::{self, cst};
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    Forward, Side,
-    one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload,
-    ReadBack, Sink, SyncError, SyncRequest,
+    one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, Forward, PushItem, PushOutcome,
+    PushPayload, ReadBack, Side, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use chrono::{NaiveDate, NaiveTime, TimeZone};

@@ -17,9 +17,8 @@ use crate::platforms::http::Idempotency;
 use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    Forward, Side,
-    Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Shortfall, Sink,
-    SyncError, SyncRequest,
+    Batch, Capabilities, Connector, ConnectorParts, Forward, PushItem, PushOutcome, PushPayload, ReadBack, Shortfall,
+    Side, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use client::Client;
