@@ -92,9 +92,13 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
                 refunds: 0,
             }
         }),
-        applied_pushes: Box::new(move || ym.applied_pushes()),
+        applied_pushes: Box::new({
+            let ym = ym.clone();
+            move || ym.applied_pushes()
+        }),
         _server: server,
     });
+    let ym_for_links = ym;
 
     let gm = GmSim::new(2027);
     gm.add_shop("demo-gm", "demo-gm-secret", orders, 30);
@@ -119,6 +123,7 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
     let lb = LbSim::new(2028);
     lb.add_shop("demo-lb", orders, 30);
     let server = lb.serve().await.context("cannot start the Liangben simulator")?;
+    let dropship = dropship(&ym_for_links, &lb);
     shops.push(DemoShop {
         id: "lb-demo",
         config: block(
@@ -128,7 +133,14 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
             format!("token_file = \"{}\"", secret("lb.token", "demo-lb")?),
             &["orders", "shipments", "refunds"],
         ),
-        activity: lb.spawn_activity("demo-lb", TICK),
+        activity: {
+            let supplier = lb.spawn_activity("demo-lb", TICK);
+            // One handle stops both the supplier's own moves and the merchant's purchases.
+            tokio::spawn(async move {
+                let _stop_both = (AbortOnDrop(supplier), AbortOnDrop(dropship));
+                std::future::pending::<()>().await
+            })
+        },
         truth: Box::new({
             let s = lb.clone();
             move || Truth {
@@ -168,6 +180,30 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
     Ok(shops)
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The merchant's dropshipping: every tick, the newest paid storefront orders not bought yet are
+/// bought from the Liangben supplier under the storefront's order number (`external_order_sn`),
+/// so the link forwards the supplier's shipments to them.
+fn dropship(ym: &YmSim, lb: &LbSim) -> JoinHandle<()> {
+    let (ym, lb) = (ym.clone(), lb.clone());
+    let mut bought = std::collections::HashSet::new();
+    crate::sim::every(TICK, move || {
+        let paid = ym.order_nos_in_status("demo-ym", 200);
+        for no in paid.iter().rev().filter(|no| !bought.contains(*no)).take(2).cloned().collect::<Vec<_>>() {
+            lb.add_order_for("demo-lb", Some(&no));
+            bought.insert(no);
+        }
+    })
+}
+
 fn write_config(dir: &Path, shops: &[DemoShop]) -> anyhow::Result<PathBuf> {
     let mut text = String::from(
         "# Written by `ordersync demo`; every shop talks to a simulator on 127.0.0.1.\n\
@@ -177,6 +213,8 @@ fn write_config(dir: &Path, shops: &[DemoShop]) -> anyhow::Result<PathBuf> {
     for shop in shops {
         text.push_str(&shop.config);
     }
+    // The Liangben supplier's shipments reach the YMCart storefront orders they fulfil.
+    text.push_str("[[links]]\nfrom = \"lb-demo\"\nto = \"ym-demo\"\n");
     let path = dir.join("ordersync.toml");
     std::fs::write(&path, text)?;
     Ok(path)
@@ -354,6 +392,20 @@ fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Resul
             o.failed,
             applied.len(),
             if problems.is_empty() { "ok".to_string() } else { problems.join("; ") }
+        );
+    }
+    for link in rt.links.iter() {
+        let f = store.link_figures(&link.from, &link.to)?;
+        println!(
+            "  link {} → {}: {} supplier orders matched ({} unmatched), {} shipments forwarded, {} waiting, {} failed, {} alerts",
+            f.from,
+            f.to,
+            f.matched,
+            f.unmatched.len(),
+            f.forwarded,
+            f.waiting,
+            f.failed,
+            f.alerts
         );
     }
     println!("  database: {}", rt.config.daemon.database.display());
