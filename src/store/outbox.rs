@@ -298,6 +298,24 @@ fn parse_payload(id: i64, kind: &str, payload: &str) -> Result<PushPayload, Stri
     }
 }
 
+/// [`Store::enqueue`] on a connection or inside a caller's transaction (links forward in the
+/// supplier's commit): the dedupe key makes a repeat return the existing row.
+pub(super) fn enqueue_in(conn: &rusqlite::Connection, entry: &NewEntry, now: &str) -> rusqlite::Result<Enqueued> {
+    let key = entry.dedupe_key();
+    let payload =
+        serde_json::to_string(&entry.payload).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let created = conn
+        .prepare_cached(
+            "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
+        )?
+        .execute(params![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now])?
+        > 0;
+    let id =
+        conn.prepare_cached("SELECT id FROM outbox WHERE dedupe_key = ?1")?.query_row(params![key], |r| r.get(0))?;
+    Ok(Enqueued { id, created })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,22 +416,4 @@ mod tests {
         assert!(parse_payload(2, "remark", &remark("  ")).unwrap_err().contains("needs text"));
         assert!(parse_payload(3, "status", &remark("x")).unwrap_err().contains("`kind` is status"));
     }
-}
-
-/// [`Store::enqueue`] on a connection or inside a caller's transaction (links forward in the
-/// supplier's commit): the dedupe key makes a repeat return the existing row.
-pub(super) fn enqueue_in(conn: &rusqlite::Connection, entry: &NewEntry, now: &str) -> rusqlite::Result<Enqueued> {
-    let key = entry.dedupe_key();
-    let payload =
-        serde_json::to_string(&entry.payload).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let created = conn
-        .prepare_cached(
-            "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
-        )?
-        .execute(params![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now])?
-        > 0;
-    let id =
-        conn.prepare_cached("SELECT id FROM outbox WHERE dedupe_key = ?1")?.query_row(params![key], |r| r.get(0))?;
-    Ok(Enqueued { id, created })
 }
