@@ -554,3 +554,84 @@ token_file = "{token}"
     );
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// A Guanmai storefront takes no ship push: its order is moved to shipped (status 10), once for
+/// all parcels, where that move is legal (from 1 waiting for outbound or 5 sorting); an order
+/// already delivering or signed for is left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guanmai_storefront_is_moved_to_shipped_where_legal() {
+    use ordersync::sim::guanmai::GmSim;
+    let gm = GmSim::new(91);
+    gm.add_shop("lk-gm", "lk-gm-secret", 0, 1);
+    let ids = gm.add_orders("lk-gm", 5);
+    for (id, status) in ids.iter().zip([1, 5, 10, 15, 1]) {
+        assert!(gm.set_status("lk-gm", id, status));
+    }
+    let lb = LbSim::new(92);
+    lb.add_shop(LB, 0, 1);
+    for (i, id) in ids.iter().enumerate() {
+        let sn = lb.add_order_for(LB, Some(id));
+        lb.ship_parcels(LB, &sn, if i == 4 { 2 } else { 1 }, "中通");
+    }
+    let servers = (gm.serve().await.unwrap(), lb.serve().await.unwrap());
+    let dir = TestDir::new();
+    dir.write_config(&format!(
+        r#"
+[[shops]]
+id = "gm"
+platform = "guanmai"
+base_url = "{gm_url}"
+access_id_file = "{gm_id}"
+secret_file = "{gm_secret}"
+rate_limit_per_sec = 100
+backfill_days = 2
+lookback_days = 2
+[shops.schedule]
+orders = "0 0 * * * *"
+
+[[shops]]
+id = "lb"
+platform = "liangben"
+base_url = "{lb_url}"
+token_file = "{lb_token}"
+rate_limit_per_sec = 100
+backfill_days = 2
+[shops.schedule]
+orders = "0 0 * * * *"
+shipments = "0 0 * * * *"
+
+[[links]]
+from = "lb"
+to = "gm"
+"#,
+        gm_url = servers.0.base_url(),
+        gm_id = dir.secret("gm.id", "lk-gm"),
+        gm_secret = dir.secret("gm.secret", "lk-gm-secret"),
+        lb_url = servers.1.base_url(),
+        lb_token = dir.secret("lb.token", LB),
+    ));
+    let rt = dir.runtime();
+    pass(&rt, "gm", Stream::Orders).await;
+    pass(&rt, "lb", Stream::Orders).await;
+    pass(&rt, "lb", Stream::Shipments).await;
+    flush(&rt).await;
+    pass(&rt, "gm", Stream::Orders).await;
+    pass(&rt, "lb", Stream::Shipments).await;
+    flush(&rt).await;
+    let mut moved: Vec<(String, String)> = gm
+        .applied_pushes()
+        .into_iter()
+        .map(|p| (p.order_no, p.entry.get("status").map(|s| s.to_string()).unwrap_or_default()))
+        .collect();
+    moved.sort();
+    let mut want: Vec<(String, String)> =
+        [&ids[0], &ids[1], &ids[4]].into_iter().map(|id| (id.clone(), "\"10\"".to_string())).collect();
+    want.sort();
+    assert_eq!(moved, want, "moved to shipped once each, where legal");
+    let truth = gm.truth_orders("lk-gm");
+    for id in [&ids[0], &ids[1], &ids[4]] {
+        assert_eq!(truth.iter().find(|t| t.order_id == *id).map(|t| t.status), Some(10), "{id} delivering");
+    }
+    let figures = dir.store().link_figures("lb", "gm").unwrap();
+    assert_eq!((figures.matched, figures.forwarded, figures.skipped, figures.waiting), (5, 4, 2, 0));
+}

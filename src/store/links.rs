@@ -499,3 +499,47 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderStatus::*;
+
+    const ONE_PARCEL: Forward = Forward::Ship { several: false, accepts: &[AwaitingFulfillment, Shipped] };
+    const EACH_PARCEL: Forward = Forward::Ship { several: true, accepts: &[AwaitingFulfillment, Shipped] };
+    const TO_SHIPPED: Forward = Forward::Status { to: Shipped, accepts: &[AwaitingFulfillment, Processing] };
+
+    fn ship() -> PushPayload {
+        PushPayload::Ship { carrier: "ZTO".into(), tracking: "T1".into() }
+    }
+
+    /// Every (storefront kind, storefront status, another parcel forwarded) → what a shipment becomes.
+    #[test]
+    fn each_storefront_takes_what_its_platform_can() {
+        let cases: &[(Forward, OrderStatus, bool, &str)] = &[
+            (EACH_PARCEL, AwaitingFulfillment, false, "push ship"),
+            (EACH_PARCEL, Shipped, true, "push ship"),
+            (EACH_PARCEL, Pending, false, "wait"),
+            (EACH_PARCEL, Completed, false, "skip"),
+            (EACH_PARCEL, Cancelled, false, "skip"),
+            (ONE_PARCEL, AwaitingFulfillment, false, "push ship"),
+            (ONE_PARCEL, Shipped, true, "skip"),
+            (TO_SHIPPED, AwaitingFulfillment, false, "push status"),
+            (TO_SHIPPED, Processing, true, "push status"),
+            (TO_SHIPPED, Shipped, false, "skip"),
+            (TO_SHIPPED, Delivered, false, "skip"),
+            (TO_SHIPPED, Pending, false, "wait"),
+            (Forward::Nothing, AwaitingFulfillment, false, "skip"),
+        ];
+        for (forward, status, other, want) in cases {
+            let got = match decide(*forward, *status, *other, ship) {
+                Decision::Push(PushPayload::Ship { .. }) => "push ship",
+                Decision::Push(PushPayload::Status { status: Shipped }) => "push status",
+                Decision::Push(_) => "push other",
+                Decision::Wait(_) => "wait",
+                Decision::Skip(_) => "skip",
+            };
+            assert_eq!(got, *want, "{forward:?} {status} other parcel {other}");
+        }
+    }
+}
