@@ -410,9 +410,16 @@ match = "table"
     let want = expected_ships(&w.lb, &linked, &[]);
     assert_eq!(want.len(), 10);
     assert_same(&w.applied_ships(), &want, "each table-linked shipment reached the storefront once");
+    // One more row, naming a storefront order that does not exist: recorded, listed unmatched.
+    let (code, out, err) = w.cli(&["link", "add", "--from", &format!("lb:{}", sns[10]), "--to", "ym:SY-NOPE"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("not matched yet") && out.contains("`SY-NOPE` is not in shop `ym`"), "{out}");
     let figures = w.dir.store().link_figures("lb", "ym").unwrap();
     assert_eq!((figures.matched, figures.forwarded, figures.unmatched.len()), (10, 10, 2));
-    assert!(figures.unmatched.iter().all(|u| u.why.contains("no order_links row")), "{:?}", figures.unmatched);
+    let why: Vec<(&str, &str)> = figures.unmatched.iter().map(|u| (u.from_order.as_str(), u.why.as_str())).collect();
+    assert!(why[0].1.contains("SY-NOPE") || why[1].1.contains("SY-NOPE"), "{why:?}");
+    let no_row = why.iter().find(|(no, _)| *no == sns[11]).expect("listed");
+    assert!(no_row.1.contains("no order_links row"), "{why:?}");
     // A bad argument is refused naming it.
     let (code, _, err) = w.cli(&["link", "add", "--from", "lb", "--to", "ym:1"]);
     assert_ne!(code, 0);

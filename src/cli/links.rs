@@ -34,6 +34,9 @@ pub enum LinkCommand {
     },
 }
 
+/// Unmatched supplier orders the table lists per link; stock orders can be thousands.
+const UNMATCHED_SHOWN: usize = 200;
+
 #[derive(Debug, Serialize)]
 struct Row {
     #[serde(flatten)]
@@ -124,10 +127,14 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     for r in rows.iter().filter(|r| !r.figures.unmatched.is_empty()) {
+        let unmatched = &r.figures.unmatched;
         println!();
         println!("unmatched supplier orders of {} → {}:", r.figures.from, r.figures.to);
-        for u in &r.figures.unmatched {
+        for u in unmatched.iter().take(UNMATCHED_SHOWN) {
             println!("  {:<24} {}", u.from_order, u.why);
+        }
+        if unmatched.len() > UNMATCHED_SHOWN {
+            println!("  … and {} more (`ordersync links --json` lists them all)", unmatched.len() - UNMATCHED_SHOWN);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -164,6 +171,11 @@ pub fn run_link(rt: &Runtime, cmd: LinkCommand) -> anyhow::Result<ExitCode> {
     let changed = store
         .link_add((from_shop, from_order), (to_shop, to_order), Utc::now())
         .with_context(|| format!("link add {from} → {to}"))?;
-    println!("{from} → {to}: {}", if changed { "linked" } else { "already linked" });
+    let state = match store.link_state(from_shop, from_order, to_shop)? {
+        None => "; the supplier order is not synced yet: it is matched when it is".to_string(),
+        Some(Err(why)) => format!("; not matched yet: {why}"),
+        Some(Ok(_)) => String::new(),
+    };
+    println!("{from} → {to}: {}{state}", if changed { "linked" } else { "already linked" });
     Ok(ExitCode::SUCCESS)
 }

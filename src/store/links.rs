@@ -400,6 +400,26 @@ impl Store {
         Ok(changed)
     }
 
+    /// How a supplier order stands on the link to `to_shop`: `None` when it was never
+    /// evaluated (not synced), else its storefront order or why it has none.
+    pub fn link_state(
+        &self,
+        from_shop: &str,
+        from_order: &str,
+        to_shop: &str,
+    ) -> Result<Option<Result<String, String>>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT to_order, why FROM link_orders WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3",
+                params![from_shop, from_order, to_shop],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|(to_order, why)| to_order.ok_or_else(|| why.unwrap_or_default())))
+    }
+
     /// The figures of the link `from` → `to`.
     pub fn link_figures(&self, from: &str, to: &str) -> Result<LinkFigures, StoreError> {
         let e = |source| self.err(source);
