@@ -523,6 +523,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Order, Shipment, Stream};
+    use chrono::TimeZone;
     use OrderStatus::*;
 
     const ONE_PARCEL: Forward = Forward::Ship { several: false, accepts: &[AwaitingFulfillment, Shipped] };
@@ -561,5 +563,90 @@ mod tests {
             };
             assert_eq!(got, *want, "{forward:?} {status} other parcel {other}");
         }
+    }
+
+    fn order(no: &str, status: OrderStatus, external_ref: Option<&str>) -> Order {
+        Order {
+            order_no: no.into(),
+            platform_order_id: None,
+            status,
+            platform_status: status.as_str().into(),
+            payment_status: None,
+            refund_status: None,
+            currency: "CNY".into(),
+            total_minor: 100,
+            shipping_minor: 0,
+            buyer_name: None,
+            buyer_phone: None,
+            ship_address: None,
+            external_ref: external_ref.map(str::to_string),
+            created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            updated_at: None,
+            lines: Vec::new(),
+            raw_json: format!("{{\"no\":\"{no}\"}}"),
+        }
+    }
+
+    /// The forwards a supplier commit causes are part of it: when the outbox refuses the push,
+    /// the supplier's rows and cursor are not committed either; once it takes it, all three are.
+    #[test]
+    fn a_forward_commits_with_the_rows_and_cursor_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = LinkPlan {
+            from: "lb".into(),
+            to: "ym".into(),
+            matching: Matching::ExternalRef,
+            carriers: [("中通".to_string(), "ZTO".to_string())].into(),
+            forward: EACH_PARCEL,
+            cancel_storefront: false,
+        };
+        let mut store = Store::open(&dir.path().join("db")).unwrap().with_links(std::sync::Arc::new(vec![plan]));
+        let storefront = Batch { orders: vec![order("SF1", AwaitingFulfillment, None)], ..Batch::default() };
+        store.commit_batch("ym", "ymcart", Stream::Orders, &storefront, Utc::now()).unwrap();
+        let supplier = Batch {
+            orders: vec![order("LB1", Shipped, Some("SF1"))],
+            shipments: vec![Shipment {
+                shipment_id: "CK1".into(),
+                order_no: Some("LB1".into()),
+                platform_order_id: None,
+                carrier: Some("中通".into()),
+                tracking_no: Some("T1".into()),
+                shipped_at: None,
+                raw_json: "{}".into(),
+            }],
+            cursor: Some("after-LB1".into()),
+            ..Batch::default()
+        };
+        store
+            .connection()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'outbox full'); END;",
+            )
+            .unwrap();
+        let err = store.commit_batch("lb", "liangben", Stream::Orders, &supplier, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("outbox full"), "{err}");
+        let count = |store: &Store, sql: &str| -> i64 { store.connection().query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM orders WHERE shop_id = 'lb'"),
+            0,
+            "no supplier row without its forward"
+        );
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM shipments"), 0);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM sync_state WHERE shop_id = 'lb'"), 0, "the cursor did not move");
+        assert_eq!(store.cursor("lb", Stream::Orders).unwrap(), None);
+
+        store.connection().execute_batch("DROP TRIGGER refuse").unwrap();
+        store.commit_batch("lb", "liangben", Stream::Orders, &supplier, Utc::now()).unwrap();
+        let pushed: (String, String) = store
+            .connection()
+            .query_row("SELECT order_no, payload FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(pushed.0, "SF1");
+        assert!(pushed.1.contains("\"ZTO\"") && pushed.1.contains("\"T1\""), "{}", pushed.1);
+        assert_eq!(store.cursor("lb", Stream::Orders).unwrap().as_deref(), Some("after-LB1"));
+        // Committed again (a repeated pass): nothing more.
+        store.commit_batch("lb", "liangben", Stream::Orders, &supplier, Utc::now()).unwrap();
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox"), 1);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM link_forwards WHERE state = 'queued'"), 1);
     }
 }
