@@ -227,4 +227,23 @@ mod tests {
         assert_eq!(plan.carrier("中通"), "ZTO");
         assert_eq!(plan.carrier("顺丰"), "顺丰");
     }
+
+    /// What a platform says it takes as a storefront is a push its capabilities allow.
+    #[test]
+    fn every_storefront_forward_is_a_push_the_platform_takes() {
+        use crate::model::PushKind;
+        for p in platforms::REGISTRY {
+            let c = p.capabilities;
+            match (c.side, c.forward) {
+                (Side::Buyer, f) => assert_eq!(f, Forward::Nothing, "{}", c.platform),
+                (Side::Seller, Forward::Nothing) => panic!("{}: a storefront that takes nothing", c.platform),
+                (Side::Seller, Forward::Ship { accepts, .. }) => {
+                    assert!(c.pushes.contains(&PushKind::Ship) && !accepts.is_empty(), "{}", c.platform)
+                }
+                (Side::Seller, Forward::Status { to, accepts }) => {
+                    assert!(c.push_statuses.contains(&to) && !accepts.is_empty(), "{}", c.platform)
+                }
+            }
+        }
+    }
 }
