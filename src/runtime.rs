@@ -61,13 +61,7 @@ impl Runtime {
     }
 }
 
-/// Loads and validates the configuration file, platform rules included (shops, then links).
+/// Loads and validates the configuration file, platform rules included (shops and links).
 pub fn load_config(path: &std::path::Path) -> Result<Config, crate::config::ConfigError> {
-    let config = crate::config::load(path, &platforms::shop_rules)?;
-    let problems = crate::links::rules(&config);
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(crate::config::ConfigError::Invalid { path: path.to_path_buf(), problems })
-    }
+    crate::config::load_with_links(path, &platforms::shop_rules, &crate::links::rules)
 }

@@ -553,6 +553,10 @@ token_file = "{token}"
         let named = err.lines().any(|l| l.contains(&format!(": {key}: ")) && l.contains(what));
         assert!(named, "{key}: {what}: {err}");
     }
+    // A link's problem is listed with the file's other problems, not after they are fixed.
+    let (code, err) = check("[[links]]\nfrom = \"ym\"\nto = \"gm\"\n[reports]\nevery = 1\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains(": links[0].from: ") && err.contains(": reports: unknown key"), "{err}");
     // The good ones pass, a Guanmai storefront (moved to shipped) included.
     let (code, err) = check(
         "[[links]]\nfrom = \"lb\"\nto = \"ym\"\ncarriers = { \"中通\" = \"ZTO\" }\non_supplier_cancel = \"cancel\"\n\

@@ -262,9 +262,19 @@ fn lines(path: &Path, problems: &[Problem]) -> String {
 /// reported, and reaches `rules` as a placeholder (an empty secret, an empty `cron`) so that
 /// the rules see which keys were given without reporting them again.
 pub fn load(path: &Path, rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>) -> Result<Config, ConfigError> {
+    load_with_links(path, rules, &|_| Vec::new())
+}
+
+/// [`load`], with `link_rules` adding the platform-specific problems of `[[links]]`; they see
+/// the whole file (wrong values as placeholders), so they are listed with every other problem.
+pub fn load_with_links(
+    path: &Path,
+    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+    link_rules: &dyn Fn(&Config) -> Vec<Problem>,
+) -> Result<Config, ConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    parse(&text, path, Some(std::env::vars_os().collect()), rules)
+    parse(&text, path, Some(std::env::vars_os().collect()), (rules, link_rules))
 }
 
 /// Like [`load`], from text, for tests: `path` names the file in messages and anchors relative
@@ -275,7 +285,7 @@ pub fn parse_str(
     path: &Path,
     rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
 ) -> Result<Config, ConfigError> {
-    parse(text, path, None, rules)
+    parse(text, path, None, (rules, &|_| Vec::new()))
 }
 
 /// The common path: `env` holds the environment to override from, if any.
@@ -283,7 +293,7 @@ fn parse(
     text: &str,
     path: &Path,
     env: Option<Vec<(OsString, OsString)>>,
-    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+    (rules, link_rules): (&dyn Fn(&ShopConfig, &str) -> Vec<Problem>, &dyn Fn(&Config) -> Vec<Problem>),
 ) -> Result<Config, ConfigError> {
     let mut p = Problems::default();
     let mut builder = config::Config::builder().add_source(File::from_str(text, FileFormat::Toml));
@@ -294,7 +304,11 @@ fn parse(
         );
     }
     let config = match builder.build() {
-        Ok(tree) => Some(build(tree.cache, path, &mut p, rules)),
+        Ok(tree) => {
+            let config = build(tree.cache, path, &mut p, rules);
+            p.0.extend(link_rules(&config));
+            Some(config)
+        }
         Err(e) => {
             p.add("", without_excerpt(&e.to_string()));
             None

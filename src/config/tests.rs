@@ -12,7 +12,7 @@ const MINIMAL: &str = "[daemon]\ndatabase = \"/var/lib/ordersync/o.db\"\n";
 
 fn with_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env = vars.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect();
-    parse(text, Path::new("/etc/ordersync/ordersync.toml"), Some(env), &no_rules)
+    parse(text, Path::new("/etc/ordersync/ordersync.toml"), Some(env), (&no_rules, &|_| Vec::new()))
 }
 
 fn problems(result: Result<Config, ConfigError>) -> Vec<Problem> {
