@@ -288,12 +288,17 @@ pub fn parse_str(
     parse(text, path, None, (rules, &|_| Vec::new()))
 }
 
+/// The platform rules of one shop (see [`load`]).
+type ShopRules<'a> = &'a dyn Fn(&ShopConfig, &str) -> Vec<Problem>;
+/// The platform rules of `[[links]]` (see [`load_with_links`]).
+type LinkRules<'a> = &'a dyn Fn(&Config) -> Vec<Problem>;
+
 /// The common path: `env` holds the environment to override from, if any.
 fn parse(
     text: &str,
     path: &Path,
     env: Option<Vec<(OsString, OsString)>>,
-    (rules, link_rules): (&dyn Fn(&ShopConfig, &str) -> Vec<Problem>, &dyn Fn(&Config) -> Vec<Problem>),
+    (rules, link_rules): (ShopRules<'_>, LinkRules<'_>),
 ) -> Result<Config, ConfigError> {
     let mut p = Problems::default();
     let mut builder = config::Config::builder().add_source(File::from_str(text, FileFormat::Toml));
