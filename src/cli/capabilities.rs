@@ -1,6 +1,6 @@
 //! `ordersync capabilities`: what each platform can sync and push.
 
-use crate::platforms::{Forward, REGISTRY};
+use crate::platforms::{Forward, Side, REGISTRY};
 use std::process::ExitCode;
 
 /// Prints one block per platform.
@@ -25,8 +25,9 @@ pub fn run() -> ExitCode {
         );
         println!("  credentials:    {}", c.credentials.join(", "));
         println!("  side:           {}", c.side.as_str());
-        println!("  as storefront:  {}", forward(c.forward));
-        if c.external_ref || c.message_field.is_some() {
+        if c.side == Side::Seller {
+            println!("  as storefront:  {}", forward(c.forward));
+        } else {
             let mut by = Vec::new();
             by.extend(c.external_ref.then_some("external_ref"));
             by.extend(c.message_field.map(|_| "message"));
