@@ -122,8 +122,19 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
 
     let lb = LbSim::new(2028);
     lb.add_shop("demo-lb", orders, 30);
+    // The supplier orders that carry a buyer's number carry a storefront order's: the merchant
+    // bought them for those YMCart orders (the others are stock for the warehouse).
+    // Only open storefront orders (unpaid or paid, not shipped) are still waiting for goods.
+    let storefront: Vec<_> =
+        ym_for_links.truth_orders("demo-ym").into_iter().filter(|o| matches!(o.order_status, 100 | 200)).collect();
+    let numbered = lb.truth_orders("demo-lb").into_iter().filter(|o| o.external_order_sn.is_some());
+    let mut bought = std::collections::HashSet::new();
+    for (supplier, sold) in numbered.zip(&storefront) {
+        lb.set_external_order_sn("demo-lb", &supplier.order_sn, Some(&sold.itemno));
+        bought.insert(sold.itemno.clone());
+    }
     let server = lb.serve().await.context("cannot start the Liangben simulator")?;
-    let dropship = dropship(&ym_for_links, &lb);
+    let dropship = dropship(&ym_for_links, &lb, bought);
     shops.push(DemoShop {
         id: "lb-demo",
         config: block(
@@ -192,9 +203,9 @@ impl Drop for AbortOnDrop {
 /// The merchant's dropshipping: every tick, the newest paid storefront orders not bought yet are
 /// bought from the Liangben supplier under the storefront's order number (`external_order_sn`),
 /// so the link forwards the supplier's shipments to them.
-fn dropship(ym: &YmSim, lb: &LbSim) -> JoinHandle<()> {
+/// `bought`: storefront orders already bought from the supplier.
+fn dropship(ym: &YmSim, lb: &LbSim, mut bought: std::collections::HashSet<String>) -> JoinHandle<()> {
     let (ym, lb) = (ym.clone(), lb.clone());
-    let mut bought = std::collections::HashSet::new();
     crate::sim::every(TICK, move || {
         let paid = ym.order_nos_in_status("demo-ym", 200);
         for no in paid.iter().rev().filter(|no| !bought.contains(*no)).take(2).cloned().collect::<Vec<_>>() {
@@ -314,12 +325,15 @@ fn wanted(status: OrderStatus, order_no: &str) -> Vec<PushPayload> {
 fn enqueue_pushes(rt: &Runtime, store: &mut Store) -> anyhow::Result<()> {
     for shop in &rt.shops {
         let id = &shop.config.id;
+        // A storefront order whose supplier shipment is on its way to it is left alone until it
+        // lands (completing it first would make the platform refuse the tracking number).
+        let awaited = store.orders_awaiting_forwards(id)?;
         for state in
             [OrderStatus::Pending, OrderStatus::AwaitingFulfillment, OrderStatus::Processing, OrderStatus::Shipped]
         {
             // Cancel rarely; move the rest along briskly.
             let n = if state == OrderStatus::Pending { 1 } else { 3 };
-            for order_no in store.orders_in_status(id, state, n)? {
+            for order_no in store.orders_in_status(id, state, n)?.into_iter().filter(|o| !awaited.contains(o)) {
                 for payload in wanted(state, &order_no) {
                     let ok = shop.connector.capabilities().check(&payload).is_ok()
                         && shop.connector.check_move(&payload, Some(state)).is_ok();

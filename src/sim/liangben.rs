@@ -752,6 +752,18 @@ impl LbSim {
         })
     }
 
+    /// Sets the buyer's order number an order carries (`external_order_sn`), as the buyer wrote
+    /// it when ordering; false if the shop or order is unknown.
+    pub fn set_external_order_sn(&self, token: &str, order_sn: &str, external_order_sn: Option<&str>) -> bool {
+        self.with_shop(token, |shop, _| {
+            let Some(&idx) = shop.by_sn.get(order_sn) else {
+                return false;
+            };
+            shop.orders[idx].truth.external_order_sn = external_order_sn.map(str::to_string);
+            true
+        })
+    }
+
     /// Ships what order `order_sn` has not shipped yet in `parcels` outbound records (a line's
     /// quantity is split when there are fewer lines than parcels), carrier `express_company`;
     /// the order becomes awaiting receipt, all shipped. Returns the new records' numbers (empty

@@ -420,6 +420,21 @@ impl Store {
         Ok(row.map(|(to_order, why)| to_order.ok_or_else(|| why.unwrap_or_default())))
     }
 
+    /// Storefront orders of `to_shop` with a forwarded shipment not delivered yet (waiting or
+    /// in the outbox): the demo's warehouse leaves them alone until it lands.
+    pub fn orders_awaiting_forwards(&self, to_shop: &str) -> Result<std::collections::HashSet<String>, StoreError> {
+        let e = |source| self.err(source);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT f.to_order FROM link_forwards f LEFT JOIN outbox o ON o.id = f.outbox_id
+                 WHERE f.to_shop = ?1 AND (f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight')))",
+            )
+            .map_err(e)?;
+        let rows = stmt.query_map(params![to_shop], |r| r.get(0)).map_err(e)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(e)
+    }
+
     /// The figures of the link `from` → `to`.
     pub fn link_figures(&self, from: &str, to: &str) -> Result<LinkFigures, StoreError> {
         let e = |source| self.err(source);
