@@ -314,6 +314,23 @@ async fn a_shipment_waiting_past_three_periods_fails_status_check() {
     assert_eq!(w.applied_ships().len(), 1);
     let (code, out, err) = w.cli(&["status", "--check"]);
     assert_eq!(code, 0, "forwarded: {out}{err}");
+
+    // A forward the storefront refuses (the merchant completed the order before the supplier's
+    // number reached it) is a failed forward and a dead letter, not lost from sight.
+    let done = w.storefront[1].clone();
+    let sn = w.lb.add_order_for(LB, Some(&done));
+    w.lb.ship_parcels(LB, &sn, 1, "中通");
+    every_stream(&rt).await;
+    assert!(w.ym.touch_order(YM, &done, 700), "completed at the storefront meanwhile");
+    flush(&rt).await;
+    let figures = w.dir.store().link_figures("lb", "ym").unwrap();
+    assert_eq!((figures.forwarded, figures.waiting, figures.failed), (1, 0, 1));
+    assert!(figures.oldest_unforwarded_at.is_some(), "a failed forward is not forwarded");
+    let (code, out, _) = w.cli(&["links"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l.starts_with("lb → ym") && l.contains(" 1 ")), "{out}");
+    let (code, out, _) = w.cli(&["status", "--check"]);
+    assert_eq!(code, 1, "a dead letter: {out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

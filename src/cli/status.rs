@@ -130,6 +130,9 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     Ok(if args.check && !healthy { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+/// Link alerts the table shows; they are kept, so a busy year holds thousands.
+const ALERTS_SHOWN: usize = 50;
+
 fn print_table(r: &Report, now: DateTime<Utc>) {
     println!(
         "{:<16} {:<10} {:<20} {:>8} {:<5} {:>5}  LAST ERROR",
@@ -189,8 +192,8 @@ fn print_table(r: &Report, now: DateTime<Utc>) {
     }
     if !r.link_alerts.is_empty() {
         println!();
-        println!("LINK ALERTS (storefront order ← supplier order)");
-        for a in &r.link_alerts {
+        println!("LINK ALERTS (storefront order ← supplier order), newest first");
+        for a in r.link_alerts.iter().take(ALERTS_SHOWN) {
             let cancel = a.cancel_state.as_deref().map(|s| format!(" [cancel push: {s}]")).unwrap_or_default();
             println!(
                 "{} {}:{} ← {}:{}  {}: {}{cancel}",
@@ -202,6 +205,9 @@ fn print_table(r: &Report, now: DateTime<Utc>) {
                 a.kind,
                 a.detail
             );
+        }
+        if r.link_alerts.len() > ALERTS_SHOWN {
+            println!("… and {} older (`status --json` lists them all)", r.link_alerts.len() - ALERTS_SHOWN);
         }
     }
     println!();

@@ -54,12 +54,13 @@ pub(super) fn apply(
     Ok(())
 }
 
-/// Supplier orders named in `order_links` for `link` and not matched yet.
+/// Supplier orders named in `order_links` for `link` whose row was not read yet (new or
+/// changed); a row naming a storefront order not stored yet is read again by that order's sync.
 fn unread_table_rows(tx: &Connection, link: &LinkPlan) -> rusqlite::Result<Vec<String>> {
     let mut stmt = tx.prepare_cached(
         "SELECT l.from_order FROM order_links l WHERE l.from_shop = ?1 AND l.to_shop = ?2
          AND NOT EXISTS (SELECT 1 FROM link_orders m WHERE m.from_shop = l.from_shop AND m.from_order = l.from_order
-            AND m.to_shop = l.to_shop AND m.to_order = l.to_order)
+            AND m.to_shop = l.to_shop AND m.candidate = l.to_order)
          AND EXISTS (SELECT 1 FROM orders o WHERE o.shop_id = l.from_shop AND o.order_no = l.from_order)",
     )?;
     let rows = stmt.query_map(params![link.from, link.to], |r| r.get(0))?;
@@ -459,43 +460,24 @@ impl Store {
             .map_err(e)?
             .collect::<rusqlite::Result<_>>()
             .map_err(e)?;
-        let mut stmt = self
+        // A queued forward whose outbox row is gone was delivered and pruned.
+        let (skipped, forwarded, failed, waiting, oldest) = self
             .conn
-            .prepare(
-                "SELECT f.state, o.state, f.first_seen_at FROM link_forwards f LEFT JOIN outbox o ON o.id = f.outbox_id
+            .query_row(
+                "SELECT COALESCE(SUM(f.state = 'skipped'), 0),
+                    COALESCE(SUM(f.state = 'queued' AND (o.state = 'done' OR o.id IS NULL)), 0),
+                    COALESCE(SUM(f.state = 'queued' AND o.state = 'failed'), 0),
+                    COALESCE(SUM(f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight'))), 0),
+                    MIN(CASE WHEN f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight', 'failed'))
+                        THEN f.first_seen_at END)
+                 FROM link_forwards f LEFT JOIN outbox o ON o.id = f.outbox_id
                  WHERE f.from_shop = ?1 AND f.to_shop = ?2",
+                params![from, to],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .map_err(e)?;
-        let rows = stmt
-            .query_map(params![from, to], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?))
-            })
-            .map_err(e)?;
-        for row in rows {
-            let (state, push, seen) = row.map_err(e)?;
-            let unforwarded = match (state.as_str(), push.as_deref()) {
-                ("skipped", _) => {
-                    f.skipped += 1;
-                    false
-                }
-                // A queued forward whose outbox row is gone was delivered and pruned.
-                ("queued", Some("done") | None) => {
-                    f.forwarded += 1;
-                    false
-                }
-                ("queued", Some("failed")) => {
-                    f.failed += 1;
-                    true
-                }
-                _ => {
-                    f.waiting += 1;
-                    true
-                }
-            };
-            if unforwarded && f.oldest_unforwarded_at.as_ref().is_none_or(|o| seen < *o) {
-                f.oldest_unforwarded_at = Some(seen);
-            }
-        }
+        (f.skipped, f.forwarded, f.failed, f.waiting, f.oldest_unforwarded_at) =
+            (skipped, forwarded, failed, waiting, oldest);
         f.alerts = self
             .conn
             .query_row(
