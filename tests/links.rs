@@ -331,6 +331,14 @@ async fn a_shipment_waiting_past_three_periods_fails_status_check() {
     assert!(out.lines().any(|l| l.starts_with("lb → ym") && l.contains(" 1 ")), "{out}");
     let (code, out, _) = w.cli(&["status", "--check"]);
     assert_eq!(code, 1, "a dead letter: {out}");
+    let metrics = ordersync::metrics::render(&rt);
+    let gauge = |state: &str| {
+        metrics.lines().find(|l| l.starts_with("ordersync_link_shipments") && l.contains(&format!("state=\"{state}\"")))
+    };
+    for (state, n) in [("forwarded", "1"), ("failed", "1"), ("waiting", "0")] {
+        let line = gauge(state).unwrap_or_else(|| panic!("no {state} gauge: {metrics}"));
+        assert!(line.contains("from=\"lb\"") && line.ends_with(&format!(" {n}")), "{line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
