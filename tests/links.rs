@@ -331,11 +331,20 @@ async fn a_shipment_waiting_past_three_periods_fails_status_check() {
     assert!(out.lines().any(|l| l.starts_with("lb → ym") && l.contains(" 1 ")), "{out}");
     let (code, out, _) = w.cli(&["status", "--check"]);
     assert_eq!(code, 1, "a dead letter: {out}");
+    // The operator gives it up: cancelled, it is skipped, no longer failed, and the check passes.
+    let id: i64 =
+        w.dir.store().connection().query_row("SELECT id FROM outbox WHERE state = 'failed'", [], |r| r.get(0)).unwrap();
+    let (code, out, err) = w.cli(&["outbox", "cancel", &id.to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let figures = w.dir.store().link_figures("lb", "ym").unwrap();
+    assert_eq!((figures.forwarded, figures.failed, figures.skipped), (1, 0, 1));
+    let (code, out, err) = w.cli(&["status", "--check"]);
+    assert_eq!(code, 0, "given up: {out}{err}");
     let metrics = ordersync::metrics::render(&rt);
     let gauge = |state: &str| {
         metrics.lines().find(|l| l.starts_with("ordersync_link_shipments") && l.contains(&format!("state=\"{state}\"")))
     };
-    for (state, n) in [("forwarded", "1"), ("failed", "1"), ("waiting", "0")] {
+    for (state, n) in [("forwarded", "1"), ("failed", "0"), ("skipped", "1"), ("waiting", "0")] {
         let line = gauge(state).unwrap_or_else(|| panic!("no {state} gauge: {metrics}"));
         assert!(line.contains("from=\"lb\"") && line.ends_with(&format!(" {n}")), "{line}");
     }

@@ -274,7 +274,19 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))?;
         if matches!(state.as_deref(), Some("pending" | "failed")) {
-            self.conn.execute("DELETE FROM outbox WHERE id = ?1", params![id]).map_err(|e| self.err(e))?;
+            let path = self.path.clone();
+            let e = |source| StoreError::Sqlite { path: path.clone(), source };
+            let tx = self.conn.transaction().map_err(e)?;
+            tx.execute("DELETE FROM outbox WHERE id = ?1", params![id]).map_err(e)?;
+            // A forwarded supplier shipment whose push is cancelled is given up, not forwarded:
+            // without this its missing row would read as delivered and pruned.
+            tx.execute(
+                "UPDATE link_forwards SET state = 'skipped', outbox_id = NULL,
+                    note = 'its push was cancelled (ordersync outbox cancel)' WHERE outbox_id = ?1",
+                params![id],
+            )
+            .map_err(e)?;
+            tx.commit().map_err(e)?;
         }
         Ok(state)
     }
