@@ -1,4 +1,4 @@
--- Version 3 → 5 (4 is another branch's): links between supplier (buyer-side) orders and
+-- Version 5: links between supplier (buyer-side) orders and
 -- storefront (seller-side) orders. New tables only: nothing stored is rewritten.
 -- Links an order number cannot show: written by an ERP or `ordersync link add`.
 CREATE TABLE IF NOT EXISTS order_links (
