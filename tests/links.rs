@@ -387,7 +387,7 @@ pattern = "店铺单号:{no}"
             .filter_map(|o| linked.get(&o.order_id).map(|to| (to.clone(), o.logistics)))
             .flat_map(|(to, parcels)| parcels.into_iter().map(move |l| ((to.clone(), l.express, l.tracking), 1)))
             .collect();
-    assert!(want.len() >= 30, "every linked order shipped at least one parcel");
+    assert!(want.len() > linked.len(), "every linked order shipped, some in two parcels: {}", want.len());
     pass(&rt, "ss", Stream::Orders).await;
     flush(&rt).await;
     assert_same(&w.applied_ships(), &want, "every ShopSuite parcel reached the storefront once");
