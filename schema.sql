@@ -146,9 +146,41 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error      TEXT,
     created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     done_at         TEXT,
-    settled_by      TEXT                -- for done rows: `sent`, or `read_back` when found applied unsent
+    settled_by      TEXT,               -- for done rows: `sent`, or `read_back` when found applied unsent
+    holder          TEXT                -- holders.id of the process that claimed it last
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (shop_id, state, next_attempt_at);
+
+-- Every process that may hold claims (daemon or command line): who it is, so a claim of a process
+-- that provably died on this host is taken back at once (see src/holder.rs).
+CREATE TABLE IF NOT EXISTS holders (
+    id      TEXT PRIMARY KEY,           -- fresh per process start
+    host    TEXT NOT NULL,
+    pid     INTEGER NOT NULL,
+    started TEXT NOT NULL,              -- <boot id>/<start tick>: a reused pid is another process
+    kind    TEXT NOT NULL,              -- daemon | sync | flush | ...
+    seen_at TEXT NOT NULL               -- the daemon refreshes it while it runs
+);
+
+-- One holder at a time per shop x job (`orders`, `shipments`, `refunds`, `flush`).
+CREATE TABLE IF NOT EXISTS leases (
+    shop_id     TEXT NOT NULL,
+    job         TEXT NOT NULL,
+    holder      TEXT NOT NULL,          -- holders.id
+    claim       INTEGER NOT NULL,       -- fresh per take: two passes of one process never share it
+    lease_until TEXT NOT NULL,          -- renewed while the work runs; expired means free
+    taken_at    TEXT NOT NULL,
+    PRIMARY KEY (shop_id, job)
+);
+
+-- The start times of each shop's last N requests (N = rate_limit_per_sec), in Unix ms, whoever
+-- sent them: the per-shop budget holds across the daemon, the command line and other instances.
+CREATE TABLE IF NOT EXISTS rate_slots (
+    shop_id TEXT NOT NULL,
+    slot    INTEGER NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    PRIMARY KEY (shop_id, slot)
+);
 
 -- Links (version 5): supplier shipments forwarded to storefront orders; see docs/links.md.
 -- Links an order number cannot show: written by an ERP or `ordersync link add`.

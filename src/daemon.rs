@@ -7,8 +7,10 @@
 use crate::runtime::{self, Runtime};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
+use crate::{holder, lease};
 use crate::{metrics, notify};
 use anyhow::Context;
+use chrono::Utc;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +24,20 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
         tracing::warn!("{warning}");
     }
     let database = config.daemon.database.clone();
-    Store::open_with(&database, config.daemon.busy_timeout).with_context(|| "cannot open the database")?;
+    let mut store =
+        Store::connect(&database, config.daemon.busy_timeout).with_context(|| "cannot open the database")?;
+    let me = holder::init("daemon");
+    store.register_holder(me, Utc::now()).context("cannot record this daemon as a holder")?;
+    // A daemon that died on this host (SIGKILL, OOM, power cut of a VM) cannot have finished its
+    // sends: what it held is taken back now rather than after its leases.
+    let taken = lease::reap_dead(&mut store).context("cannot take back a dead process's claims")?;
     let mut rt = Arc::new(Runtime::new(config, None).map_err(anyhow::Error::msg)?);
     let jobs_cancel = CancellationToken::new();
     let mut sched = Scheduler::start(Arc::clone(&rt), jobs_cancel.clone()).await?;
-    tracing::info!(config = %config_path.display(), database = %database.display(), shops = rt.shops.len(), jobs = sched.job_count(), "ordersync running");
+    if taken.pushes > 0 {
+        sched.flush_now(Arc::clone(&rt));
+    }
+    tracing::info!(config = %config_path.display(), %database, shops = rt.shops.len(), jobs = sched.job_count(), "ordersync running");
 
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
@@ -59,6 +70,9 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
             }
             _ = watchdog.tick() => {
                 notify::ping();
+                if let Err(e) = store.register_holder(me, Utc::now()) {
+                    tracing::warn!(error = %e, "cannot refresh this daemon's holder record");
+                }
                 notify::status(&status_line(&rt));
             }
             _ = term.recv() => { tracing::info!("SIGTERM: draining"); break }
@@ -84,6 +98,10 @@ pub async fn run(config_path: &Path, stop: CancellationToken) -> anyhow::Result<
             timeout_secs = drain.as_secs(),
             "drain timeout: leaving unfinished runs; their outbox leases let the next start pick them up"
         );
+    }
+    // Whatever is still claimed (a drain that timed out) is due again at once, read back first.
+    if let Err(e) = lease::retire(&mut store) {
+        tracing::warn!(error = %e, "cannot give back this daemon's claims; they end with their leases");
     }
     Ok(())
 }

@@ -7,6 +7,8 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod holder;
+pub mod lease;
 pub mod links;
 pub mod metrics;
 pub mod model;

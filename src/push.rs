@@ -4,6 +4,7 @@
 //! Architecture invariant: an entry reaches `done` exactly once (settling is fenced by the
 //! claim), and an entry whose earlier send may have landed is read back before it is resent.
 
+use crate::lease::{self, Hold, WhenHeld};
 use crate::platforms::{Capabilities, PushItem, PushOutcome, ReadBack, SyncError, MAX_BATCH};
 use crate::retry;
 use crate::runtime::{Runtime, Shop};
@@ -27,6 +28,8 @@ pub struct FlushReport {
     pub failed: u64,
     /// Entries put back for a later attempt.
     pub retried: u64,
+    /// Shops left to another process that was flushing them at the same time.
+    pub held: u64,
 }
 
 impl FlushReport {
@@ -36,6 +39,7 @@ impl FlushReport {
         self.read_back += o.read_back;
         self.failed += o.failed;
         self.retried += o.retried;
+        self.held += o.held;
     }
 }
 
@@ -56,10 +60,32 @@ pub async fn flush_all(rt: &Runtime, cancel: &CancellationToken) -> Result<Flush
     Ok(report)
 }
 
-/// Delivers every due entry of one shop.
+/// Delivers every due entry of one shop, under the shop's flush lease; a shop another process
+/// is flushing right now is left to it (its claims are that process's to settle anyway).
 pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -> Result<FlushReport, StoreError> {
-    let cfg = &rt.config.push;
     let mut store = rt.store()?;
+    let lease = match lease::take(rt, &mut store, &shop.config.id, "flush", WhenHeld::Skip, cancel).await? {
+        Hold::Taken(lease) => lease,
+        Hold::Skipped(by) => {
+            tracing::info!(shop = shop.config.id, holder = by, "flush skipped: another process is flushing this shop");
+            return Ok(FlushReport { held: 1, ..FlushReport::default() });
+        }
+        Hold::Cancelled => return Ok(FlushReport::default()),
+    };
+    match lease::renewing(rt, &lease, flush_held(rt, shop, cancel, &mut store)).await {
+        Some(report) => report,
+        // The claims this flush made stay in flight under their own lease, read back when due.
+        None => Ok(FlushReport::default()),
+    }
+}
+
+async fn flush_held(
+    rt: &Runtime,
+    shop: &Shop,
+    cancel: &CancellationToken,
+    store: &mut Store,
+) -> Result<FlushReport, StoreError> {
+    let cfg = &rt.config.push;
     let mut report = FlushReport::default();
     let caps = shop.connector.capabilities();
     while !cancel.is_cancelled() {
@@ -72,7 +98,7 @@ pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -
             match &c.payload {
                 Ok(payload) => match caps.check(payload) {
                     Ok(()) => sendable.push(c),
-                    Err(why) => settle(&mut store, &c, Settlement::Failed(why), &mut report)?,
+                    Err(why) => settle(store, &c, Settlement::Failed(why), &mut report)?,
                 },
                 Err(why) => {
                     tracing::error!(
@@ -82,7 +108,7 @@ pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -
                         "outbox row cannot be read; marked failed"
                     );
                     let why = why.clone();
-                    settle(&mut store, &c, Settlement::Failed(why), &mut report)?;
+                    settle(store, &c, Settlement::Failed(why), &mut report)?;
                 }
             }
         }
@@ -100,7 +126,7 @@ pub async fn flush_shop(rt: &Runtime, shop: &Shop, cancel: &CancellationToken) -
                 }
                 continue;
             }
-            stop = !send_batch(&mut store, shop, caps, batch, &mut report, rt).await?;
+            stop = !send_batch(store, shop, caps, batch, &mut report, rt).await?;
         }
         if stop {
             break;

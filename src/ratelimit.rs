@@ -1,10 +1,19 @@
-//! The per-shop request limiter, shared by every stream and push of one shop.
+//! The per-shop request limiter, shared by every stream and push of one shop — and, through the
+//! database, by every process that talks to the shop.
 //!
 //! A sliding window rather than a token bucket: the contract is "no platform sees more than N
-//! requests in any second", and a window of the last N send times states exactly that.
+//! requests in any second", and a window of the last N send times states exactly that. The
+//! window lives in the database (`rate_slots`), so the daemon, an admin's `sync` or `flush`, and
+//! other instances on the same database spend one budget. The in-process window stays in front
+//! of it: it queues this process's callers fairly and still limits them when the database
+//! cannot be reached.
 
+use crate::config::Database;
+use crate::store::Store;
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -14,17 +23,85 @@ pub struct RateLimiter {
     per_sec: usize,
     window: Duration,
     sent: Mutex<VecDeque<Instant>>,
+    shared: Option<SharedBudget>,
+}
+
+/// The one database connection a process spends every shop's budget through (opened at the
+/// first request): one per shop would be thousands of PostgreSQL connections per instance.
+#[derive(Clone, Default)]
+pub struct BudgetLink(Arc<std::sync::Mutex<Option<Store>>>);
+
+/// A shop's budget as the database holds it, for every process at once.
+pub struct SharedBudget {
+    database: Database,
+    busy_timeout: Duration,
+    shop_id: String,
+    conn: BudgetLink,
+    /// Whether the fallback to this process's own window has been logged since the last success.
+    degraded: AtomicBool,
+}
+
+impl std::fmt::Debug for SharedBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedBudget")
+            .field("database", &self.database.to_string())
+            .field("shop_id", &self.shop_id)
+            .finish()
+    }
+}
+
+impl SharedBudget {
+    /// The budget of `shop_id` in the database at `database`, spent through `link`.
+    pub fn new(database: Database, busy_timeout: Duration, shop_id: &str, link: &BudgetLink) -> SharedBudget {
+        SharedBudget {
+            database,
+            busy_timeout,
+            shop_id: shop_id.to_string(),
+            conn: link.clone(),
+            degraded: AtomicBool::new(false),
+        }
+    }
+
+    /// Spends a slot now, or says how long until one frees.
+    async fn take(&self, per_sec: usize, window: Duration) -> Result<Option<Duration>, String> {
+        let (conn, database, busy, shop) =
+            (Arc::clone(&self.conn.0), self.database.clone(), self.busy_timeout, self.shop_id.clone());
+        let per = u32::try_from(per_sec).unwrap_or(u32::MAX);
+        let window_ms = window.as_millis() as i64;
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| "rate budget connection poisoned".to_string())?;
+            if guard.is_none() {
+                *guard = Some(Store::connect(&database, busy).map_err(|e| e.to_string())?);
+            }
+            let store = guard.as_mut().ok_or("rate budget connection missing")?;
+            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let taken = store.take_rate_slot(&shop, per, window_ms, now_ms);
+            if taken.is_err() {
+                // A broken connection is opened afresh next time.
+                *guard = None;
+            }
+            taken.map(|wait| wait.map(Duration::from_millis)).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
 }
 
 impl RateLimiter {
-    /// A limiter for `per_sec` requests per second; 0 is treated as 1.
+    /// A limiter for `per_sec` requests per second in this process alone; 0 is treated as 1.
     pub fn new(per_sec: u32) -> Self {
         RateLimiter {
             per_sec: per_sec.max(1) as usize,
             // The margin absorbs scheduling jitter between our send and the vendor's receive clock.
             window: Duration::from_millis(1050),
             sent: Mutex::new(VecDeque::new()),
+            shared: None,
         }
+    }
+
+    /// A limiter for `per_sec` requests per second across every process sharing `budget`.
+    pub fn shared(per_sec: u32, budget: SharedBudget) -> Self {
+        RateLimiter { shared: Some(budget), ..RateLimiter::new(per_sec) }
     }
 
     /// Waits until one more request may start, and records it as started.
@@ -36,13 +113,28 @@ impl RateLimiter {
             while sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
                 sent.pop_front();
             }
-            if sent.len() < self.per_sec {
-                sent.push_back(now);
-                return;
+            if sent.len() >= self.per_sec {
+                if let Some(oldest) = sent.front() {
+                    tokio::time::sleep_until(*oldest + self.window).await;
+                }
+                continue;
             }
-            if let Some(oldest) = sent.front() {
-                tokio::time::sleep_until(*oldest + self.window).await;
+            if let Some(budget) = &self.shared {
+                match budget.take(self.per_sec, self.window).await {
+                    Ok(None) => budget.degraded.store(false, Ordering::Relaxed),
+                    Ok(Some(wait)) => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        if !budget.degraded.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(shop = budget.shop_id, error = %e, "the shared rate budget cannot be read; limiting this process's requests alone until it can");
+                        }
+                    }
+                }
             }
+            sent.push_back(Instant::now());
+            return;
         }
     }
 }
@@ -65,5 +157,51 @@ mod tests {
             assert!(in_window <= 5, "request {i} at {t:?} has {in_window} in its second");
         }
         assert!(times[11] >= Duration::from_secs(2));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn two_limiters_on_one_database_share_one_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        // Two processes' limiters, as far as the database can tell.
+        let a = Arc::new(RateLimiter::shared(
+            3,
+            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s", &BudgetLink::default()),
+        ));
+        let b = Arc::new(RateLimiter::shared(
+            3,
+            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s", &BudgetLink::default()),
+        ));
+        let start = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for limiter in [a, b] {
+            tasks.push(tokio::spawn(async move {
+                let mut times = Vec::new();
+                for _ in 0..5 {
+                    limiter.acquire().await;
+                    times.push(start.elapsed());
+                }
+                times
+            }));
+        }
+        let mut times = Vec::new();
+        for t in tasks {
+            times.extend(t.await.unwrap());
+        }
+        // Slots record the wall clock at the moment they are spent, so read them back for the check.
+        let store = Store::open(&db).unwrap();
+        let mut spent: Vec<i64> = store
+            .connection()
+            .prepare("SELECT sent_ms FROM rate_slots WHERE shop_id = 's'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        spent.sort();
+        assert_eq!(spent.len(), 3, "one slot per allowed request in a window");
+        // 10 requests at 3 per window need at least three full windows after the first three.
+        times.sort();
+        assert!(times[9] >= Duration::from_millis(3 * 1050), "{times:?}");
     }
 }

@@ -6,7 +6,7 @@
 use crate::config::{Config, ShopConfig};
 use crate::links::LinkPlan;
 use crate::platforms::{self, Connector};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{BudgetLink, RateLimiter, SharedBudget};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,6 +27,8 @@ pub struct Runtime {
     pub shops: Vec<Arc<Shop>>,
     /// The links, resolved against their platforms; every store this runtime opens applies them.
     pub links: Arc<Vec<LinkPlan>>,
+    /// The connection every shop's rate budget is spent through (kept across reloads).
+    budget_link: BudgetLink,
 }
 
 impl Runtime {
@@ -35,23 +37,32 @@ impl Runtime {
         let old: HashMap<&str, &Arc<RateLimiter>> =
             previous.map(|p| p.shops.iter().map(|s| (s.config.id.as_str(), &s.limiter)).collect()).unwrap_or_default();
         let transport = platforms::http::Transport::new(&config.http).map_err(|e| e.to_string())?;
+        let budget_link = previous.map(|p| p.budget_link.clone()).unwrap_or_default();
         let mut shops = Vec::new();
         for shop in &config.shops {
             let limiter = match old.get(shop.id.as_str()) {
                 Some(l) => Arc::clone(l),
-                None => Arc::new(RateLimiter::new(shop.rate_limit_per_sec)),
+                None => Arc::new(RateLimiter::shared(
+                    shop.rate_limit_per_sec,
+                    SharedBudget::new(
+                        config.daemon.database.clone(),
+                        config.daemon.busy_timeout,
+                        &shop.id,
+                        &budget_link,
+                    ),
+                )),
             };
             let connector = platforms::connect(shop, &config.http, &transport, Arc::clone(&limiter))
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;
             shops.push(Arc::new(Shop { config: shop.clone(), connector, limiter }));
         }
         let links = Arc::new(crate::links::plans(&config));
-        Ok(Runtime { config, shops, links })
+        Ok(Runtime { config, shops, links, budget_link })
     }
 
     /// A connection to the configured database, with the configured busy timeout.
     pub fn store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
-        let store = crate::store::Store::open_with(&self.config.daemon.database, self.config.daemon.busy_timeout)?;
+        let store = crate::store::Store::connect(&self.config.daemon.database, self.config.daemon.busy_timeout)?;
         Ok(store.with_links(Arc::clone(&self.links)))
     }
 

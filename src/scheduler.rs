@@ -7,6 +7,7 @@
 //! issue #107), so across a DST change its ticks would drift by an hour. [`zone_offset`] lets the
 //! daemon notice the zone's offset change and rebuild the jobs, which recomputes the offset.
 
+use crate::lease::WhenHeld;
 use crate::model::Stream;
 use crate::platforms::SyncError;
 use crate::push;
@@ -149,6 +150,22 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Runs the outbox flush now, outside its schedule (unless a flush is already running):
+    /// after taking back a dead process's pushes, they are due at once.
+    pub fn flush_now(&self, rt: Arc<Runtime>) {
+        let Ok(mut busy) = self.busy.lock() else { return };
+        let busy = Arc::clone(busy.entry("outbox".to_string()).or_default());
+        if busy.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let cancel = self.cancel.clone();
+        let work = Work { rt, target: Target::Flush, passes: None };
+        self.tracker.spawn(async move {
+            work.run(&cancel).await;
+            busy.store(false, Ordering::SeqCst);
+        });
+    }
+
     /// Stops new runs, waits up to `drain` for running ones; true when all finished in time.
     pub async fn shutdown(mut self, drain: Duration) -> bool {
         self.cancel.cancel();
@@ -184,7 +201,7 @@ impl Work {
                     },
                     None => None,
                 };
-                match sync::run_pass(&self.rt, shop, *stream, cancel).await {
+                match sync::run_pass_with(&self.rt, shop, *stream, cancel, WhenHeld::Skip).await {
                     Err(e) if matches!(e.source, SyncError::Interrupted) => {
                         tracing::info!(shop = shop.config.id, %stream, "sync pass stopped for shutdown; its committed pages stand")
                     }

@@ -3,6 +3,7 @@
 //! Architecture invariant: the cursor only moves inside the transaction that commits the rows
 //! before it (the connector attaches it to a batch; [`StoreSink`] commits both at once).
 
+use crate::lease::{self, Hold, WhenHeld};
 use crate::model::Stream;
 use crate::platforms::{Batch, Interruptible, Sink, StoredOrder, SyncError, SyncRequest};
 use crate::runtime::{Runtime, Shop};
@@ -12,10 +13,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// What a finished pass did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PassReport {
     /// Row counts over all batches.
     pub counts: BatchCounts,
+    /// Skipped because another process held the pass: that process, as `status` names it.
+    pub held_by: Option<String>,
 }
 
 /// A failed pass, naming the shop and stream.
@@ -76,16 +79,53 @@ impl Sink for StoreSink<'_> {
     }
 }
 
-/// Runs one pass of `stream` for `shop`, recording it in `sync_state` and `sync_runs`.
+/// Runs one pass of `stream` for `shop`, waiting while another process holds it.
 pub async fn run_pass(
     rt: &Runtime,
     shop: &Shop,
     stream: Stream,
     cancel: &CancellationToken,
 ) -> Result<PassReport, PassError> {
+    run_pass_with(rt, shop, stream, cancel, WhenHeld::Wait).await
+}
+
+/// Runs one pass of `stream` for `shop` under its lease, recording it in `sync_state` and
+/// `sync_runs`; `when` says what to do while another process holds the pass.
+pub async fn run_pass_with(
+    rt: &Runtime,
+    shop: &Shop,
+    stream: Stream,
+    cancel: &CancellationToken,
+    when: WhenHeld,
+) -> Result<PassReport, PassError> {
+    let fail =
+        |source: SyncError| PassError { shop: shop.config.id.clone(), stream, source, counts: BatchCounts::default() };
+    let mut store = rt.store().map_err(|e| fail(e.into()))?;
+    let lease = match lease::take(rt, &mut store, &shop.config.id, stream.as_str(), when, cancel).await {
+        Ok(Hold::Taken(lease)) => lease,
+        Ok(Hold::Skipped(by)) => {
+            tracing::info!(shop = shop.config.id, %stream, holder = by, "sync pass skipped: another process holds it");
+            return Ok(PassReport { counts: BatchCounts::default(), held_by: Some(by) });
+        }
+        Ok(Hold::Cancelled) => return Err(fail(SyncError::Interrupted)),
+        Err(e) => return Err(fail(e.into())),
+    };
+    let name = format!("{}/{stream}/{}/{}", shop.config.id, crate::holder::this().id, lease.claim);
+    let work = crate::platforms::http::PASS.scope(name, pass(shop, stream, cancel, &mut store));
+    match lease::renewing(rt, &lease, work).await {
+        Some(result) => result,
+        None => Err(fail(SyncError::LeaseLost)),
+    }
+}
+
+async fn pass(
+    shop: &Shop,
+    stream: Stream,
+    cancel: &CancellationToken,
+    store: &mut Store,
+) -> Result<PassReport, PassError> {
     let fail = |source: SyncError, counts| PassError { shop: shop.config.id.clone(), stream, source, counts };
     let shop_id = shop.config.id.as_str();
-    let mut store = rt.store().map_err(|e| fail(e.into(), BatchCounts::default()))?;
     let now = Utc::now();
     let run = store.run_started(shop_id, stream, now).map_err(|e| fail(e.into(), BatchCounts::default()))?;
     let req = SyncRequest {
@@ -97,7 +137,7 @@ pub async fn run_pass(
         open_orders: store.open_orders(shop_id).map_err(|e| fail(e.into(), BatchCounts::default()))?,
     };
     let mut sink = StoreSink {
-        store: &mut store,
+        store,
         shop_id,
         platform: &shop.config.platform,
         stream,
@@ -149,7 +189,7 @@ pub async fn run_pass(
         tracing::error!(shop = shop_id, %stream, error = %e, "could not record the end of the pass");
     }
     match result {
-        Ok(()) => Ok(PassReport { counts }),
+        Ok(()) => Ok(PassReport { counts, held_by: None }),
         Err(e) => Err(fail(e, counts)),
     }
 }

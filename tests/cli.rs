@@ -86,7 +86,7 @@ async fn a_broken_reload_keeps_the_old_schedule_and_sigterm_exits_zero() {
     let env = spawn_ymcart(50, 5, 2).await;
     let mut child = spawn_daemon(&env.config_path);
     let runs = |env: &common::TestEnv| count(&env.store(), "SELECT COUNT(*) FROM sync_runs WHERE ok = 1");
-    wait_until("first passes", Duration::from_secs(30), || env.dir.join("ordersync.db").exists() && runs(&env) >= 2);
+    wait_until("first passes", Duration::from_secs(30), || env.test_dir.database_exists() && runs(&env) >= 2);
 
     std::fs::write(&env.config_path, "[daemon]\ndatabase = 5\n[[shops]]\nplatform = \"nope\"\n").unwrap();
     signal(&child, "HUP");

@@ -98,7 +98,10 @@ secret = "${OS_IT_EXAMPLE_SECRET}"
 "#;
     let config = parse(text).expect("the example is valid");
     assert_eq!(config.path, PathBuf::from(FILE));
-    assert_eq!(config.daemon.database, PathBuf::from("/var/lib/ordersync/ordersync.db"));
+    assert_eq!(
+        config.daemon.database,
+        ordersync::config::Database::Sqlite(PathBuf::from("/var/lib/ordersync/ordersync.db"))
+    );
     assert_eq!(config.daemon.timezone, chrono_tz::Asia::Shanghai);
     assert_eq!(config.daemon.drain_timeout, Duration::from_secs(30));
     assert_eq!(config.push.schedule.cron, "*/30 * * * * *");
@@ -248,7 +251,10 @@ fn the_environment_overrides_the_database() {
     std::env::set_var("ORDERSYNC__DAEMON__DATABASE", "/from/the/environment.db");
     let config = load(&path, &rules);
     std::env::remove_var("ORDERSYNC__DAEMON__DATABASE");
-    assert_eq!(config.expect("valid").daemon.database, PathBuf::from("/from/the/environment.db"));
+    assert_eq!(
+        config.expect("valid").daemon.database,
+        ordersync::config::Database::Sqlite(PathBuf::from("/from/the/environment.db"))
+    );
 }
 
 #[test]
@@ -261,7 +267,10 @@ fn a_missing_file_is_a_read_error_naming_it() {
 #[test]
 fn a_relative_database_is_relative_to_the_file() {
     let config = parse_str("[daemon]\ndatabase = \"data/o.db\"\n", Path::new("/etc/ordersync/o.toml"), &rules);
-    assert_eq!(config.expect("valid").daemon.database, PathBuf::from("/etc/ordersync/data/o.db"));
+    assert_eq!(
+        config.expect("valid").daemon.database,
+        ordersync::config::Database::Sqlite(PathBuf::from("/etc/ordersync/data/o.db"))
+    );
 }
 
 #[test]
@@ -291,7 +300,7 @@ fn secrets_can_come_from_files() {
     let shop = &config.shops[0];
     assert_eq!(shop.credentials["access_id"].expose(), "gm-access-id");
     assert_eq!(shop.credentials["secret"].expose(), "gm-file-secret");
-    assert_eq!(config.daemon.database, dir.path().join("o.db"));
+    assert_eq!(config.daemon.database, ordersync::config::Database::Sqlite(dir.path().join("o.db")));
 
     let broken = text.replace("\"id\"", "\"missing\"").replace(&format!("{:?}", secret_path.display()), "\"empty\"");
     let problems = problems(parse_str(&broken, &file, &rules));

@@ -42,6 +42,25 @@ fn status_push(shop: &str, order: &str, status: OrderStatus) -> NewEntry {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_random_moments_loses_nothing_and_applies_each_push_once() {
+    killed_at_random(1, 2026).await;
+}
+
+/// Two daemons share the database (and the shops); a random one is killed each round.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_killed_at_random_never_run_one_pass_twice_at_once() {
+    killed_at_random(2, 2027).await;
+}
+
+/// Three daemons share the database (and the shops); a random one is killed each round.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_instances_killed_at_random_never_run_one_pass_twice_at_once() {
+    killed_at_random(3, 2028).await;
+}
+
+/// `instances` daemons on one database; each round one of them, drawn from `seed`, is SIGKILLed
+/// and started again. Afterwards the data equals the simulators' truth, every push was applied
+/// exactly once, and no simulator saw two passes of one shop and stream sending at once.
+async fn killed_at_random(instances: usize, seed: u64) {
     let ym = YmSim::new(101);
     ym.add_shop(YM, 150, 3);
     let gm = GmSim::new(102);
@@ -137,13 +156,16 @@ refunds = {every}
     plan.extend(ss.order_ids_in_state(SS, 2040).iter().take(6).map(|o| status_push("ss", o, OrderStatus::Completed)));
     assert!(plan.len() >= 50, "enough pushes planned: {}", plan.len());
 
-    let mut rng = StdRng::seed_from_u64(2026);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut kills_in_flight = 0;
     let chunk = plan.len().div_ceil(KILLS);
+    let mut running: Vec<Child> = Vec::new();
     for round in 0..KILLS {
-        let mut child = spawn_daemon(&dir);
+        while running.len() < instances {
+            running.push(spawn_daemon(&dir));
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        if dir.dir.path().join("ordersync.db").exists() {
+        if dir.database_exists() {
             let mut store = dir.store();
             for entry in plan.iter().skip(round * chunk).take(chunk) {
                 store.enqueue(entry, Utc::now()).expect("enqueue");
@@ -152,8 +174,7 @@ refunds = {every}
         // Odd rounds die at a seeded random moment; even ones as soon as a push is on the wire
         // (within a few seconds), so the worst moment is hit whatever the machine's speed.
         let in_flight = |dir: &TestDir| {
-            dir.dir.path().join("ordersync.db").exists()
-                && count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'in_flight'") > 0
+            dir.database_exists() && count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'in_flight'") > 0
         };
         if round % 2 == 1 {
             tokio::time::sleep(Duration::from_millis(rng.gen_range(700..2500))).await;
@@ -164,8 +185,9 @@ refunds = {every}
             }
         }
         kills_in_flight += usize::from(in_flight(&dir));
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
+        let mut victim = running.swap_remove(rng.gen_range(0..running.len()));
+        victim.kill().expect("SIGKILL");
+        victim.wait().unwrap();
     }
     // Whatever was not enqueued yet (a round that died before its database existed).
     {
@@ -179,7 +201,9 @@ refunds = {every}
     for f in [&ym as &dyn Simulator, &gm, &lb, &ss] {
         f.set_faults(Faults::default());
     }
-    let mut child = spawn_daemon(&dir);
+    while running.len() < instances {
+        running.push(spawn_daemon(&dir));
+    }
     let converged = |dir: &TestDir| {
         let store = dir.store();
         let open = count(&store, "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')");
@@ -197,8 +221,16 @@ refunds = {every}
     }
     // One more second of passes, then a clean stop.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    Command::new("sh").arg("-c").arg(format!("kill -TERM {}", child.id())).status().unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    for mut child in running {
+        Command::new("sh").arg("-c").arg(format!("kill -TERM {}", child.id())).status().unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0), "a clean stop exits 0");
+    }
+    // Independent of the database: the vendors saw each shop × stream pass alone.
+    for (name, sim) in [("ymcart", &ym as &dyn Simulator), ("guanmai", &gm), ("liangben", &lb), ("shopsuite", &ss)] {
+        assert!(sim.core().pass_count() > 0, "{name}: passes name themselves");
+        let overlaps = sim.core().overlapping_passes();
+        assert!(overlaps.is_empty(), "{name}: passes of one shop and stream sent at once: {overlaps:?}");
+    }
 
     let store = dir.store();
     assert_eq!(store.integrity_check().unwrap(), "ok");

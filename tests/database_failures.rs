@@ -19,6 +19,9 @@ fn text(out: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_writer_holding_the_lock_past_the_busy_timeout() {
+    if common::sqlite_only("SQLite's file and its file system") {
+        return;
+    }
     let env = spawn_ymcart(200, 10, 71).await;
     let config =
         std::fs::read_to_string(&env.config_path).unwrap().replace("[daemon]", "[daemon]\nbusy_timeout_ms = 300");
@@ -82,6 +85,9 @@ fn read(out: &Path, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_then_room_again() {
+    if common::sqlite_only("SQLite's file and its file system") {
+        return;
+    }
     let env = spawn_ymcart(1500, 20, 72).await;
     let (mnt, out) = (env.dir.join("mnt"), env.dir.join("out"));
     std::fs::create_dir_all(&mnt).unwrap();
@@ -107,6 +113,9 @@ async fn a_full_disk_then_room_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_only_database_then_writable_again() {
+    if common::sqlite_only("SQLite's file and its file system") {
+        return;
+    }
     let env = spawn_ymcart(300, 10, 73).await;
     let (mnt, out) = (env.dir.join("mnt"), env.dir.join("out"));
     std::fs::create_dir_all(&mnt).unwrap();

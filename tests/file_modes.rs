@@ -14,6 +14,9 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_database_and_its_wal_files_are_0600_under_a_zero_umask() {
+    if common::sqlite_only("the SQLite file's mode") {
+        return;
+    }
     let env = spawn_ymcart(20, 5, 301).await;
     // A shell with umask 000 runs the pass that creates the database.
     let out = Command::new("sh")

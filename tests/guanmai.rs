@@ -11,7 +11,7 @@ use ordersync::push::flush_all;
 use ordersync::sim::guanmai::{GmSim, GmTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
-use ordersync::store::NewEntry;
+use ordersync::store::{NewEntry, Param, Row, Store};
 use ordersync::sync::run_pass;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -80,15 +80,22 @@ fn order_dates(w: &World) -> BTreeMap<String, i64> {
     w.sim.truth_orders(ACCESS_ID).into_iter().map(|t| (t.order_id, t.order_date)).collect()
 }
 
+/// The rows of `sql` with `params`.
+fn rows(store: &Store, sql: &str, params: &[Param]) -> Vec<Row> {
+    store.query(sql, params).unwrap()
+}
+
+/// The first row of `sql` with `params`, or why there is none.
+fn first_row(store: &Store, sql: &str, params: &[Param]) -> Result<Row, String> {
+    let rows = store.query(sql, params).map_err(|e| e.to_string())?;
+    rows.into_iter().next().ok_or_else(|| "no rows returned".to_string())
+}
+
 /// The stored orders not completed or cancelled.
 fn stored_open(w: &World) -> BTreeSet<String> {
-    let store = w.dir.store();
-    let mut stmt = store
-        .connection()
-        .prepare("SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled')")
-        .unwrap();
-    let rows = stmt.query_map([SHOP], |r| r.get::<_, String>(0)).unwrap();
-    rows.map(Result::unwrap).collect()
+    let store = w.dir.reader();
+    let sql = "SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled')";
+    rows(store, sql, &[Param::Text(SHOP)]).into_iter().map(|mut r| r.text(0).unwrap()).collect()
 }
 
 /// The stored open orders placed before the first day a later pass lists (`lookback_days`
@@ -100,35 +107,30 @@ fn open_before_lookback(w: &World, dates: &BTreeMap<String, i64>) -> BTreeSet<St
 
 /// (unified status, vendor code) of a stored order.
 fn stored_status(w: &World, order_no: &str) -> (String, String) {
-    w.dir
-        .store()
-        .connection()
-        .query_row(
-            "SELECT status, platform_status FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-            [SHOP, order_no],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap_or_else(|e| panic!("order {order_no} not stored: {e}"))
+    let mut r = first_row(
+        w.dir.reader(),
+        "SELECT status, platform_status FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+        &[Param::Text(SHOP), Param::Text(order_no)],
+    )
+    .unwrap_or_else(|e| panic!("order {order_no} not stored: {e}"));
+    (r.text(0).unwrap(), r.text(1).unwrap())
 }
 
 /// A stored line: (sku, name, quantity, unit price, quantity_exact, real_quantity, real_amount_minor).
 type StoredLine = (String, String, i64, i64, String, Option<String>, Option<i64>);
 
 fn stored_lines(w: &World, order_no: &str) -> Vec<StoredLine> {
-    let store = w.dir.store();
-    let mut stmt = store
-        .connection()
-        .prepare(
-            "SELECT sku, name, quantity, unit_price_minor, quantity_exact, real_quantity, real_amount_minor
-             FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no",
-        )
-        .unwrap();
-    let rows = stmt
-        .query_map([SHOP, order_no], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    let store = w.dir.reader();
+    let sql = "SELECT sku, name, quantity, unit_price_minor, quantity_exact, real_quantity, real_amount_minor
+             FROM order_lines WHERE shop_id = ?1 AND order_no = ?2 ORDER BY line_no";
+    rows(store, sql, &[Param::Text(SHOP), Param::Text(order_no)])
+        .into_iter()
+        .map(|mut r| {
+            let (sku, name) = (r.text(0).unwrap(), r.text(1).unwrap());
+            let (quantity, price, exact) = (r.int(2).unwrap(), r.int(3).unwrap(), r.text(4).unwrap());
+            (sku, name, quantity, price, exact, r.opt_text(5).unwrap(), r.opt_int(6).unwrap())
         })
-        .unwrap();
-    rows.map(Result::unwrap).collect()
+        .collect()
 }
 
 /// Every order and line in the database equals the simulator's truth, whole rows; nothing was
@@ -136,11 +138,11 @@ fn stored_lines(w: &World, order_no: &str) -> Vec<StoredLine> {
 /// (written from PLATFORMS.md), amounts as the simulator computed them in fen.
 fn assert_equals_truth(w: &World) {
     let truth = w.sim.truth_orders(ACCESS_ID);
-    let store = w.dir.store();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
+    let store = w.dir.reader();
+    assert_eq!(count(store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM rejected_records"), 0);
     // A station delivers with its own fleet and has no refund endpoint: nothing else is stored.
-    assert!(stored_shipments(&store, SHOP).is_empty() && stored_refunds(&store, SHOP).is_empty());
+    assert!(stored_shipments(store, SHOP).is_empty() && stored_refunds(store, SHOP).is_empty());
     for t in &truth {
         let expected = StoredOrderRow {
             status: t.unified_status.to_string(),
@@ -157,17 +159,17 @@ fn assert_equals_truth(w: &World) {
                 .map(|l| (l.sku_id.clone(), l.name.clone(), l.quantity_exact.clone(), l.sale_price_fen))
                 .collect(),
         };
-        assert_eq!(stored_order(&store, SHOP, &t.order_id), Some(expected), "order {}", t.order_id);
+        assert_eq!(stored_order(store, SHOP, &t.order_id), Some(expected), "order {}", t.order_id);
         // The columns the common row leaves out.
-        let rest: (Option<String>, Option<String>, String, Option<String>) = store
-            .connection()
-            .query_row(
-                "SELECT ship_address, refund_status, currency, platform_order_id FROM orders
+        let mut r = first_row(
+            store,
+            "SELECT ship_address, refund_status, currency, platform_order_id FROM orders
                  WHERE shop_id = ?1 AND order_no = ?2",
-                [SHOP, &t.order_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .unwrap();
+            &[Param::Text(SHOP), Param::Text(&t.order_id)],
+        )
+        .unwrap();
+        let rest: (Option<String>, Option<String>, String, Option<String>) =
+            (r.opt_text(0).unwrap(), r.opt_text(1).unwrap(), r.text(2).unwrap(), r.opt_text(3).unwrap());
         assert_eq!(rest, (Some(t.address.clone()), None, "CNY".to_string(), None), "order {}", t.order_id);
         let expected: Vec<StoredLine> = (t.lines.iter())
             .map(|l| {
@@ -193,13 +195,10 @@ fn push_cli(w: &World, order: &str, status: &str) -> (Option<i32>, String) {
 
 /// (state, last_error) of the outbox row of `order_no`.
 fn outbox_row(w: &World, order_no: &str) -> (String, Option<String>) {
-    w.dir
-        .store()
-        .connection()
-        .query_row("SELECT state, last_error FROM outbox WHERE order_no = ?1", [order_no], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap_or_else(|e| panic!("no outbox row for {order_no}: {e}"))
+    let sql = "SELECT state, last_error FROM outbox WHERE order_no = ?1";
+    let mut r = first_row(w.dir.reader(), sql, &[Param::Text(order_no)])
+        .unwrap_or_else(|e| panic!("no outbox row for {order_no}: {e}"));
+    (r.text(0).unwrap(), r.opt_text(1).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -211,9 +210,9 @@ async fn full_sync_of_1000_orders_with_details_equals_ground_truth() {
     assert_eq!(detail_calls(&w), 1000, "one detail call per new order");
     assert_equals_truth(&w);
     // Weighed goods came in decimals, and were stored so.
-    let store = w.dir.store();
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE quantity_exact LIKE '%.%'") > 50);
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE real_quantity <> quantity_exact") > 50);
+    let store = w.dir.reader();
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE quantity_exact LIKE '%.%'") > 50);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE real_quantity <> quantity_exact") > 50);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -287,7 +286,7 @@ async fn older_open_orders_are_re_read_paid_weeks_later_deleted_or_gone() {
     let asked: BTreeSet<String> = w.sim.detail_requests()[asked_before..].iter().cloned().collect();
     assert_eq!(asked, expected);
     let n = count(
-        &w.dir.store(),
+        w.dir.reader(),
         &format!("SELECT COUNT(*) FROM status_changes WHERE entity_key = '{signed}' AND from_status = 'delivered' AND to_status = 'completed'"),
     );
     assert_eq!(n, 1);
@@ -343,12 +342,11 @@ async fn a_push_to_an_order_not_synced_yet_is_judged_on_the_vendors_status() {
     // Already past the target: done without sending.
     assert_eq!(status(&out_already), Some(10));
     assert_eq!(outbox_row(&w, &out_already).0, "done");
-    let settled_by: String = w
-        .dir
-        .store()
-        .connection()
-        .query_row("SELECT settled_by FROM outbox WHERE order_no = ?1", [&out_already], |r| r.get(0))
-        .unwrap();
+    let settled_by: String =
+        first_row(w.dir.reader(), "SELECT settled_by FROM outbox WHERE order_no = ?1", &[Param::Text(&out_already)])
+            .unwrap()
+            .text(0)
+            .unwrap();
     assert_eq!(settled_by, "read_back", "recorded as found applied, not as sent");
     let applied: Vec<String> = w.sim.applied_pushes().iter().map(|p| p.order_no.clone()).collect();
     assert_eq!(applied, [placed[0].clone(), placed[1].clone()], "only the legal moves were sent");
@@ -416,7 +414,7 @@ async fn changes_inside_the_lookback_are_picked_up_and_unchanged_orders_cost_no_
     let c = pass(&w).await;
     assert_eq!(c.updated, 1, "{c:?}");
     let n = count(
-        &w.dir.store(),
+        w.dir.reader(),
         &format!("SELECT COUNT(*) FROM status_changes WHERE entity_key = '{old}' AND from_status = 'awaiting_fulfillment' AND to_status = 'shipped'"),
     );
     assert_eq!(n, 1);
@@ -460,7 +458,7 @@ async fn status_pushes_follow_the_allowed_moves() {
     assert_eq!(status(&waiting[0]), Some(10));
     assert_eq!(status(&waiting[1]), Some(10));
     assert_eq!(w.sim.applied_pushes().len(), 3, "1->5, 5->10, 1->10 each applied once");
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'"), 3);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'"), 3);
     // The next pass stores what the pushes did, lines weighed at 10 included.
     pass(&w).await;
     assert_equals_truth(&w);

@@ -8,10 +8,17 @@ use common::{count, spawn_ymcart, TestEnv, SHOP, TOKEN};
 use ordersync::model::Stream;
 use ordersync::sim::ymcart::PagingQuirk;
 use ordersync::sim::{Faults, Hostile, Simulator};
+use ordersync::store::{Row, Store};
 use ordersync::sync::{run_pass, PassError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// The first row of `sql`, or why there is none.
+fn first_row(store: &Store, sql: &str) -> Result<Row, String> {
+    let rows = store.query(sql, &[]).map_err(|e| e.to_string())?;
+    rows.into_iter().next().ok_or_else(|| "no rows returned".to_string())
+}
 
 async fn pass(env: &TestEnv, stream: Stream) -> Result<ordersync::store::BatchCounts, PassError> {
     let rt = env.runtime();
@@ -31,11 +38,11 @@ async fn fails_clearly_then_recovers(env: &TestEnv, hostile: Hostile, expect: &[
     }
     assert!(err.contains(SHOP) && !err.contains(TOKEN), "names the shop, never the token: {err}");
     assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders"), stored, "nothing stored is lost");
-    let last_error: Option<String> = env
-        .store()
-        .connection()
-        .query_row("SELECT last_error FROM sync_state WHERE stream = 'orders'", [], |r| r.get(0))
-        .unwrap();
+    let last_error: Option<String> =
+        first_row(&env.store(), "SELECT last_error FROM sync_state WHERE stream = 'orders'")
+            .unwrap()
+            .opt_text(0)
+            .unwrap();
     assert!(last_error.is_some(), "status shows the failure");
 
     env.sim.set_faults(Faults::default());
@@ -154,10 +161,9 @@ async fn five_hundreds_on_every_retry_end_the_run_and_the_next_starts_clean() {
     env.sim.clear_requests();
     pass(&env, Stream::Orders).await.expect("the next run starts clean");
     assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders"), 60);
-    let status: Option<String> = env
-        .store()
-        .connection()
-        .query_row("SELECT last_error FROM sync_state WHERE stream = 'orders'", [], |r| r.get(0))
+    let status: Option<String> = first_row(&env.store(), "SELECT last_error FROM sync_state WHERE stream = 'orders'")
+        .unwrap()
+        .opt_text(0)
         .unwrap();
     assert_eq!(status, None, "a successful pass clears the error");
 }
@@ -184,11 +190,9 @@ async fn a_push_meeting_500s_until_max_attempts_ends_failed_and_the_next_starts_
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let (attempts, error): (i64, String) = env
-        .store()
-        .connection()
-        .query_row("SELECT attempts, last_error FROM outbox WHERE state = 'failed'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+    let mut row = first_row(&env.store(), "SELECT attempts, last_error FROM outbox WHERE state = 'failed'")
         .expect("the entry ended failed");
+    let (attempts, error): (i64, String) = (row.int(0).unwrap(), row.text(1).unwrap());
     assert_eq!(attempts, 3);
     assert!(error.contains("gave up after 3 attempts") && error.contains("HTTP 500"), "{error}");
     assert!(env.sim.applied_pushes().is_empty());
@@ -211,12 +215,10 @@ async fn an_unreadable_row_is_kept_raw_and_the_rest_of_its_page_syncs() {
     pass(&env, Stream::Orders).await.expect("the pass succeeds");
     let store = env.store();
     assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), 149, "every other order is stored");
-    let (key, error, raw): (String, String, String) = store
-        .connection()
-        .query_row("SELECT vendor_key, error, raw_json FROM rejected_records WHERE stream = 'orders'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+    let mut row = first_row(&store, "SELECT vendor_key, error, raw_json FROM rejected_records WHERE stream = 'orders'")
         .expect("the bad row is kept raw");
+    let (key, error, raw): (String, String, String) =
+        (row.text(0).unwrap(), row.text(1).unwrap(), row.text(2).unwrap());
     assert_eq!(key, bad);
     assert!(error.contains("create_time") && error.contains("yesterday-ish"), "{error}");
     assert!(raw.contains(&bad) && raw.contains("yesterday-ish"), "kept as received");

@@ -13,7 +13,7 @@ use ordersync::push::flush_all;
 use ordersync::sim::liangben::{LbDetailNesting, LbOptions, LbReceipt, LbSim, LbTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
-use ordersync::store::{NewEntry, Store};
+use ordersync::store::{NewEntry, Param, Row, Store};
 use ordersync::sync::run_pass;
 use tokio_util::sync::CancellationToken;
 
@@ -87,10 +87,10 @@ async fn full_sync_equals_ground_truth_with_times_as_rfc3339_z_and_as_unix_milli
 /// (unified statuses from the simulator's own tables, amounts in fen, buyer, times in UTC, lines,
 /// carriers and tracking numbers), nothing more, and nothing was rejected.
 fn assert_store_is_truth(w: &World) {
-    let store = w.dir.store();
+    let store = w.dir.reader();
     let truth = w.sim.truth_orders(TOKEN);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM rejected_records"), 0);
     // The sample reaches every unified status the generator makes, so each table entry is used.
     let statuses: BTreeSet<&str> = truth.iter().map(|t| t.unified_status).collect();
     let all = ["awaiting_fulfillment", "cancelled", "completed", "partially_shipped", "pending", "shipped"];
@@ -98,7 +98,7 @@ fn assert_store_is_truth(w: &World) {
     let payments: BTreeSet<&str> = truth.iter().map(|t| t.payment_status).collect();
     assert_eq!(payments, BTreeSet::from(["paid", "unpaid"]));
     for t in &truth {
-        let stored = stored_order(&store, SHOP, &t.order_sn).unwrap_or_else(|| panic!("order {} missing", t.order_sn));
+        let stored = stored_order(store, SHOP, &t.order_sn).unwrap_or_else(|| panic!("order {} missing", t.order_sn));
         let lines = t.lines.iter().map(|l| (l.sku_id.clone(), l.name.clone(), l.num.to_string(), l.price_fen));
         let expected = StoredOrderRow {
             status: t.unified_status.to_string(),
@@ -114,14 +114,14 @@ fn assert_store_is_truth(w: &World) {
             lines: lines.collect(),
         };
         assert_eq!(stored, expected, "order {}", t.order_sn);
-        let address: Option<String> = store
-            .connection()
-            .query_row(
-                "SELECT ship_address FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-                [SHOP, &t.order_sn],
-                |r| r.get(0),
-            )
-            .expect("order row");
+        let address: Option<String> = first_row(
+            store,
+            "SELECT ship_address FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            &[Param::Text(SHOP), Param::Text(&t.order_sn)],
+        )
+        .expect("order row")
+        .opt_text(0)
+        .unwrap();
         let full = format!("{} {} {} {}", t.province, t.city, t.district, t.address);
         assert_eq!(address, Some(full), "address of {}", t.order_sn);
     }
@@ -133,8 +133,9 @@ fn assert_store_is_truth(w: &World) {
             (b.purchase_sn.clone(), row)
         })
         .collect();
-    assert_eq!(stored_shipments(&store, SHOP), expected, "outbound records: order, carrier, tracking number");
-    let shipped_at = keyed(&store, "SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1", |r| r.get(1));
+    assert_eq!(stored_shipments(store, SHOP), expected, "outbound records: order, carrier, tracking number");
+    let shipped_at =
+        keyed(store, "SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1", |r| r.opt_text(1).unwrap());
     let expected: BTreeMap<_, _> = outbound.iter().map(|b| (b.purchase_sn.clone(), Some(utc(b.out_time)))).collect();
     assert_eq!(shipped_at, expected, "outbound times in UTC");
 
@@ -146,9 +147,11 @@ fn assert_store_is_truth(w: &World) {
     let expected: BTreeMap<_, _> = (refunds.iter())
         .map(|r| (r.refund_sn.clone(), (r.order_sn.clone(), r.unified_status.to_string(), r.amount_fen)))
         .collect();
-    assert_eq!(stored_refunds(&store, SHOP), expected, "refunds: order, status, amount");
+    assert_eq!(stored_refunds(store, SHOP), expected, "refunds: order, status, amount");
     let sql = "SELECT refund_id, platform_status, reason, created_at, updated_at FROM refunds WHERE shop_id = ?1";
-    let details = keyed(&store, sql, |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
+    let details = keyed(store, sql, |r| {
+        (r.text(1).unwrap(), r.opt_text(2).unwrap(), r.opt_text(3).unwrap(), r.opt_text(4).unwrap())
+    });
     let expected: BTreeMap<_, _> = (refunds.iter())
         .map(|r| {
             let status = format!("{}/{}", r.refund_status, r.examine_status);
@@ -160,11 +163,15 @@ fn assert_store_is_truth(w: &World) {
 }
 
 /// The rows of `sql` (the shop as `?1`) keyed by their first column, the rest read by `value`.
-fn keyed<V>(store: &Store, sql: &str, value: impl Fn(&rusqlite::Row) -> rusqlite::Result<V>) -> BTreeMap<String, V> {
-    let conn = store.connection();
-    let mut stmt = conn.prepare(sql).expect("query");
-    let rows = stmt.query_map([SHOP], |r| Ok((r.get(0)?, value(r)?))).expect("rows");
-    rows.map(|r| r.expect("row")).collect()
+fn keyed<V>(store: &Store, sql: &str, value: impl Fn(&mut Row) -> V) -> BTreeMap<String, V> {
+    let rows = store.query(sql, &[Param::Text(SHOP)]).expect("query");
+    rows.into_iter().map(|mut r| (r.text(0).expect("row"), value(&mut r))).collect()
+}
+
+/// The first row of `sql` with `params`, or why there is none.
+fn first_row(store: &Store, sql: &str, params: &[Param]) -> Result<Row, String> {
+    let rows = store.query(sql, params).map_err(|e| e.to_string())?;
+    rows.into_iter().next().ok_or_else(|| "no rows returned".to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -172,10 +179,10 @@ async fn changes_to_old_orders_and_refunds_are_picked_up_and_a_second_pass_chang
     let w = world(300, 30, 42).await;
     all_streams(&w).await;
     let tables = ["orders", "order_lines", "shipments", "refunds", "status_changes"];
-    let before: Vec<_> = tables.iter().map(|t| snapshot(&w.dir.store(), t)).collect();
+    let before: Vec<_> = tables.iter().map(|t| snapshot(w.dir.reader(), t)).collect();
     w.sim.clear_requests();
     all_streams(&w).await;
-    let after: Vec<_> = tables.iter().map(|t| snapshot(&w.dir.store(), t)).collect();
+    let after: Vec<_> = tables.iter().map(|t| snapshot(w.dir.reader(), t)).collect();
     assert_eq!(before, after, "a second identical pass must change no row");
     // The second pass re-polled every open order by number, never more than 20 per request.
     let named: Vec<usize> = w.sim.requests().iter().map(|r| r.items).filter(|n| *n > 0).collect();
@@ -209,10 +216,10 @@ async fn changes_to_old_orders_and_refunds_are_picked_up_and_a_second_pass_chang
     w.sim.set_refund(TOKEN, &refund.refund_sn, 0, 1);
     all_streams(&w).await;
 
-    let store = w.dir.store();
+    let store = w.dir.reader();
     let changed = |key: &str, from: &str, to: &str| {
         count(
-            &store,
+            store,
             &format!("SELECT COUNT(*) FROM status_changes WHERE entity_key = '{key}' AND from_status = '{from}' AND to_status = '{to}'"),
         )
     };
@@ -220,7 +227,7 @@ async fn changes_to_old_orders_and_refunds_are_picked_up_and_a_second_pass_chang
     assert_eq!(changed(&receiving, "shipped", "completed"), 1);
     assert_eq!(changed(&refund.refund_sn, "requested", "approved"), 1);
     assert!(
-        count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{waiting}'")) >= 1,
+        count(store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{waiting}'")) >= 1,
         "its outbound record"
     );
     assert_store_is_truth(&w);
@@ -252,7 +259,7 @@ async fn cancel_and_receipt_are_applied_once_and_a_shipped_order_cannot_be_cance
     w.sim.set_faults(ordersync::sim::Faults::default());
     for _ in 0..20 {
         flush_all(&w.dir.runtime(), &CancellationToken::new()).await.unwrap();
-        if count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')") == 0 {
+        if count(w.dir.reader(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')") == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -260,33 +267,31 @@ async fn cancel_and_receipt_are_applied_once_and_a_shipped_order_cannot_be_cance
     let applied = w.sim.applied_pushes();
     assert_eq!(applied.len(), 2, "cancel and receipt each applied exactly once: {applied:?}");
     let receipt = applied.iter().find(|p| p.order_no == receiving[0]).expect("receipt applied");
-    let stored_purchase: String = w
-        .dir
-        .store()
-        .connection()
-        .query_row(
-            "SELECT shipment_id FROM shipments WHERE order_no = ?1 ORDER BY shipped_at LIMIT 1",
-            [&receiving[0]],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored_purchase: String = first_row(
+        w.dir.reader(),
+        "SELECT shipment_id FROM shipments WHERE order_no = ?1 ORDER BY shipped_at LIMIT 1",
+        &[Param::Text(&receiving[0])],
+    )
+    .unwrap()
+    .text(0)
+    .unwrap();
     assert_eq!(receipt.entry["purchase_sn"], stored_purchase.as_str(), "the receipt names the stored outbound record");
-    let err: String = w
-        .dir
-        .store()
-        .connection()
-        .query_row("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", [&receiving[1]], |r| {
-            r.get(0)
-        })
-        .expect("the cancel of a shipped order failed");
+    let err: String = first_row(
+        w.dir.reader(),
+        "SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'",
+        &[Param::Text(&receiving[1])],
+    )
+    .expect("the cancel of a shipped order failed")
+    .text(0)
+    .unwrap();
     assert!(err.contains("无法取消"), "the vendor's message is kept: {err}");
-    let done = count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'");
+    let done = count(w.dir.reader(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'");
     let rows = outbox_rows(&w);
     assert_eq!(done, 2, "{rows:?}");
     // The next pass reads the pushed orders back as the supplier now has them.
     all_streams(&w).await;
     assert_store_is_truth(&w);
-    let status = |sn: &str| stored_order(&w.dir.store(), SHOP, sn).map(|o| o.status);
+    let status = |sn: &str| stored_order(w.dir.reader(), SHOP, sn).map(|o| o.status);
     assert_eq!(status(&pending[0]).as_deref(), Some("cancelled"));
     assert_eq!(status(&receiving[0]).as_deref(), Some("completed"));
     assert_eq!(status(&receiving[1]).as_deref(), Some("shipped"), "the refused cancel changed nothing");
@@ -307,7 +312,7 @@ async fn a_wrong_token_is_one_clear_error_and_other_shops_keep_syncing() {
     let tries = w.sim.requests().iter().filter(|r| r.shop == "not-the-token").count();
     assert_eq!(tries, 1, "no retry storm on a refused token");
     run_pass(&rt, rt.shop(SHOP).unwrap(), Stream::Orders, &cancel).await.expect("the good shop syncs");
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders WHERE shop_id = 'lb-test'"), 100);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders WHERE shop_id = 'lb-test'"), 100);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -318,7 +323,7 @@ async fn a_partly_shipped_order_completed_between_passes_gets_its_last_outbound_
     let order = partial.first().expect("a partly shipped order").clone();
     let stored = |w: &World| {
         count(
-            &w.dir.store(),
+            w.dir.reader(),
             &format!("SELECT COUNT(*) FROM shipments WHERE shop_id = '{SHOP}' AND order_no = '{order}'"),
         )
     };
@@ -360,7 +365,7 @@ async fn list_rows_without_products_or_amounts_are_completed_from_the_order_deta
     assert_eq!(asked, lacking);
     let calls = w.sim.requests().iter().filter(|r| r.endpoint.ends_with("/order/get_order_info")).count();
     assert_eq!(calls, lacking.len());
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders WHERE total_minor = 0"), 0);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders WHERE total_minor = 0"), 0);
 }
 
 /// Orders awaiting receipt (5/3) with two outbound records or more, by the simulator's truth.
@@ -387,17 +392,15 @@ fn enqueue_receipt(w: &World, order: &str) {
 }
 
 fn outbox_state(w: &World, order: &str) -> (String, Option<String>) {
-    w.dir
-        .store()
-        .connection()
-        .query_row("SELECT state, last_error FROM outbox WHERE order_no = ?1", [order], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("outbox row")
+    let sql = "SELECT state, last_error FROM outbox WHERE order_no = ?1";
+    let mut r = first_row(w.dir.reader(), sql, &[Param::Text(order)]).expect("outbox row");
+    (r.text(0).unwrap(), r.opt_text(1).unwrap())
 }
 
 async fn flush_until_settled(w: &World) {
     for _ in 0..40 {
         flush_all(&w.dir.runtime(), &CancellationToken::new()).await.unwrap();
-        if count(&w.dir.store(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')") == 0 {
+        if count(w.dir.reader(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')") == 0 {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -494,7 +497,8 @@ fn sync_state(w: &World) -> (Option<String>, Option<String>, Option<String>) {
     let sql = "SELECT s.cursor, s.incomplete, (SELECT shortfall FROM sync_runs r WHERE r.shop_id = s.shop_id
                AND r.stream = s.stream ORDER BY r.id DESC LIMIT 1) FROM sync_state s
                WHERE s.shop_id = ?1 AND s.stream = 'orders'";
-    w.dir.store().connection().query_row(sql, [SHOP], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("sync state")
+    let mut r = first_row(w.dir.reader(), sql, &[Param::Text(SHOP)]).expect("sync state");
+    (r.opt_text(0).unwrap(), r.opt_text(1).unwrap(), r.opt_text(2).unwrap())
 }
 
 fn window_reads(w: &World) -> usize {
@@ -508,8 +512,8 @@ async fn a_window_short_of_the_reported_total_is_read_again_and_then_complete() 
     let order = order_created_days_ago(&w, 12, 18);
     w.sim.hide_order(TOKEN, &order, 1);
     pass(&w, Stream::Orders).await;
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), 150);
-    assert_eq!(count(&w.dir.store(), &format!("SELECT COUNT(*) FROM orders WHERE order_no = '{order}'")), 1);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders"), 150);
+    assert_eq!(count(w.dir.reader(), &format!("SELECT COUNT(*) FROM orders WHERE order_no = '{order}'")), 1);
     let (cursor, incomplete, shortfall) = sync_state(&w);
     assert_eq!((incomplete, shortfall), (None, None));
     assert_eq!(cursor, Some(today_cst().to_string()));
@@ -526,7 +530,7 @@ async fn a_window_still_short_after_the_re_read_is_recorded_and_holds_the_cursor
     w.sim.hide_order(TOKEN, &order, usize::MAX);
     let report = pass(&w, Stream::Orders).await;
     assert_eq!(report.rejected, 0);
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), 149, "every row served is stored");
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders"), 149, "every row served is stored");
     let (cursor, incomplete, shortfall) = sync_state(&w);
     // Windows run from 30 days ago in steps of 7: the cursor is the last day before the short
     // window (none saved when it is the first).
@@ -556,14 +560,12 @@ async fn a_window_still_short_after_the_re_read_is_recorded_and_holds_the_cursor
     // Served again: the pass completes, stores it and moves the cursor to today.
     w.sim.hide_order(TOKEN, &order, 0);
     pass(&w, Stream::Orders).await;
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), 150);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders"), 150);
     assert_eq!(sync_state(&w), (Some(today_cst().to_string()), None, None));
 }
 
 /// Every outbox row: order, state, last error.
 fn outbox_rows(w: &World) -> Vec<(String, String, Option<String>)> {
-    let store = w.dir.store();
-    let conn = store.connection();
-    let mut stmt = conn.prepare("SELECT order_no, state, last_error FROM outbox").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    let rows = w.dir.store().query("SELECT order_no, state, last_error FROM outbox", &[]).unwrap();
+    rows.into_iter().map(|mut r| (r.text(0).unwrap(), r.text(1).unwrap(), r.opt_text(2).unwrap())).collect()
 }

@@ -5,7 +5,7 @@ mod common;
 use chrono::{Duration as ChronoDuration, Utc};
 use common::{count, spawn_ymcart, TestEnv, SHOP, TOKEN};
 use ordersync::platforms::PushPayload;
-use ordersync::store::NewEntry;
+use ordersync::store::{NewEntry, Param};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -106,7 +106,8 @@ async fn outbox_retry_and_cancel() {
     // The merchant marks one paid; the admin retries it and cancels another.
     env.sim.touch_order(TOKEN, &unpaid[0], 200);
     let id = |order: &str| -> i64 {
-        env.store().connection().query_row("SELECT id FROM outbox WHERE order_no = ?1", [order], |r| r.get(0)).unwrap()
+        let rows = env.store().query("SELECT id FROM outbox WHERE order_no = ?1", &[Param::Text(order)]).unwrap();
+        rows.into_iter().next().expect("an outbox row").int(0).unwrap()
     };
     assert!(ordersync(&env, &["outbox", "retry", &id(&unpaid[0]).to_string()]).status.success());
     assert!(ordersync(&env, &["outbox", "cancel", &id(&unpaid[1]).to_string()]).status.success());
@@ -130,8 +131,8 @@ async fn retention_prunes_old_delivered_pushes_and_runs_only() {
         let payload = PushPayload::Remark { text: format!("r{i}") };
         store.enqueue(&NewEntry { shop_id: SHOP.into(), order_no: format!("O{i}"), payload }, old).unwrap();
     }
-    store.connection().execute("UPDATE outbox SET state = 'done', done_at = ?1", [old.to_rfc3339()]).unwrap();
-    store.connection().execute("UPDATE sync_runs SET started_at = ?1", [old.to_rfc3339()]).unwrap();
+    store.execute("UPDATE outbox SET state = 'done', done_at = ?1", &[Param::Text(&old.to_rfc3339())]).unwrap();
+    store.execute("UPDATE sync_runs SET started_at = ?1", &[Param::Text(&old.to_rfc3339())]).unwrap();
     let recent = PushPayload::Remark { text: "recent".into() };
     store.enqueue(&NewEntry { shop_id: SHOP.into(), order_no: "keep".into(), payload: recent }, Utc::now()).unwrap();
     let (orders, changes) =

@@ -13,7 +13,7 @@ use ordersync::push::flush_all;
 use ordersync::sim::shopsuite::{SsQuery, SsSim, SsTimeForm};
 use ordersync::sim::SimHandle;
 use ordersync::sim::Simulator;
-use ordersync::store::NewEntry;
+use ordersync::store::{NewEntry, Param, Val};
 use ordersync::sync::run_pass;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::Command;
@@ -90,25 +90,33 @@ fn cst_day(ms: i64) -> NaiveDate {
 }
 
 fn text_rows(w: &World, sql: &str, key: &str) -> Vec<Vec<Option<String>>> {
-    let store = w.dir.store();
-    let mut stmt = store.connection().prepare(sql).unwrap();
-    let n = stmt.column_count();
-    let rows = stmt
-        .query_map([SHOP, key], |r| {
-            (0..n)
-                .map(|i| {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    Ok(match v {
-                        rusqlite::types::Value::Null => None,
-                        rusqlite::types::Value::Integer(i) => Some(i.to_string()),
-                        rusqlite::types::Value::Text(t) => Some(t),
-                        other => Some(format!("{other:?}")),
-                    })
+    let store = w.dir.reader();
+    let rows = store.query(sql, &[Param::Text(SHOP), Param::Text(key)]).unwrap();
+    rows.into_iter()
+        .map(|r| {
+            (r.into_values().into_iter())
+                .map(|v| match v {
+                    Val::Null => None,
+                    Val::Int(i) => Some(i.to_string()),
+                    Val::Text(t) => Some(t),
+                    other => Some(format!("{other:?}")),
                 })
                 .collect()
         })
-        .unwrap();
-    rows.map(Result::unwrap).collect()
+        .collect()
+}
+
+/// The member `key` of the JSON object `raw` as text, as SQLite's `json_extract` gives it: a
+/// number or string as itself, `null` or a missing member as None, true/false as 1/0, an array or
+/// object as its JSON text.
+fn json_member(raw: &str, key: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(raw).expect("raw_json is JSON");
+    match value.get(key)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(t) => Some(t.clone()),
+        serde_json::Value::Bool(b) => Some(i64::from(*b).to_string()),
+        other => Some(other.to_string()),
+    }
 }
 
 fn s(v: impl ToString) -> Option<String> {
@@ -124,10 +132,10 @@ fn truth_refunds(w: &World) -> BTreeMap<String, (String, String, i64)> {
 /// The stored orders, lines, shipments and returns equal the simulator's truth field by field;
 /// every expected value, statuses included, comes from the simulator, none from the connector.
 fn assert_store_equals_truth(w: &World) {
-    let store = w.dir.store();
+    let store = w.dir.reader();
     let truth = w.sim.truth_orders(TOKEN);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM rejected_records"), 0);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM rejected_records"), 0);
     for t in &truth {
         let want = StoredOrderRow {
             status: t.unified_status.to_string(),
@@ -147,15 +155,20 @@ fn assert_store_equals_truth(w: &World) {
                 .map(|l| (l.sku.clone(), l.name.clone(), l.quantity.to_string(), l.price_fen))
                 .collect(),
         };
-        assert_eq!(stored_order(&store, SHOP, &t.order_id), Some(want), "order {}", t.order_id);
+        assert_eq!(stored_order(store, SHOP, &t.order_id), Some(want), "order {}", t.order_id);
         // Beyond the shared row: the address, the refund summary and the two raw codes.
-        let got = text_rows(
+        let got: Vec<Vec<Option<String>>> = text_rows(
             w,
-            "SELECT refund_status, ship_address, json_extract(raw_json, '$.order_is_paid'),
-                    json_extract(raw_json, '$.order_refund_status')
-             FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            "SELECT refund_status, ship_address, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2",
             &t.order_id,
-        );
+        )
+        .into_iter()
+        .map(|mut r| {
+            let raw = r.pop().flatten().expect("raw_json");
+            r.extend([json_member(&raw, "order_is_paid"), json_member(&raw, "order_refund_status")]);
+            r
+        })
+        .collect();
         let full = format!("{} {} {} {}", t.province, t.city, t.county, t.address);
         assert_eq!(got, vec![vec![None, s(full), s(t.paid_code), s(t.refund_code)]], "order {}", t.order_id);
         let specs = text_rows(
@@ -173,12 +186,12 @@ fn assert_store_equals_truth(w: &World) {
         .collect();
     let logistics: usize = truth.iter().map(|t| t.logistics.len()).sum();
     assert_eq!(want.len(), logistics, "logistics ids are unique in the simulator");
-    assert_eq!(stored_shipments(&store, SHOP), want, "shipments: carrier and tracking number");
+    assert_eq!(stored_shipments(store, SHOP), want, "shipments: carrier and tracking number");
     for t in &truth {
         let shipped = text_rows(
             w,
             "SELECT shipment_id, shipped_at FROM shipments WHERE shop_id = ?1 AND order_no = ?2
-             ORDER BY CAST(shipment_id AS INTEGER)",
+             ORDER BY CAST(shipment_id AS BIGINT)",
             &t.order_id,
         );
         let want: Vec<_> = t.logistics.iter().map(|l| vec![s(l.id), s(utc_ms(l.time_ms))]).collect();
@@ -186,21 +199,21 @@ fn assert_store_equals_truth(w: &World) {
     }
     // Every mix of line names reached the store: a name from item_name, from product_name, from
     // the spec alone, and lines without a spec.
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE spec IS NULL") > 0);
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE name = spec") > 0);
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE name <> spec AND name LIKE '%' || spec") > 0);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE spec IS NULL") > 0);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE name = spec") > 0);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE name <> spec AND name LIKE '%' || spec") > 0);
     // 2.675 and 1.005 yuan, sent as JSON floats, land as 268 and 101 fen.
     assert_eq!(truth[0].lines[0].price_fen, 268);
     assert_eq!(truth[1].shipping_fen, 101);
-    assert!(count(&store, "SELECT COUNT(*) FROM order_lines WHERE unit_price_minor = 268") >= 1);
-    assert!(count(&store, "SELECT COUNT(*) FROM orders WHERE shipping_minor = 101") >= 1);
+    assert!(count(store, "SELECT COUNT(*) FROM order_lines WHERE unit_price_minor = 268") >= 1);
+    assert!(count(store, "SELECT COUNT(*) FROM orders WHERE shipping_minor = 101") >= 1);
     // Every order state the contract names was synced: each entry of the status table was walked.
     let states: BTreeSet<u16> = truth.iter().map(|t| t.state).collect();
     assert_eq!(states.len(), 7, "{states:?}");
 
     let returns = w.sim.truth_returns(TOKEN);
     assert!(!returns.is_empty());
-    assert_eq!(stored_refunds(&store, SHOP), truth_refunds(w), "refunds: order, status, amount");
+    assert_eq!(stored_refunds(store, SHOP), truth_refunds(w), "refunds: order, status, amount");
     for r in &returns {
         let got = text_rows(
             w,
@@ -239,9 +252,9 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
     let w = world(300, 30, 52).await;
     both(&w).await;
     let tables = ["orders", "order_lines", "shipments", "refunds", "status_changes"];
-    let before: Vec<_> = tables.iter().map(|t| snapshot(&w.dir.store(), t)).collect();
+    let before: Vec<_> = tables.iter().map(|t| snapshot(w.dir.reader(), t)).collect();
     both(&w).await;
-    let after: Vec<_> = tables.iter().map(|t| snapshot(&w.dir.store(), t)).collect();
+    let after: Vec<_> = tables.iter().map(|t| snapshot(w.dir.reader(), t)).collect();
     assert_eq!(before, after, "a second identical pass must change no row");
 
     // Created three weeks ago: outside the latest window and the look-back.
@@ -256,14 +269,16 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
     both(&w).await;
     w.sim.set_order_state(TOKEN, &old, 2060);
     both(&w).await;
-    let store = w.dir.store();
-    let transitions: Vec<(Option<String>, String)> = {
-        let mut stmt = store
-            .connection()
-            .prepare("SELECT from_status, to_status FROM status_changes WHERE entity_key = ?1 ORDER BY id")
-            .unwrap();
-        stmt.query_map([&old], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
-    };
+    let store = w.dir.reader();
+    let transitions: Vec<(Option<String>, String)> = store
+        .query(
+            "SELECT from_status, to_status FROM status_changes WHERE entity_key = ?1 ORDER BY id",
+            &[Param::Text(&old)],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|mut r| (r.opt_text(0).unwrap(), r.text(1).unwrap()))
+        .collect();
     let expected = vec![
         (None, "processing".to_string()),
         (Some("processing".to_string()), "shipped".to_string()),
@@ -271,7 +286,7 @@ async fn an_old_order_moving_to_shipped_and_received_shows_every_transition() {
     ];
     assert_eq!(transitions, expected);
     assert!(
-        count(&store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{old}'")) >= 1,
+        count(store, &format!("SELECT COUNT(*) FROM shipments WHERE order_no = '{old}'")) >= 1,
         "its new logistics row"
     );
     assert_store_equals_truth(&w);
@@ -303,11 +318,13 @@ async fn cancel_and_receive_are_applied_once_and_receiving_a_cancelled_order_fai
     let err: String = w
         .dir
         .store()
-        .connection()
-        .query_row("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", [&cancelled[0]], |r| {
-            r.get(0)
-        })
-        .expect("receive of a cancelled order failed");
+        .query("SELECT last_error FROM outbox WHERE order_no = ?1 AND state = 'failed'", &[Param::Text(&cancelled[0])])
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("receive of a cancelled order failed")
+        .text(0)
+        .unwrap();
     assert!(err.contains("订单已取消"), "the vendor's message is kept: {err}");
     // The next pass reads the two applied pushes back: the store equals the truth again.
     both(&w).await;
@@ -402,7 +419,7 @@ async fn returns_are_listed_by_creation_window_and_only_open_ones_are_read_again
     assert_eq!(stored_refund_status(&w, closing).as_deref(), Some("closed"));
     assert_eq!(stored_refund_status(&w, &new).as_deref(), Some("requested"));
     // The moved one, and every other, as the simulator's truth says.
-    assert_eq!(stored_refunds(&w.dir.store(), SHOP), truth_refunds(&w));
+    assert_eq!(stored_refunds(w.dir.reader(), SHOP), truth_refunds(&w));
     let log = w.sim.queries();
     // The closed one left every open-state list: it is read by itself.
     assert!(log.iter().any(|q| q.path == RETURN_GET && q.params.get("return_id") == Some(closing)));
@@ -421,7 +438,7 @@ async fn few_open_returns_are_read_one_by_one() {
         w.sim.set_return_state(TOKEN, &r.return_id, 3125);
     }
     pass(&w, Stream::Refunds).await;
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM refunds WHERE status = 'closed'"), (truth.len() - 3) as i64);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM refunds WHERE status = 'closed'"), (truth.len() - 3) as i64);
 
     w.sim.clear_queries();
     pass(&w, Stream::Refunds).await;
@@ -476,7 +493,7 @@ async fn a_window_short_of_its_records_is_read_again_and_recovers() {
     w.sim.under_serve(TOKEN, std::slice::from_ref(&hidden.order_id), Some(1));
     both(&w).await;
     assert_eq!(first_pages_covering(&w.sim.queries(), hidden.order_time_ms), 2, "the short window was read again");
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     assert_eq!(stream_state(&w, "orders"), (Some(today_cst().to_string()), None));
     let (code, out) = status_check(&w);
     assert_eq!(code, Some(0), "{out}");
@@ -497,10 +514,10 @@ async fn a_window_still_short_after_a_reread_holds_the_cursor_and_shows_in_statu
 
     // Read twice, not more; every other row is stored.
     assert_eq!(first_pages_covering(&w.sim.queries(), hidden.order_time_ms), 2);
-    let store = w.dir.store();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM orders"), truth.len() as i64 - 1);
-    assert_eq!(count(&store, &format!("SELECT COUNT(*) FROM orders WHERE order_no = '{}'", hidden.order_id)), 0);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM refunds"), returns.len() as i64 - 1);
+    let store = w.dir.reader();
+    assert_eq!(count(store, "SELECT COUNT(*) FROM orders"), truth.len() as i64 - 1);
+    assert_eq!(count(store, &format!("SELECT COUNT(*) FROM orders WHERE order_no = '{}'", hidden.order_id)), 0);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM refunds"), returns.len() as i64 - 1);
 
     // The cursor stops at the last whole window before the short one.
     let (cursor, incomplete) = stream_state(&w, "orders");
@@ -516,7 +533,7 @@ async fn a_window_still_short_after_a_reread_holds_the_cursor_and_shows_in_statu
         "refunds cursor {held:?} passed the short window"
     );
     assert!(incomplete.is_some_and(|i| i.contains("orderReturn/list createTime")));
-    let shortfalls = count(&store, "SELECT COUNT(*) FROM sync_runs WHERE shortfall IS NOT NULL");
+    let shortfalls = count(store, "SELECT COUNT(*) FROM sync_runs WHERE shortfall IS NOT NULL");
     assert_eq!(shortfalls, 2, "one orders run and one refunds run");
     let (code, out) = status_check(&w);
     assert_eq!(code, Some(1), "{out}");
@@ -527,7 +544,7 @@ async fn a_window_still_short_after_a_reread_holds_the_cursor_and_shows_in_statu
     both(&w).await;
     assert_eq!(stream_state(&w, "orders"), (Some(today_cst().to_string()), None));
     assert_eq!(stream_state(&w, "refunds"), (Some(today_cst().to_string()), None));
-    assert_eq!(count(&w.dir.store(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
+    assert_eq!(count(w.dir.reader(), "SELECT COUNT(*) FROM orders"), truth.len() as i64);
     let (code, out) = status_check(&w);
     assert_eq!(code, Some(0), "{out}");
 }

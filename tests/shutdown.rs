@@ -40,7 +40,7 @@ fn terminate(child: &mut Child) -> (Option<i32>, Duration) {
 }
 
 fn db_exists(env: &TestEnv) -> bool {
-    env.dir.join("ordersync.db").exists()
+    env.test_dir.database_exists()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,8 +63,7 @@ async fn sigterm_during_a_sync_exits_zero_within_the_drain_timeout() {
         0,
         "the run was recorded as ended"
     );
-    let error: Option<String> =
-        store.connection().query_row("SELECT error FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+    let error = common::text(&store, "SELECT error FROM sync_runs ORDER BY id DESC LIMIT 1");
     assert!(error.as_deref().is_none_or(|e| e.contains("shutdown")), "stopped for shutdown, not failed: {error:?}");
 
     // The committed pages stand; the next pass finishes the job.

@@ -11,7 +11,7 @@ use ordersync::platforms::PushPayload;
 use ordersync::push::flush_all;
 use ordersync::sim::ymcart::DeliveryOrder;
 use ordersync::sim::{Simulator, TimeForm};
-use ordersync::store::{BatchCounts, NewEntry};
+use ordersync::store::{BatchCounts, NewEntry, Param};
 use ordersync::sync::{run_pass, PassError};
 use std::process::Command;
 use tokio_util::sync::CancellationToken;
@@ -27,10 +27,9 @@ async fn pass(env: &TestEnv, stream: Stream) -> BatchCounts {
 }
 
 fn cursor(env: &TestEnv, stream: &str) -> Option<String> {
-    env.store()
-        .connection()
-        .query_row("SELECT cursor FROM sync_state WHERE shop_id = ?1 AND stream = ?2", [SHOP, stream], |r| r.get(0))
-        .unwrap_or(None)
+    let sql = "SELECT cursor FROM sync_state WHERE shop_id = ?1 AND stream = ?2";
+    let rows = env.store().query(sql, &[Param::Text(SHOP), Param::Text(stream)]).unwrap();
+    rows.into_iter().next().and_then(|mut r| r.opt_text(0).unwrap())
 }
 
 /// Every delivery of the simulator is stored once, as its truth says.
@@ -155,16 +154,19 @@ async fn a_window_short_of_its_count_is_read_again_then_reported_and_holds_the_c
     env.sim.set_count_inflation(TOKEN, 7, usize::MAX);
     pass(&env, Stream::Orders).await;
     assert_eq!(cursor(&env, "orders"), Some(held), "the cursor does not move past the window");
-    let (incomplete, shortfall): (Option<String>, Option<String>) = env
+    let mut row = env
         .store()
-        .connection()
-        .query_row(
+        .query(
             "SELECT s.incomplete, (SELECT shortfall FROM sync_runs r WHERE r.shop_id = s.shop_id AND r.stream = s.stream ORDER BY id DESC LIMIT 1)
              FROM sync_state s WHERE shop_id = ?1 AND stream = 'orders'",
-            [SHOP],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            &[Param::Text(SHOP)],
         )
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a sync_state row");
+    let (incomplete, shortfall): (Option<String>, Option<String>) =
+        (row.opt_text(0).unwrap(), row.opt_text(1).unwrap());
     let incomplete = incomplete.expect("recorded as incomplete");
     assert_eq!(shortfall.as_deref(), Some(incomplete.as_str()));
     assert!(incomplete.contains("orderList") && incomplete.contains("reported"), "{incomplete}");
@@ -216,10 +218,12 @@ async fn a_status_push_whose_order_already_went_further_ends_done_without_a_requ
     let pushes = env.sim.requests().iter().filter(|r| r.endpoint.contains("orderStatus")).count();
     assert_eq!(pushes, 0, "no orderStatus request: both orders are at or past 200");
     assert!(env.sim.applied_pushes().is_empty());
-    let states: Vec<(String, String)> = {
-        let mut stmt = store.connection().prepare("SELECT state, settled_by FROM outbox ORDER BY id").unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
-    };
+    let states: Vec<(String, String)> = store
+        .query("SELECT state, settled_by FROM outbox ORDER BY id", &[])
+        .unwrap()
+        .into_iter()
+        .map(|mut r| (r.text(0).unwrap(), r.text(1).unwrap()))
+        .collect();
     assert_eq!(states, vec![("done".into(), "read_back".into()); 2]);
     assert_eq!(env.sim.order_nos_in_status(TOKEN, 301).first(), shipped.first(), "never moved backwards");
 }

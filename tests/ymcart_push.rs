@@ -4,13 +4,13 @@
 mod common;
 
 use chrono::Utc;
-use common::{count, spawn_ymcart, SHOP, TOKEN};
+use common::{count, spawn_ymcart, text, SHOP, TOKEN};
 use ordersync::model::{OrderStatus, Stream};
 use ordersync::platforms::{PushItem, PushPayload};
 use ordersync::push::flush_all;
 use ordersync::sim::Faults;
 use ordersync::sim::Simulator;
-use ordersync::store::NewEntry;
+use ordersync::store::{NewEntry, Param};
 use ordersync::sync::run_pass;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -201,19 +201,15 @@ async fn a_bad_outbox_row_fails_alone_with_a_clear_reason() {
     store.enqueue(&ship(&paid[0], "GOOD"), Utc::now()).unwrap();
     // A warehouse system inserts a row by hand, with a payload that is not a ship push.
     store
-        .connection()
         .execute(
             "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key) VALUES (?1, 'ship', ?2, '{\"carrier\": 5}', 'hand-1')",
-            [SHOP, &paid[1]],
+            &[Param::Text(SHOP), Param::Text(&paid[1])],
         )
         .unwrap();
     flush_all(&env.runtime(), &CancellationToken::new()).await.unwrap();
     let store = env.store();
     assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox WHERE state = 'done'"), 1);
-    let err: String = store
-        .connection()
-        .query_row("SELECT last_error FROM outbox WHERE dedupe_key = 'hand-1'", [], |r| r.get(0))
-        .unwrap();
+    let err = text(&store, "SELECT last_error FROM outbox WHERE dedupe_key = 'hand-1'").unwrap_or_default();
     assert!(err.contains("payload") && err.contains("outbox row"), "{err}");
 }
 

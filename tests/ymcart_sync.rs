@@ -146,9 +146,12 @@ async fn raw_json_is_the_row_as_the_vendor_sent_it() {
     }
     assert!(!served.is_empty() && pages.len() > 2, "the simulator's answers were kept");
     let store = env.store();
-    let mut stmt = store.connection().prepare("SELECT order_no, raw_json FROM orders").unwrap();
-    let stored: Vec<(String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    let stored: Vec<(String, String)> = store
+        .query("SELECT order_no, raw_json FROM orders", &[])
+        .unwrap()
+        .into_iter()
+        .map(|mut r| (r.text(0).unwrap(), r.text(1).unwrap()))
+        .collect();
     assert_eq!(stored.len(), 300);
     for (order_no, raw) in &stored {
         assert!(served.contains(raw), "order {order_no}: raw JSON differs from every row the simulator sent");
@@ -169,20 +172,19 @@ async fn rows_with_another_releases_raw_hash_are_read_again_once() {
     // Everything but the raw hash: a row rewritten would change `synced_at` at least.
     let rows = |env: &common::TestEnv| {
         let store = env.store();
-        let mut stmt = store
-            .connection()
-            .prepare("SELECT order_no, synced_at, fingerprint, status, raw_json FROM orders ORDER BY order_no")
+        let all = store
+            .query("SELECT order_no, synced_at, fingerprint, status, raw_json FROM orders ORDER BY order_no", &[])
             .unwrap();
-        let all = stmt.query_map([], |r| (0..5).map(|i| r.get::<_, String>(i)).collect::<Result<Vec<_>, _>>());
-        all.unwrap().collect::<Result<Vec<_>, _>>().unwrap()
+        all.into_iter().map(|mut r| (0..5).map(|i| r.text(i).unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>()
     };
     let before = rows(&env);
 
     let store = env.store();
-    store.connection().execute("UPDATE orders SET raw_hash = NULL WHERE rowid % 2 = 0", []).unwrap();
-    store.connection().execute("UPDATE orders SET raw_hash = 7 WHERE rowid % 2 = 1", []).unwrap();
+    let half = "(SELECT order_no FROM orders ORDER BY order_no LIMIT 100)";
+    store.execute(&format!("UPDATE orders SET raw_hash = NULL WHERE order_no IN {half}"), &[]).unwrap();
+    store.execute(&format!("UPDATE orders SET raw_hash = 7 WHERE order_no NOT IN {half}"), &[]).unwrap();
     // No cursor: the pass re-reads the whole backfill, every stored order.
-    store.connection().execute("DELETE FROM sync_state", []).unwrap();
+    store.execute("DELETE FROM sync_state", &[]).unwrap();
     let again = pass(&env, Stream::Orders).await;
     assert_eq!((again.inserted, again.updated, again.rejected), (0, 0, 0), "{again:?}");
     assert!(again.seen >= 200, "{again:?}");
@@ -193,8 +195,10 @@ async fn rows_with_another_releases_raw_hash_are_read_again_once() {
     // With this release's hash stored, a row is not read at all: a column changed behind the
     // daemon's back stays as it is (what makes a pass over unchanged orders cheap).
     let store = env.store();
-    store.connection().execute("UPDATE orders SET buyer_name = 'edited' WHERE rowid = 1", []).unwrap();
-    store.connection().execute("DELETE FROM sync_state", []).unwrap();
+    store
+        .execute("UPDATE orders SET buyer_name = 'edited' WHERE order_no = (SELECT MIN(order_no) FROM orders)", &[])
+        .unwrap();
+    store.execute("DELETE FROM sync_state", &[]).unwrap();
     let third = pass(&env, Stream::Orders).await;
     assert_eq!((third.inserted, third.updated), (0, 0), "{third:?}");
     assert_eq!(count(&env.store(), "SELECT COUNT(*) FROM orders WHERE buyer_name = 'edited'"), 1);

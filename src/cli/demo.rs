@@ -422,7 +422,7 @@ fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Resul
             f.alerts
         );
     }
-    println!("  database: {}", rt.config.daemon.database.display());
+    println!("  database: {}", rt.config.daemon.database);
     Ok(agrees)
 }
 

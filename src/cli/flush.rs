@@ -12,5 +12,8 @@ pub async fn run(rt: &Runtime) -> anyhow::Result<ExitCode> {
         "{} requests: {} done, {} found applied on read-back, {} failed, {} to retry",
         r.requests, r.done, r.read_back, r.failed, r.retried
     );
+    if r.held > 0 {
+        println!("{} shops left to another process that is flushing them now (see `ordersync status`)", r.held);
+    }
     Ok(if r.retried == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -106,9 +106,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run => {
             crate::daemon::run(&path, tokio_util::sync::CancellationToken::new()).await.map(|()| ExitCode::SUCCESS)
         }
-        Command::Sync(args) => sync::run(&load(&path)?, args).await,
+        Command::Sync(args) => holding("sync", &load(&path)?, |rt| sync::run(rt, args)).await,
         Command::Push(cmd) => push::run(&load(&path)?, cmd),
-        Command::Flush => flush::run(&load(&path)?).await,
+        Command::Flush => holding("flush", &load(&path)?, flush::run).await,
         Command::Status(args) => status::run(&load(&path)?, args),
         Command::Outbox(cmd) => outbox::run(&load(&path)?, cmd),
         Command::Resync(args) => resync::run(&load(&path)?, args),
@@ -123,4 +123,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn load(path: &std::path::Path) -> anyhow::Result<Runtime> {
     let config = runtime::load_config(path)?;
     Runtime::new(config, None).map_err(anyhow::Error::msg)
+}
+
+/// Runs a command that claims work (passes, pushes) as a holder named `kind`: first takes back
+/// what dead processes on this host held, and at the end gives back what this one still holds.
+async fn holding<'a, F, Fut>(kind: &str, rt: &'a Runtime, work: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(&'a Runtime) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    crate::holder::init(kind);
+    let mut store = rt.store()?;
+    crate::lease::reap_dead(&mut store)?;
+    let result = work(rt).await;
+    if let Err(e) = crate::lease::retire(&mut store) {
+        tracing::warn!(error = %e, "cannot give back this command's claims; they end with their leases");
+    }
+    result
 }

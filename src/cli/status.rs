@@ -4,7 +4,7 @@
 
 use crate::runtime::Runtime;
 use crate::scheduler::next_ticks;
-use crate::store::{ShopOutbox, StreamStatus};
+use crate::store::{HolderRow, LeaseRow, ShopOutbox, StreamStatus};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -30,6 +30,8 @@ struct Row {
     late: bool,
     consecutive_failures: u32,
     credentials_refused: bool,
+    /// The process holding this pass right now (a live lease), as `kind pid N on HOST`.
+    held_by: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +46,8 @@ struct Report {
     /// Links whose oldest unforwarded shipment is older than three supplier schedule periods.
     links_overdue: Vec<String>,
     link_alerts: Vec<crate::store::LinkAlert>,
+    /// Processes that hold or held claims on this database.
+    holders: Vec<HolderRow>,
 }
 
 /// A stream is late when it has not succeeded within three of its schedule's periods.
@@ -58,6 +62,13 @@ fn late(schedule: &str, tz: chrono_tz::Tz, last_success: Option<DateTime<Utc>>, 
     now - last > period * 3
 }
 
+/// Who holds `shop` × `job` now: a lease that has not run out.
+fn live_holder(leases: &[LeaseRow], shop: &str, job: &str, now: DateTime<Utc>) -> Option<String> {
+    let l = leases.iter().find(|l| l.shop_id == shop && l.job == job)?;
+    (parse(Some(&l.lease_until))? > now)
+        .then(|| l.holder.as_ref().map_or_else(|| format!("holder {}", l.holder_id), HolderRow::describe))
+}
+
 fn parse(t: Option<&str>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
@@ -68,6 +79,7 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     let states = store.stream_statuses()?;
     let outbox = store.outbox_depths()?;
+    let leases = store.leases(None)?;
     let mut rows = Vec::new();
     let mut shops = Vec::new();
     for shop in &rt.shops {
@@ -92,6 +104,7 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
                 consecutive_failures: store.consecutive_failures(id, stream.as_str())?,
                 credentials_refused: state.last_error.as_deref().is_some_and(|e| e.contains("credentials refused")),
                 schedule: schedule.text.clone(),
+                held_by: live_holder(&leases, id, stream.as_str(), now),
                 state,
             });
         }
@@ -116,6 +129,7 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
         incomplete: rows.iter().filter(|r| r.state.incomplete.is_some()).count(),
         streams: rows,
         shops,
+        holders: store.holders()?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -135,19 +149,20 @@ const ALERTS_SHOWN: usize = 50;
 
 fn print_table(r: &Report, now: DateTime<Utc>) {
     println!(
-        "{:<16} {:<10} {:<20} {:>8} {:<5} {:>5}  LAST ERROR",
-        "SHOP", "STREAM", "LAST SUCCESS", "LAG", "LATE", "FAILS"
+        "{:<16} {:<10} {:<20} {:>8} {:<5} {:>5}  {:<28} LAST ERROR",
+        "SHOP", "STREAM", "LAST SUCCESS", "LAG", "LATE", "FAILS", "HELD BY"
     );
     for row in &r.streams {
         let s = &row.state;
         println!(
-            "{:<16} {:<10} {:<20} {:>8} {:<5} {:>5}  {}",
+            "{:<16} {:<10} {:<20} {:>8} {:<5} {:>5}  {:<28} {}",
             s.shop_id,
             s.stream,
             s.last_success_at.as_deref().map(|t| t.get(..19).unwrap_or(t)).unwrap_or("never"),
             row.lag_secs.map(|l| format!("{l}s")).unwrap_or_else(|| "-".into()),
             if row.late { "yes" } else { "no" },
             row.consecutive_failures,
+            row.held_by.as_deref().unwrap_or("-"),
             match (&s.last_error, &s.incomplete) {
                 (Some(e), _) => e.clone(),
                 (None, Some(short)) => format!("INCOMPLETE: {short}"),
@@ -208,6 +223,13 @@ fn print_table(r: &Report, now: DateTime<Utc>) {
         }
         if r.link_alerts.len() > ALERTS_SHOWN {
             println!("… and {} older (`status --json` lists them all)", r.link_alerts.len() - ALERTS_SHOWN);
+        }
+    }
+    if !r.holders.is_empty() {
+        println!();
+        println!("{:<10} {:>8} {:<24} {:<24} ID", "PROCESS", "PID", "HOST", "LAST SEEN");
+        for h in &r.holders {
+            println!("{:<10} {:>8} {:<24} {:<24} {}", h.kind, h.pid, h.host, h.seen_at, h.id);
         }
     }
     println!();

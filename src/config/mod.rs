@@ -92,8 +92,9 @@ impl Config {
 /// `[daemon]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonConfig {
-    /// The SQLite file, absolute: a relative path is resolved against the config file's folder.
-    pub database: PathBuf,
+    /// The SQLite file (absolute: a relative path is resolved against the config file's folder),
+    /// or a PostgreSQL server.
+    pub database: Database,
     /// The zone schedules are read in (`timezone`, default Asia/Shanghai).
     pub timezone: chrono_tz::Tz,
     /// How long SIGTERM waits for running jobs (`drain_timeout_secs`, default 30).
@@ -107,6 +108,45 @@ pub struct DaemonConfig {
     pub json_logs: bool,
     /// `metrics_listen = "127.0.0.1:9464"`: serve Prometheus metrics there (default: off).
     pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// Where the data lives (`[daemon] database`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file, absolute.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, shared by several instances.
+    Postgres {
+        /// `postgres://user@host/db`, never with a password in it.
+        url: String,
+        /// From `database_password` (`"${ENV}"`) or `database_password_file`.
+        password: Option<Secret>,
+    },
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database::Sqlite(PathBuf::new())
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres { url, .. } => f.write_str(url),
+        }
+    }
+}
+
+impl Database {
+    /// The SQLite file, when the database is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(path) => Some(path),
+            Database::Postgres { .. } => None,
+        }
+    }
 }
 
 /// `[push]`.
@@ -384,10 +424,25 @@ fn daemon(mut s: Section, p: &mut Problems, folder: &Path) -> DaemonConfig {
             p.at(&key, &v, "must not be empty");
             return None;
         }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return postgres_url(p, &key, &v, &text);
+        }
         std::path::absolute(folder.join(&text))
+            .map(Database::Sqlite)
             .map_err(|e| p.at(&key, &v, format!("cannot make {text} absolute: {e}")))
             .ok()
     });
+    let password = secret::credential(&mut s, p, "database_password", folder).map(|(secret, _)| secret);
+    let database = match database {
+        Some(Database::Postgres { url, .. }) => Some(Database::Postgres { url, password }),
+        Some(sqlite) => {
+            if password.is_some() {
+                p.add("daemon.database_password", "only a PostgreSQL database takes a password");
+            }
+            Some(sqlite)
+        }
+        None => None,
+    };
     let timezone = s.take("timezone").and_then(|(key, v)| {
         let name = string(p, &key, &v)?;
         let zone = name.parse::<chrono_tz::Tz>().ok();
@@ -423,6 +478,26 @@ fn daemon(mut s: Section, p: &mut Problems, folder: &Path) -> DaemonConfig {
     };
     s.finish(p);
     daemon
+}
+
+/// Checks a PostgreSQL URL as the driver will read it; a password in it is refused, as every
+/// secret written inline is.
+fn postgres_url(p: &mut Problems, key: &str, v: &Value, text: &str) -> Option<Database> {
+    match text.parse::<postgres::Config>() {
+        Err(e) => {
+            p.at(key, v, format!("not a PostgreSQL URL: {e}"));
+            None
+        }
+        Ok(c) if c.get_password().is_some() => {
+            p.at(
+                key,
+                v,
+                "password written in the URL; use database_password = \"${ENV_VAR}\" or database_password_file = \"/path\"",
+            );
+            None
+        }
+        Ok(_) => Some(Database::Postgres { url: text.to_string(), password: None }),
+    }
 }
 
 /// Reads `[push]`.

@@ -39,7 +39,7 @@ fn environment_overrides_the_file_and_integers_may_be_strings() {
         ("PATH", "/usr/bin"),
     ];
     let config = with_env(MINIMAL, &env).expect("valid");
-    assert_eq!(config.daemon.database, PathBuf::from("/srv/o.db"));
+    assert_eq!(config.daemon.database, super::Database::Sqlite(PathBuf::from("/srv/o.db")));
     assert_eq!(config.push.max_attempts, 3);
 }
 

@@ -12,6 +12,15 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The header naming the pass a request belongs to (`shop/stream/holder/claim`), so a vendor's
+/// logs — and our simulators — can tell passes apart, and see two at once.
+pub const PASS_HEADER: &str = "x-ordersync-pass";
+
+tokio::task_local! {
+    /// The pass the current task works for; set around a pass by `sync::run_pass_with`.
+    pub static PASS: String;
+}
+
 /// A failed HTTP exchange. Messages name the path, never the query string (it may hold a token).
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -295,6 +304,9 @@ impl HttpClient {
         }
         if let Some(token) = &req.bearer {
             builder = builder.bearer_auth(token.expose());
+        }
+        if let Ok(pass) = PASS.try_with(String::clone) {
+            builder = builder.header(PASS_HEADER, pass);
         }
         self.limiter.acquire().await;
         let mut resp = builder.send().await.map_err(|e| transport_error(&path, &e))?;

@@ -371,6 +371,9 @@ pub enum SyncError {
     /// Shutdown was requested; the committed batches stand.
     #[error("interrupted by shutdown")]
     Interrupted,
+    /// This process stalled past its lease and another took the pass; the committed batches stand.
+    #[error("lost the pass's lease to another process; stopped")]
+    LeaseLost,
 }
 
 impl From<HttpError> for SyncError {

@@ -884,7 +884,7 @@ impl LbSim {
 
     /// Serves the simulator on 127.0.0.1 (a free port) until the handle is dropped.
     pub async fn serve(&self) -> std::io::Result<SimHandle> {
-        super::serve(self.router()).await
+        super::serve(super::noting_passes(self.router(), self.clone())).await
     }
 
     async fn handle(&self, route: (&str, Handler, bool), h: &HeaderMap, form: FormResult) -> Response {

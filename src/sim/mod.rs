@@ -185,6 +185,8 @@ pub struct SimCore {
     faults: Mutex<(Faults, StdRng)>,
     requests: Mutex<Vec<RequestLogEntry>>,
     pushes: Mutex<Vec<AppliedPush>>,
+    /// Per pass (the client's pass header): when its first and its last request arrived.
+    passes: Mutex<HashMap<String, (Instant, Instant)>>,
     streamed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Answers remembered by request while [`SimCore::cache_pages`] is on (benchmarks only).
     pages: Mutex<Option<HashMap<String, axum::body::Bytes>>>,
@@ -202,6 +204,7 @@ impl SimCore {
             faults: Mutex::new((Faults::default(), StdRng::seed_from_u64(seed))),
             requests: Mutex::new(Vec::new()),
             pushes: Mutex::new(Vec::new()),
+            passes: Mutex::new(HashMap::new()),
             streamed: Default::default(),
             pages: Mutex::new(None),
         }
@@ -238,6 +241,38 @@ impl SimCore {
     /// A copy of the applied-push log.
     pub fn applied_pushes(&self) -> Vec<AppliedPush> {
         lock(&self.pushes).clone()
+    }
+
+    /// Notes that a request of pass `pass` (the client's pass header) arrived now.
+    fn note_pass(&self, pass: &str) {
+        let now = Instant::now();
+        let mut passes = lock(&self.passes);
+        passes.entry(pass.to_string()).and_modify(|span| span.1 = now).or_insert((now, now));
+    }
+
+    /// Pairs of passes of one shop and stream (`shop/stream/holder/claim` headers) that were
+    /// sending at the same time: each pass's span runs from its first request's arrival to its
+    /// last one's. (Arrivals, not answers: a killed client's last request may still be answered
+    /// after another has taken over, but it sends nothing more.)
+    pub fn overlapping_passes(&self) -> Vec<(String, String)> {
+        let passes = lock(&self.passes);
+        let mut spans: Vec<(&String, &(Instant, Instant))> = passes.iter().collect();
+        spans.sort_by_key(|(_, (start, _))| *start);
+        let job = |p: &str| p.splitn(3, '/').take(2).collect::<Vec<_>>().join("/");
+        let mut overlaps = Vec::new();
+        for (i, (a, (_, a_end))) in spans.iter().enumerate() {
+            for (b, (b_start, _)) in &spans[i + 1..] {
+                if b_start <= a_end && job(a) == job(b) {
+                    overlaps.push(((*a).clone(), (*b).clone()));
+                }
+            }
+        }
+        overlaps
+    }
+
+    /// How many distinct passes (pass headers) reached this simulator.
+    pub fn pass_count(&self) -> usize {
+        lock(&self.passes).len()
     }
 
     /// Records one applied push entry.
@@ -442,6 +477,21 @@ impl Drop for SimHandle {
             let _ = tx.send(());
         }
     }
+}
+
+/// `router` with every request's pass header noted in `sim`'s core (see
+/// [`SimCore::overlapping_passes`]).
+pub(crate) fn noting_passes<S: Simulator + Clone + Send + Sync + 'static>(router: Router, sim: S) -> Router {
+    router.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let sim = sim.clone();
+        async move {
+            let pass = req.headers().get(crate::platforms::http::PASS_HEADER).and_then(|v| v.to_str().ok());
+            if let Some(pass) = pass {
+                sim.core().note_pass(pass);
+            }
+            next.run(req).await
+        }
+    }))
 }
 
 /// Binds 127.0.0.1 on a free port and serves `router` in a spawned task until the handle stops it.

@@ -6,26 +6,43 @@
 //! a row keyed by (supplier shop, shipment, tracking number, storefront shop), so evaluating an
 //! order again — after a crash, a repeated pass, a storefront sync — never forwards twice.
 
+use super::db::{args, DbError, Exec, Tx};
 use super::outbox::enqueue_in;
 use super::{ts, NewEntry, Store, StoreError};
 use crate::links::{LinkPlan, Matching};
 use crate::model::OrderStatus;
 use crate::platforms::{Batch, Forward, PushPayload};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeSet;
+
+/// The key that serializes every transaction evaluating the link `from` → `to` (PostgreSQL:
+/// a supplier pass and a storefront pass in two instances must not each miss the other's rows;
+/// SQLite's one writer already serializes them).
+fn link_key(from: &str, to: &str) -> String {
+    format!("ordersync link {from} -> {to}")
+}
+
+/// Takes the keys of `links` in one order (sorted), so two transactions never wait on each other.
+fn serialize_links<'a>(tx: &mut Tx<'_>, links: impl Iterator<Item = &'a LinkPlan>) -> Result<(), DbError> {
+    let keys: BTreeSet<String> = links.map(|l| link_key(&l.from, &l.to)).collect();
+    for key in &keys {
+        tx.serialize_on(key)?;
+    }
+    Ok(())
+}
 
 /// Runs every link naming `shop_id` over the orders `batch` touched. As a supplier: each touched
 /// order is matched and its shipments and cancels forwarded. As a storefront: supplier orders
 /// waiting for one of the batch's orders are evaluated again.
 pub(super) fn apply(
-    tx: &Connection,
+    tx: &mut Tx<'_>,
     links: &[LinkPlan],
     shop_id: &str,
     batch: &Batch,
     now: &str,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
+    serialize_links(tx, links.iter().filter(|l| l.from == shop_id || (l.to == shop_id && !batch.orders.is_empty())))?;
     for link in links.iter().filter(|l| l.from == shop_id) {
         let mut touched: BTreeSet<&str> = BTreeSet::new();
         touched.extend(batch.orders.iter().map(|o| o.order_no.as_str()));
@@ -40,12 +57,14 @@ pub(super) fn apply(
     }
     for link in links.iter().filter(|l| l.to == shop_id) {
         let mut waiting = BTreeSet::new();
-        let mut stmt = tx.prepare_cached(
-            "SELECT from_order FROM link_orders WHERE to_shop = ?1 AND candidate = ?2 AND from_shop = ?3",
-        )?;
         for order in &batch.orders {
-            let rows = stmt.query_map(params![shop_id, order.order_no, link.from], |r| r.get::<_, String>(0))?;
-            waiting.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+            let rows = tx.query(
+                "SELECT from_order FROM link_orders WHERE to_shop = ?1 AND candidate = ?2 AND from_shop = ?3",
+                args![shop_id, order.order_no, link.from],
+            )?;
+            for mut r in rows {
+                waiting.insert(r.text(0)?);
+            }
         }
         for from_order in &waiting {
             evaluate(tx, link, from_order, now)?;
@@ -56,56 +75,67 @@ pub(super) fn apply(
 
 /// Supplier orders named in `order_links` for `link` whose row was not read yet (new or
 /// changed); a row naming a storefront order not stored yet is read again by that order's sync.
-fn unread_table_rows(tx: &Connection, link: &LinkPlan) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = tx.prepare_cached(
+fn unread_table_rows(tx: &mut Tx<'_>, link: &LinkPlan) -> Result<Vec<String>, DbError> {
+    let rows = tx.query(
         "SELECT l.from_order FROM order_links l WHERE l.from_shop = ?1 AND l.to_shop = ?2
          AND NOT EXISTS (SELECT 1 FROM link_orders m WHERE m.from_shop = l.from_shop AND m.from_order = l.from_order
             AND m.to_shop = l.to_shop AND m.candidate = l.to_order)
          AND EXISTS (SELECT 1 FROM orders o WHERE o.shop_id = l.from_shop AND o.order_no = l.from_order)",
+        args![link.from, link.to],
     )?;
-    let rows = stmt.query_map(params![link.from, link.to], |r| r.get(0))?;
-    rows.collect()
+    rows.into_iter().map(|mut r| r.text(0)).collect()
+}
+
+/// Records how a supplier order of `link` was matched: its candidate, its storefront order
+/// once stored, or why not (written only when something changed).
+fn record(
+    tx: &mut Tx<'_>,
+    link: &LinkPlan,
+    from_order: &str,
+    (candidate, to_order, why): (Option<&str>, Option<&str>, Option<&str>),
+    now: &str,
+) -> Result<usize, DbError> {
+    tx.execute(
+        "INSERT INTO link_orders (from_shop, from_order, to_shop, candidate, to_order, why, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (from_shop, from_order, to_shop) DO UPDATE SET candidate = excluded.candidate,
+            to_order = excluded.to_order, why = excluded.why, updated_at = excluded.updated_at
+         WHERE link_orders.candidate IS DISTINCT FROM excluded.candidate
+            OR link_orders.to_order IS DISTINCT FROM excluded.to_order
+            OR link_orders.why IS DISTINCT FROM excluded.why",
+        args![link.from, from_order, link.to, candidate, to_order, why, now],
+    )
 }
 
 /// Matches one supplier order, records the match (or why not), and forwards what it calls for.
-fn evaluate(tx: &Connection, link: &LinkPlan, from_order: &str, now: &str) -> rusqlite::Result<()> {
-    let supplier: Option<(String, Option<String>, String)> = tx
-        .prepare_cached("SELECT status, external_ref, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2")?
-        .query_row(params![link.from, from_order], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
+fn evaluate(tx: &mut Tx<'_>, link: &LinkPlan, from_order: &str, now: &str) -> Result<(), DbError> {
+    let supplier = tx.query_opt(
+        "SELECT status, external_ref, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+        args![link.from, from_order],
+    )?;
     // Shipments can arrive before their order; the order's own commit evaluates it.
-    let Some((supplier_status, external_ref, raw_json)) = supplier else {
+    let Some(mut supplier) = supplier else {
         return Ok(());
     };
-    let record = |candidate: Option<&str>, to_order: Option<&str>, why: Option<&str>| {
-        tx.prepare_cached(
-            "INSERT INTO link_orders (from_shop, from_order, to_shop, candidate, to_order, why, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (from_shop, from_order, to_shop) DO UPDATE SET candidate = excluded.candidate,
-                to_order = excluded.to_order, why = excluded.why, updated_at = excluded.updated_at
-             WHERE link_orders.candidate IS NOT excluded.candidate OR link_orders.to_order IS NOT excluded.to_order
-                OR link_orders.why IS NOT excluded.why",
-        )?
-        .execute(params![link.from, from_order, link.to, candidate, to_order, why, now])
-    };
+    let (supplier_status, external_ref, raw_json) = (supplier.text(0)?, supplier.opt_text(1)?, supplier.text(2)?);
     let candidate = match candidate(tx, link, from_order, external_ref, &raw_json)? {
         Ok(c) => c,
         Err(why) => {
-            record(None, None, Some(&why))?;
+            record(tx, link, from_order, (None, None, Some(&why)), now)?;
             return Ok(());
         }
     };
-    let storefront: Option<String> = tx
-        .prepare_cached("SELECT status FROM orders WHERE shop_id = ?1 AND order_no = ?2")?
-        .query_row(params![link.to, candidate], |r| r.get(0))
-        .optional()?;
+    let storefront = tx
+        .query_opt("SELECT status FROM orders WHERE shop_id = ?1 AND order_no = ?2", args![link.to, candidate])?
+        .map(|mut r| r.text(0))
+        .transpose()?;
     let Some(storefront) = storefront else {
         let why =
             format!("storefront order `{candidate}` is not in shop `{}` (not synced yet, or no such order)", link.to);
-        record(Some(&candidate), None, Some(&why))?;
+        record(tx, link, from_order, (Some(&candidate), None, Some(&why)), now)?;
         return Ok(());
     };
-    record(Some(&candidate), Some(&candidate), None)?;
+    record(tx, link, from_order, (Some(&candidate), Some(&candidate), None), now)?;
     let storefront = storefront.parse().unwrap_or(OrderStatus::Unknown);
     let to = Target { from_order, to_order: &candidate, status: storefront };
     forward_shipments(tx, link, &to, now)?;
@@ -115,12 +145,12 @@ fn evaluate(tx: &Connection, link: &LinkPlan, from_order: &str, now: &str) -> ru
 
 /// The storefront number a supplier order names by the link's match, or why it names none.
 fn candidate(
-    tx: &Connection,
+    tx: &mut Tx<'_>,
     link: &LinkPlan,
     from_order: &str,
     external_ref: Option<String>,
     raw_json: &str,
-) -> rusqlite::Result<Result<String, String>> {
+) -> Result<Result<String, String>, DbError> {
     Ok(match &link.matching {
         Matching::ExternalRef => external_ref
             .map(|r| r.trim().to_string())
@@ -136,11 +166,12 @@ fn candidate(
             }
         }
         Matching::Table => tx
-            .prepare_cached(
+            .query_opt(
                 "SELECT to_order FROM order_links WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3",
+                args![link.from, from_order, link.to],
             )?
-            .query_row(params![link.from, from_order, link.to], |r| r.get(0))
-            .optional()?
+            .map(|mut r| r.text(0))
+            .transpose()?
             .ok_or_else(|| "no order_links row names its storefront order".to_string()),
     })
 }
@@ -161,31 +192,32 @@ enum Decision {
 
 /// Forwards each shipment of the supplier order not forwarded yet (a corrected tracking number
 /// is a shipment not forwarded yet).
-fn forward_shipments(tx: &Connection, link: &LinkPlan, to: &Target<'_>, now: &str) -> rusqlite::Result<()> {
-    let shipments: Vec<(String, Option<String>, String)> = tx
-        .prepare_cached(
-            "SELECT shipment_id, carrier, tracking_no FROM shipments WHERE shop_id = ?1 AND order_no = ?2
-             AND tracking_no IS NOT NULL AND TRIM(tracking_no) != '' ORDER BY shipped_at, shipment_id",
-        )?
-        .query_map(params![link.from, to.from_order], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (shipment_id, carrier, tracking) in shipments {
-        let state: Option<String> = tx
-            .prepare_cached(
+fn forward_shipments(tx: &mut Tx<'_>, link: &LinkPlan, to: &Target<'_>, now: &str) -> Result<(), DbError> {
+    let shipments = tx.query(
+        "SELECT shipment_id, carrier, tracking_no FROM shipments WHERE shop_id = ?1 AND order_no = ?2
+         AND tracking_no IS NOT NULL AND TRIM(tracking_no) != '' ORDER BY shipped_at, shipment_id",
+        args![link.from, to.from_order],
+    )?;
+    for mut row in shipments {
+        let (shipment_id, carrier, tracking) = (row.text(0)?, row.opt_text(1)?, row.text(2)?);
+        let state = tx
+            .query_opt(
                 "SELECT state FROM link_forwards WHERE from_shop = ?1 AND shipment_id = ?2 AND tracking_no = ?3 AND to_shop = ?4",
+                args![link.from, shipment_id, tracking, link.to],
             )?
-            .query_row(params![link.from, shipment_id, tracking, link.to], |r| r.get(0))
-            .optional()?;
+            .map(|mut r| r.text(0))
+            .transpose()?;
         if state.is_some_and(|s| s != "waiting") {
             continue;
         }
         let carrier = link.carrier(carrier.as_deref().unwrap_or("").trim());
-        let other_parcel: bool = tx
-            .prepare_cached(
+        let other_parcel = tx
+            .query_one(
                 "SELECT EXISTS (SELECT 1 FROM link_forwards WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3
                     AND state = 'queued' AND shipment_id != ?4)",
+                args![link.from, to.from_order, link.to, shipment_id],
             )?
-            .query_row(params![link.from, to.from_order, link.to, shipment_id], |r| r.get(0))?;
+            .flag(0)?;
         let decision = decide(link.forward, to.status, other_parcel, || PushPayload::Ship {
             carrier: carrier.clone(),
             tracking: tracking.clone(),
@@ -198,26 +230,26 @@ fn forward_shipments(tx: &Connection, link: &LinkPlan, to: &Target<'_>, now: &st
             Decision::Wait(why) => ("waiting", None, Some(why)),
             Decision::Skip(why) => ("skipped", None, Some(why)),
         };
-        tx.prepare_cached(
+        tx.execute(
             "INSERT INTO link_forwards (from_shop, shipment_id, tracking_no, to_shop, from_order, to_order, carrier,
                 state, outbox_id, note, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (from_shop, shipment_id, tracking_no, to_shop) DO UPDATE SET from_order = excluded.from_order,
                 to_order = excluded.to_order, carrier = excluded.carrier, state = excluded.state,
                 outbox_id = excluded.outbox_id, note = excluded.note",
-        )?
-        .execute(params![
-            link.from,
-            shipment_id,
-            tracking,
-            link.to,
-            to.from_order,
-            to.to_order,
-            carrier,
-            state,
-            outbox_id,
-            note,
-            now
-        ])?;
+            args![
+                link.from,
+                shipment_id,
+                tracking,
+                link.to,
+                to.from_order,
+                to.to_order,
+                carrier,
+                state,
+                outbox_id,
+                note,
+                now
+            ],
+        )?;
     }
     Ok(())
 }
@@ -254,19 +286,20 @@ fn decide(forward: Forward, status: OrderStatus, other_parcel: bool, ship: impl 
 /// Raises an alert on the storefront order for a supplier cancel and for each supplier refund
 /// not refused; cancels the storefront order too when the link says so and it has not shipped.
 fn raise_alerts(
-    tx: &Connection,
+    tx: &mut Tx<'_>,
     link: &LinkPlan,
     to: &Target<'_>,
     supplier_status: OrderStatus,
     now: &str,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     let mut alerts: Vec<(&str, String, String, Option<i64>)> = Vec::new();
-    let raised: bool = tx
-        .prepare_cached(
+    let raised = tx
+        .query_one(
             "SELECT EXISTS (SELECT 1 FROM link_alerts WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3
                 AND kind = 'supplier_cancelled')",
+            args![link.from, to.from_order, link.to],
         )?
-        .query_row(params![link.from, to.from_order, link.to], |r| r.get(0))?;
+        .flag(0)?;
     // The link's setting when the cancel is first seen decides; evaluating the order again
     // (another pass, a changed config) never cancels what was only alerted.
     if supplier_status == OrderStatus::Cancelled && !raised {
@@ -294,25 +327,24 @@ fn raise_alerts(
         };
         alerts.push(("supplier_cancelled", "cancelled".into(), detail, outbox_id));
     }
-    let refunds: Vec<(String, String, i64)> = tx
-        .prepare_cached(
-            "SELECT refund_id, status, amount_minor FROM refunds WHERE shop_id = ?1 AND order_no = ?2
-             AND status NOT IN ('rejected', 'cancelled') ORDER BY refund_id",
-        )?
-        .query_map(params![link.from, to.from_order], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (refund_id, status, amount) in refunds {
+    let refunds = tx.query(
+        "SELECT refund_id, status, amount_minor FROM refunds WHERE shop_id = ?1 AND order_no = ?2
+         AND status NOT IN ('rejected', 'cancelled') ORDER BY refund_id",
+        args![link.from, to.from_order],
+    )?;
+    for mut row in refunds {
+        let (refund_id, status, amount) = (row.text(0)?, row.text(1)?, row.int(2)?);
         let detail =
             format!("the supplier refunds {}.{:02} (refund {refund_id}, {status})", amount / 100, amount % 100);
         alerts.push(("supplier_refund", refund_id, detail, None));
     }
     for (kind, reference, detail, outbox_id) in alerts {
-        tx.prepare_cached(
+        tx.execute(
             "INSERT INTO link_alerts (from_shop, from_order, to_shop, to_order, kind, ref, detail, outbox_id, raised_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (from_shop, from_order, to_shop, kind, ref) DO NOTHING",
-        )?
-        .execute(params![link.from, to.from_order, link.to, to.to_order, kind, reference, detail, outbox_id, now])?;
+            args![link.from, to.from_order, link.to, to.to_order, kind, reference, detail, outbox_id, now],
+        )?;
     }
     Ok(())
 }
@@ -381,24 +413,22 @@ impl Store {
         (to_shop, to_order): (&str, &str),
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let e = |source| StoreError::Sqlite { path: path.clone(), source };
         let now = ts(now);
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
-        let changed = tx
-            .execute(
+        let links = std::sync::Arc::clone(&self.links);
+        self.write(|tx| {
+            let links = || links.iter().filter(|l| l.from == from_shop && l.to == to_shop);
+            serialize_links(tx, links())?;
+            let changed = tx.execute(
                 "INSERT INTO order_links (from_shop, from_order, to_shop, to_order, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (from_shop, from_order, to_shop) DO UPDATE SET to_order = excluded.to_order
                  WHERE order_links.to_order != excluded.to_order",
-                params![from_shop, from_order, to_shop, to_order, now],
-            )
-            .map_err(e)?
-            > 0;
-        for link in self.links.iter().filter(|l| l.from == from_shop && l.to == to_shop) {
-            evaluate(&tx, link, from_order, &now).map_err(e)?;
-        }
-        tx.commit().map_err(e)?;
-        Ok(changed)
+                args![from_shop, from_order, to_shop, to_order, now],
+            )? > 0;
+            for link in links() {
+                evaluate(tx, link, from_order, &now)?;
+            }
+            Ok(changed)
+        })
     }
 
     /// How a supplier order stands on the link to `to_shop`: `None` when it was never
@@ -409,111 +439,83 @@ impl Store {
         from_order: &str,
         to_shop: &str,
     ) -> Result<Option<Result<String, String>>, StoreError> {
-        let row: Option<(Option<String>, Option<String>)> = self
-            .conn
-            .query_row(
-                "SELECT to_order, why FROM link_orders WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3",
-                params![from_shop, from_order, to_shop],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
+        let row = self.row(
+            "SELECT to_order, why FROM link_orders WHERE from_shop = ?1 AND from_order = ?2 AND to_shop = ?3",
+            args![from_shop, from_order, to_shop],
+            |mut r| Ok((r.opt_text(0)?, r.opt_text(1)?)),
+        )?;
         Ok(row.map(|(to_order, why)| to_order.ok_or_else(|| why.unwrap_or_default())))
     }
 
     /// Storefront orders of `to_shop` with a forwarded shipment not delivered yet (waiting or
     /// in the outbox): the demo's warehouse leaves them alone until it lands.
     pub fn orders_awaiting_forwards(&self, to_shop: &str) -> Result<std::collections::HashSet<String>, StoreError> {
-        let e = |source| self.err(source);
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT DISTINCT f.to_order FROM link_forwards f LEFT JOIN outbox o ON o.id = f.outbox_id
-                 WHERE f.to_shop = ?1 AND (f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight')))",
-            )
-            .map_err(e)?;
-        let rows = stmt.query_map(params![to_shop], |r| r.get(0)).map_err(e)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(e)
+        let rows = self.rows(
+            "SELECT DISTINCT f.to_order FROM link_forwards f LEFT JOIN outbox o ON o.id = f.outbox_id
+             WHERE f.to_shop = ?1 AND (f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight')))",
+            args![to_shop],
+            |mut r| r.text(0),
+        )?;
+        Ok(rows.into_iter().collect())
     }
 
     /// The figures of the link `from` → `to`.
     pub fn link_figures(&self, from: &str, to: &str) -> Result<LinkFigures, StoreError> {
-        let e = |source| self.err(source);
         let mut f = LinkFigures { from: from.to_string(), to: to.to_string(), ..LinkFigures::default() };
-        f.matched = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM link_orders WHERE from_shop = ?1 AND to_shop = ?2 AND to_order IS NOT NULL",
-                params![from, to],
-                |r| r.get(0),
-            )
-            .map_err(e)?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT from_order, why FROM link_orders WHERE from_shop = ?1 AND to_shop = ?2 AND to_order IS NULL
-                 ORDER BY from_order",
-            )
-            .map_err(e)?;
-        f.unmatched = stmt
-            .query_map(params![from, to], |r| Ok(Unmatched { from_order: r.get(0)?, why: r.get(1)? }))
-            .map_err(e)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(e)?;
+        let count = |sql: &str| -> Result<u64, StoreError> {
+            let n = self.row(sql, args![from, to], |mut r| r.int(0))?;
+            Ok(n.unwrap_or(0) as u64)
+        };
+        f.matched =
+            count("SELECT COUNT(*) FROM link_orders WHERE from_shop = ?1 AND to_shop = ?2 AND to_order IS NOT NULL")?;
+        f.unmatched = self.rows(
+            "SELECT from_order, why FROM link_orders WHERE from_shop = ?1 AND to_shop = ?2 AND to_order IS NULL
+             ORDER BY from_order",
+            args![from, to],
+            |mut r| Ok(Unmatched { from_order: r.text(0)?, why: r.text(1)? }),
+        )?;
         // A queued forward whose outbox row is gone was delivered and pruned.
-        let (skipped, forwarded, failed, waiting, oldest) = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(SUM(f.state = 'skipped'), 0),
-                    COALESCE(SUM(f.state = 'queued' AND (o.state = 'done' OR o.id IS NULL)), 0),
-                    COALESCE(SUM(f.state = 'queued' AND o.state = 'failed'), 0),
-                    COALESCE(SUM(f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight'))), 0),
-                    MIN(CASE WHEN f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight', 'failed'))
-                        THEN f.first_seen_at END)
-                 FROM link_forwards f LEFT JOIN outbox o ON o.id = f.outbox_id
-                 WHERE f.from_shop = ?1 AND f.to_shop = ?2",
-                params![from, to],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .map_err(e)?;
-        (f.skipped, f.forwarded, f.failed, f.waiting, f.oldest_unforwarded_at) =
-            (skipped, forwarded, failed, waiting, oldest);
-        f.alerts = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM link_alerts WHERE from_shop = ?1 AND to_shop = ?2",
-                params![from, to],
-                |r| r.get(0),
-            )
-            .map_err(e)?;
+        let figures = self.row(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN f.state = 'skipped' THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN f.state = 'queued' AND (o.state = 'done' OR o.id IS NULL)
+                    THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN f.state = 'queued' AND o.state = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight'))
+                    THEN 1 ELSE 0 END), 0) AS BIGINT),
+                MIN(CASE WHEN f.state = 'waiting' OR (f.state = 'queued' AND o.state IN ('pending', 'in_flight', 'failed'))
+                    THEN f.first_seen_at END)
+             FROM link_forwards f LEFT JOIN outbox o ON o.id = f.outbox_id
+             WHERE f.from_shop = ?1 AND f.to_shop = ?2",
+            args![from, to],
+            |mut r| Ok((r.int(0)?, r.int(1)?, r.int(2)?, r.int(3)?, r.opt_text(4)?)),
+        )?;
+        if let Some((skipped, forwarded, failed, waiting, oldest)) = figures {
+            (f.skipped, f.forwarded, f.failed, f.waiting, f.oldest_unforwarded_at) =
+                (skipped as u64, forwarded as u64, failed as u64, waiting as u64, oldest);
+        }
+        f.alerts = count("SELECT COUNT(*) FROM link_alerts WHERE from_shop = ?1 AND to_shop = ?2")?;
         Ok(f)
     }
 
     /// Every alert raised on storefront orders, newest first.
     pub fn link_alerts(&self) -> Result<Vec<LinkAlert>, StoreError> {
-        let e = |source| self.err(source);
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT a.to_shop, a.to_order, a.from_shop, a.from_order, a.kind, a.detail, o.state, a.raised_at
-                 FROM link_alerts a LEFT JOIN outbox o ON o.id = a.outbox_id ORDER BY a.id DESC",
-            )
-            .map_err(e)?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.rows(
+            "SELECT a.to_shop, a.to_order, a.from_shop, a.from_order, a.kind, a.detail, o.state, a.raised_at
+             FROM link_alerts a LEFT JOIN outbox o ON o.id = a.outbox_id ORDER BY a.id DESC",
+            &[],
+            |mut r| {
                 Ok(LinkAlert {
-                    to_shop: r.get(0)?,
-                    to_order: r.get(1)?,
-                    from_shop: r.get(2)?,
-                    from_order: r.get(3)?,
-                    kind: r.get(4)?,
-                    detail: r.get(5)?,
-                    cancel_state: r.get(6)?,
-                    raised_at: r.get(7)?,
+                    to_shop: r.text(0)?,
+                    to_order: r.text(1)?,
+                    from_shop: r.text(2)?,
+                    from_order: r.text(3)?,
+                    kind: r.text(4)?,
+                    detail: r.text(5)?,
+                    cancel_state: r.opt_text(6)?,
+                    raised_at: r.text(7)?,
                 })
-            })
-            .map_err(e)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(e)
+            },
+        )
     }
 }
 

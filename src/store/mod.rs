@@ -1,38 +1,53 @@
-//! Everything SQLite: opening and migrating the database, and the typed operations on it.
+//! Everything the database holds: opening and migrating it (an SQLite file or a PostgreSQL
+//! server), and the typed operations on it.
 //!
 //! Architecture invariant: no other module writes SQL. Each write that belongs together (a page
-//! of rows and the cursor after it; a claim and its lease) is one transaction here.
+//! of rows and the cursor after it; a claim and its lease) is one transaction here. Every
+//! operation is written once for both backends (see [`db`]).
 
+mod claims;
+pub mod db;
 mod links;
 mod outbox;
 mod records;
 mod state;
 
+pub use claims::{HolderRow, Lease, LeaseRow, TakenBack};
+pub use db::{DbError, Param, Row, Val};
 pub use links::{LinkAlert, LinkFigures, Unmatched};
 pub use outbox::{Claimed, Enqueued, NewEntry, OutboxRow, Settlement};
 pub use records::BatchCounts;
 pub use state::{RunEnd, ShopOutbox, StreamStatus};
 
+use crate::config::Database;
 use chrono::{DateTime, SecondsFormat, Utc};
+use db::{Conn, Exec};
 use rusqlite::{Connection, OpenFlags};
+use std::cell::{Ref, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The schema applied on open; its version lives in `PRAGMA user_version`.
+/// The SQLite schema applied on open; its version lives in `PRAGMA user_version`.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
-/// The version `SCHEMA` creates.
+/// The PostgreSQL schema: the same tables and columns; its version lives in `ordersync_schema`.
+pub const PG_SCHEMA: &str = include_str!("../../schema.pg.sql");
+/// The version `SCHEMA` and `PG_SCHEMA` create.
 pub const SCHEMA_VERSION: i64 = 5;
 /// The steps that bring a file of an older version up to date: (version it leads to, SQL).
-/// Version 4 is left to another branch's migration; the loop skips what it does not hold.
 const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002.sql")),
     (3, include_str!("../../migrations/0003.sql")),
+    (4, include_str!("../../migrations/0004.sql")),
     (5, include_str!("../../migrations/0005.sql")),
 ];
+/// The same for PostgreSQL, whose first version is 4 (migrations/pg/).
+const PG_MIGRATIONS: &[(i64, &str)] = &[(5, include_str!("../../migrations/pg/0005.sql"))];
 /// How long a write waits for another writer before giving up, unless the config says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Serializes schema creation and migration among instances starting at once (PostgreSQL).
+const MIGRATION_LOCK: &str = "ordersync schema migration";
 
-/// A database failure, naming the file.
+/// A database failure, naming the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite refused an operation.
@@ -42,6 +57,14 @@ pub enum StoreError {
         path: PathBuf,
         /// SQLite's error.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL refused an operation, or the connection failed.
+    #[error("database {path}: {source}")]
+    Postgres {
+        /// The database URL, without any password.
+        path: PathBuf,
+        /// The server's (or the connection's) error.
+        source: PgError,
     },
     /// The file could not be opened for writing; `cause` is what the file system said.
     #[error("database {path}: {source} ({cause})")]
@@ -53,12 +76,12 @@ pub enum StoreError {
         /// The operating system's reason (read-only file system, permission denied, …).
         cause: String,
     },
-    /// The file's schema is newer than this binary understands.
+    /// The database's schema is newer than this binary understands.
     #[error(
         "database {path}: schema version {found} is newer than this ordersync ({SCHEMA_VERSION}); upgrade ordersync"
     )]
     TooNew {
-        /// The database file.
+        /// The database.
         path: PathBuf,
         /// The version found.
         found: i64,
@@ -66,20 +89,39 @@ pub enum StoreError {
     /// A stored row cannot be read (edited by hand, or by another tool).
     #[error("database {path}: {what}")]
     BadRow {
-        /// The database file.
+        /// The database.
         path: PathBuf,
         /// Which row and what is wrong.
         what: String,
     },
 }
 
-impl StoreError {
-    /// True when another writer held the database past the busy timeout: worth a later retry.
-    pub fn is_busy(&self) -> bool {
-        matches!(self, StoreError::Sqlite { source, .. } if is_busy(source))
+/// PostgreSQL's error, shown as the server's own message with its detail.
+#[derive(Debug)]
+pub struct PgError(pub postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&db::pg_text(&self.0))
     }
 }
 
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl StoreError {
+    /// True when another writer held the data past the wait: worth a later retry.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } => is_busy(source),
+            StoreError::Postgres { source, .. } => db::pg_busy(&source.0),
+            _ => false,
+        }
+    }
+}
 /// SQLite says only "unable to open database file"; the file system usually knows why.
 fn explain_open_failure(path: &Path, e: StoreError) -> StoreError {
     let StoreError::Sqlite { source, .. } = e else { return e };
@@ -123,18 +165,29 @@ fn is_busy(e: &rusqlite::Error) -> bool {
         if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
-/// One connection to the database. Each task opens its own; WAL lets readers and a writer share.
+/// One connection to the database. Each task opens its own; on SQLite, WAL lets readers and a
+/// writer share the file, and on PostgreSQL every instance has its own connections.
 pub struct Store {
-    conn: Connection,
+    conn: RefCell<Conn>,
     path: PathBuf,
     /// The configured links, applied inside every commit of a shop they name.
     links: std::sync::Arc<Vec<crate::links::LinkPlan>>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the SQLite file at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_with(path, BUSY_TIMEOUT)
+    }
+
+    /// Opens the configured database with a busy timeout of its own (`busy_timeout_ms`).
+    pub fn connect(database: &Database, busy_timeout: Duration) -> Result<Store, StoreError> {
+        match database {
+            Database::Sqlite(path) => Store::open_with(path, busy_timeout),
+            Database::Postgres { url, password } => {
+                Store::connect_pg(url, password.as_ref().map(|p| p.expose()), busy_timeout)
+            }
+        }
     }
 
     /// [`Store::open`] with a busy timeout of its own (the daemon's `busy_timeout_ms`).
@@ -145,7 +198,8 @@ impl Store {
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = Connection::open_with_flags(path, flags)
                 .map_err(|source| StoreError::Sqlite { path: path.to_path_buf(), source })?;
-            let mut store = Store { conn, path: path.to_path_buf(), links: Default::default() };
+            let mut store =
+                Store { conn: RefCell::new(Conn::Lite(conn)), path: path.to_path_buf(), links: Default::default() };
             store.configure(busy_timeout)?;
             store.migrate()?;
             Ok(store)
@@ -153,21 +207,52 @@ impl Store {
         opened.map_err(|e| explain_open_failure(path, e))
     }
 
+    /// Connects to the PostgreSQL server at `url` and brings its schema up to date.
+    fn connect_pg(url: &str, password: Option<&str>, busy_timeout: Duration) -> Result<Store, StoreError> {
+        let shown = PathBuf::from(db::redacted(url));
+        let fail = |e: DbError| Store::error_at(&shown, e);
+        let mut config: postgres::Config = url.parse().map_err(|e| fail(DbError::Postgres(e)))?;
+        if let Some(password) = password {
+            config.password(password);
+        }
+        config.application_name("ordersync").connect_timeout(busy_timeout.max(Duration::from_secs(1)));
+        // Waiting on a row lock longer than a write waits on SQLite is a failure, retried later.
+        config.options(&format!("-c lock_timeout={}", busy_timeout.as_millis().max(1)));
+        let client = db::connect_pg(&config).map_err(fail)?;
+        let mut store = Store {
+            conn: RefCell::new(Conn::Pg(db::Blocking::new(client), Box::default())),
+            path: shown,
+            links: Default::default(),
+        };
+        store.migrate_pg()?;
+        Ok(store)
+    }
+
     fn configure(&mut self, busy_timeout: Duration) -> Result<(), StoreError> {
-        self.conn.busy_timeout(busy_timeout).map_err(|e| self.err(e))?;
-        self.conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(|e| self.err(e))?;
+        let path = self.path.clone();
+        let conn = self.lite_mut();
+        let e = |source| StoreError::Sqlite { path: path.clone(), source };
+        conn.busy_timeout(busy_timeout).map_err(e)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(e)?;
         // Switching to WAL needs a moment alone with the file and SQLite does not wait for it
         // (no busy handler), so a first open racing another one retries here.
         let deadline = std::time::Instant::now() + busy_timeout;
         loop {
-            let mode: rusqlite::Result<String> = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
+            let mode: rusqlite::Result<String> = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
             match mode {
                 Ok(_) => return Ok(()),
-                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                Err(err) if is_busy(&err) && std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(e) => return Err(self.err(e)),
+                Err(err) => return Err(e(err)),
             }
+        }
+    }
+
+    fn lite_mut(&mut self) -> &mut Connection {
+        match self.conn.get_mut() {
+            Conn::Lite(c) => c,
+            Conn::Pg(..) => unreachable!("SQLite set-up runs on SQLite connections only"),
         }
     }
 
@@ -177,9 +262,9 @@ impl Store {
         // A migration may rebuild a table (SQLite's documented way to reorder columns); with
         // foreign keys on, dropping the old `orders` would cascade to every line. The pragma
         // has no effect inside a transaction, so it is set around it.
-        self.conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(e)?;
+        self.lite_mut().execute_batch("PRAGMA foreign_keys = OFF").map_err(e)?;
         let migrated = self.migrate_in_transaction();
-        self.conn.execute_batch("PRAGMA foreign_keys = ON").map_err(e)?;
+        self.lite_mut().execute_batch("PRAGMA foreign_keys = ON").map_err(e)?;
         migrated
     }
 
@@ -187,10 +272,10 @@ impl Store {
         let path = self.path.clone();
         let e = |source| StoreError::Sqlite { path: path.clone(), source };
         // IMMEDIATE: two first opens must not both read version 0 and then both apply the schema.
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
+        let tx = self.lite_mut().transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew { path: self.path.clone(), found: version });
+            return Err(StoreError::TooNew { path, found: version });
         }
         if version == 0 {
             tx.execute_batch(SCHEMA).map_err(e)?;
@@ -223,7 +308,7 @@ impl Store {
                 tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).map_err(e)?;
             if broken > 0 {
                 return Err(StoreError::Sqlite {
-                    path: self.path.clone(),
+                    path,
                     source: rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
                         Some(format!("migration to version {SCHEMA_VERSION} left {broken} rows without their parent; nothing was changed")),
@@ -235,28 +320,145 @@ impl Store {
         tx.commit().map_err(e)
     }
 
+    /// Creates or migrates the PostgreSQL schema, one starting instance at a time.
+    fn migrate_pg(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let fail = |e: DbError| Store::error_at(&path, e);
+        let mut conn = self.conn.borrow_mut();
+        let mut tx = conn.transaction().map_err(fail)?;
+        tx.serialize_on(MIGRATION_LOCK).map_err(fail)?;
+        let exists = tx
+            .query_one("SELECT CASE WHEN to_regclass('ordersync_schema') IS NULL THEN 0 ELSE 1 END", &[])
+            .and_then(|mut r| r.flag(0))
+            .map_err(fail)?;
+        let version = if exists {
+            tx.query_opt("SELECT version FROM ordersync_schema", &[])
+                .and_then(|r| r.map(|mut r| r.int(0)).transpose())
+                .map_err(fail)?
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path, found: version });
+        }
+        if version == 0 {
+            tx.batch(PG_SCHEMA).map_err(fail)?;
+        } else {
+            for (_, sql) in PG_MIGRATIONS.iter().filter(|(to, _)| *to > version) {
+                tx.batch(sql).map_err(fail)?;
+            }
+        }
+        if version < SCHEMA_VERSION {
+            tx.execute("DELETE FROM ordersync_schema", &[]).map_err(fail)?;
+            tx.execute("INSERT INTO ordersync_schema (version) VALUES (?1)", db::args![SCHEMA_VERSION])
+                .map_err(fail)?;
+        }
+        tx.commit().map_err(fail)
+    }
+
     /// This store with `links` applied inside every commit of a shop they name.
     pub fn with_links(self, links: std::sync::Arc<Vec<crate::links::LinkPlan>>) -> Store {
         Store { links, ..self }
     }
 
-    /// The database file.
+    /// The database: the SQLite file, or the PostgreSQL URL without its password.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Runs SQLite's own consistency check; `ok` when the file is sound.
+    /// Which backend this is: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.conn.borrow().backend()
+    }
+
+    /// Checks the data is sound: SQLite's own consistency check (`ok` when the file is sound);
+    /// PostgreSQL keeps its own, and `ok` means the server answers.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
+        match &mut *self.conn.borrow_mut() {
+            Conn::Lite(c) => c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e.into())),
+            c @ Conn::Pg(..) => c.query_one("SELECT 'ok'", &[]).and_then(|mut r| r.text(0)).map_err(|e| self.err(e)),
+        }
     }
 
-    /// Read-only access for tests and reports that need ad-hoc queries.
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// The SQLite connection, for tests and reports that need ad-hoc SQLite queries. Panics on
+    /// PostgreSQL: use [`Store::query`], which runs on both.
+    pub fn connection(&self) -> Ref<'_, Connection> {
+        Ref::map(self.conn.borrow(), |c| match c {
+            Conn::Lite(c) => c,
+            Conn::Pg(..) => panic!("Store::connection is SQLite only; use Store::query"),
+        })
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), source }
+    /// Runs an ad-hoc read query (`?1` parameters) on either backend: for tests and reports.
+    pub fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
+        self.conn.borrow_mut().query(sql, params).map_err(|e| self.err(e))
+    }
+
+    /// Runs one statement outside a transaction; the rows it changed.
+    fn exec(&self, sql: &str, params: &[Param<'_>]) -> Result<usize, StoreError> {
+        self.conn.borrow_mut().execute(sql, params).map_err(|e| self.err(e))
+    }
+
+    /// Every row of a query, each turned into a `T` by `read`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        read: impl FnMut(Row) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.query(sql, params)?;
+        rows.into_iter().map(read).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The first row of a query, if any, turned into a `T` by `read`.
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        read: impl FnOnce(Row) -> Result<T, DbError>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = self.conn.borrow_mut().query_opt(sql, params).map_err(|e| self.err(e))?;
+        row.map(read).transpose().map_err(|e| self.err(e))
+    }
+
+    /// Runs `work` in one write transaction and commits it (rolled back when `work` fails).
+    fn write<T>(&self, work: impl FnOnce(&mut db::Tx<'_>) -> Result<T, DbError>) -> Result<T, StoreError> {
+        let mut conn = self.conn.borrow_mut();
+        let done = (|| {
+            let mut tx = conn.transaction()?;
+            let out = work(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        done.map_err(|e| self.err(e))
+    }
+
+    /// The SQL expression reading text field `key` of the JSON in `column`.
+    fn json_field(&self, column: &str, key: &str) -> String {
+        match self.backend() {
+            "postgres" => format!("(CAST({column} AS JSON) ->> '{key}')"),
+            _ => format!("json_extract({column}, '$.{key}')"),
+        }
+    }
+
+    /// Runs an ad-hoc statement (`?1` parameters) on either backend: for tests and admin tools.
+    pub fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<usize, StoreError> {
+        self.exec(sql, params)
+    }
+
+    /// The error of a failed operation on this database.
+    fn err(&self, e: DbError) -> StoreError {
+        Store::error_at(&self.path, e)
+    }
+
+    fn error_at(path: &Path, e: DbError) -> StoreError {
+        let path = path.to_path_buf();
+        match e {
+            DbError::Sqlite(source) => StoreError::Sqlite { path, source },
+            DbError::Postgres(source) => StoreError::Postgres { path, source: PgError(source) },
+            DbError::Value(what) => StoreError::BadRow { path, what },
+        }
     }
 }
 
@@ -364,6 +566,13 @@ mod tests {
                  CREATE TABLE sync_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, shop_id TEXT NOT NULL,
                     stream TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, ok INTEGER,
                     rows_seen INTEGER NOT NULL DEFAULT 0, rows_changed INTEGER NOT NULL DEFAULT 0, error TEXT);
+                 CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, shop_id TEXT NOT NULL,
+                    kind TEXT NOT NULL, order_no TEXT NOT NULL, payload TEXT NOT NULL, dedupe_key TEXT NOT NULL UNIQUE,
+                    state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at TEXT NOT NULL, lease_until TEXT, needs_read_back INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT, created_at TEXT NOT NULL, done_at TEXT, settled_by TEXT);
+                 INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, state, next_attempt_at, lease_until, created_at)
+                    VALUES ('s', 'remark', 'o', '{}', 'k', 'in_flight', '2024-01-01', '2024-01-01', '2024-01-01');
                  INSERT INTO order_lines VALUES ('s', 'o', 1, 'k', 'n', 3, 100);
                  CREATE INDEX erp_orders_by_total ON orders (total_minor);
                  CREATE VIEW erp_open_orders AS SELECT order_no FROM orders WHERE status != 'completed';
@@ -409,14 +618,21 @@ mod tests {
         assert_eq!(fk, 1, "foreign keys are on again after the migration");
         store.connection().prepare("SELECT incomplete FROM sync_state").unwrap();
         store.connection().prepare("SELECT shortfall FROM sync_runs").unwrap();
+        let (state, holder): (String, Option<String>) = store
+            .connection()
+            .query_row("SELECT state, holder FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((state.as_str(), holder), ("in_flight", None), "an entry in flight keeps its lease, no holder");
+        for table in ["holders", "leases", "rate_slots", "order_links", "link_orders", "link_forwards", "link_alerts"] {
+            store.connection().prepare(&format!("SELECT * FROM {table}")).unwrap();
+        }
         let v: i64 = store.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, SCHEMA_VERSION);
     }
 
-    /// A version-3 file (before links) gets the link tables and version 5; version 4 belongs to
-    /// another migration and its absence here is skipped.
+    /// A version-4 file (before links) gets the link tables and version 5, keeping its rows.
     #[test]
-    fn migrates_a_version_3_file_to_5_past_the_gap() {
+    fn migrates_a_version_4_file_to_5() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         {
@@ -428,7 +644,7 @@ mod tests {
                      INSERT INTO orders (shop_id, order_no, platform, status, platform_status, currency, total_minor,
                         shipping_minor, created_at, synced_at, fingerprint, raw_json)
                      VALUES ('s', 'o', 'ymcart', 'pending', '100', 'CNY', 1, 0, 't', 't', 'f', '{}');
-                     PRAGMA user_version = 3;",
+                     PRAGMA user_version = 4;",
                 )
                 .unwrap();
         }

@@ -3,11 +3,11 @@
 //! A claim bumps `attempts`, and settling requires the same `attempts`: it is a fencing token, so
 //! a process whose lease expired cannot settle an entry another process has claimed since.
 
+use super::db::{args, DbError, Exec};
 use super::{ts, Store, StoreError};
 use crate::model::PushKind;
 use crate::platforms::PushPayload;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -106,12 +106,8 @@ pub struct OutboxRow {
 impl Store {
     /// Enqueues a push; an identical pending or finished entry is not enqueued twice.
     pub fn enqueue(&mut self, entry: &NewEntry, now: DateTime<Utc>) -> Result<Enqueued, StoreError> {
-        enqueue_in(&self.conn, entry, &ts(now)).map_err(|e| match e {
-            rusqlite::Error::ToSqlConversionFailure(e) => {
-                StoreError::BadRow { path: self.path.clone(), what: e.to_string() }
-            }
-            e => self.err(e),
-        })
+        let mut conn = self.conn.borrow_mut();
+        enqueue_in(&mut *conn, entry, &ts(now)).map_err(|e| Store::error_at(&self.path, e))
     }
 
     /// Claims up to `limit` due entries of `shop_id`: pending ones whose time has come, and
@@ -123,37 +119,24 @@ impl Store {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let path = self.path.clone();
-        let e = |source| StoreError::Sqlite { path: path.clone(), source };
         let now_text = ts(now);
         let lease_until = ts(now + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(120)));
-        // IMMEDIATE takes the write lock up front, so two claimers never pick the same rows.
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
-        let mut claimed = Vec::new();
-        {
-            let mut select = tx
-                .prepare_cached(
-                    "SELECT id, order_no, kind, payload, attempts, needs_read_back, state FROM outbox
-                     WHERE shop_id = ?1 AND ((state = 'pending' AND next_attempt_at <= ?2)
-                        OR (state = 'in_flight' AND lease_until <= ?2))
-                     ORDER BY id LIMIT ?3",
-                )
-                .map_err(e)?;
-            let rows = select
-                .query_map(params![shop_id, now_text, limit as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, u32>(4)?,
-                        r.get::<_, bool>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
-                })
-                .map_err(e)?;
-            for row in rows {
-                let (id, order_no, kind, payload, attempts, needs_read_back, state) = row.map_err(e)?;
+        let me = crate::holder::this();
+        self.write(|tx| {
+            // SQLite's write lock, or PostgreSQL's row locks skipped by other claimers: two
+            // claimers never pick the same rows.
+            let select = format!(
+                "SELECT id, order_no, kind, payload, attempts, needs_read_back, state FROM outbox
+                 WHERE shop_id = ?1 AND ((state = 'pending' AND next_attempt_at <= ?2)
+                    OR (state = 'in_flight' AND lease_until <= ?2))
+                 ORDER BY id LIMIT ?3{}",
+                tx.skip_locked()
+            );
+            let mut claimed = Vec::new();
+            for mut r in tx.query(&select, args![shop_id, now_text, limit])? {
+                let (id, order_no, kind, payload) = (r.int(0)?, r.text(1)?, r.text(2)?, r.text(3)?);
+                let attempts = u32::try_from(r.int(4)?).unwrap_or(u32::MAX - 1);
+                let (needs_read_back, state) = (r.flag(5)?, r.text(6)?);
                 let expired_lease = state == "in_flight";
                 if expired_lease {
                     tracing::warn!(
@@ -170,39 +153,45 @@ impl Store {
                     needs_read_back: needs_read_back || expired_lease,
                 });
             }
-        }
-        for c in &claimed {
-            tx.execute(
-                "UPDATE outbox SET state = 'in_flight', lease_until = ?2, attempts = ?3, needs_read_back = ?4 WHERE id = ?1",
-                params![c.id, lease_until, c.attempts, c.needs_read_back],
-            )
-            .map_err(e)?;
-        }
-        tx.commit().map_err(e)?;
-        Ok(claimed)
+            for c in &claimed {
+                tx.execute(
+                    "UPDATE outbox SET state = 'in_flight', lease_until = ?2, attempts = ?3, needs_read_back = ?4, holder = ?5
+                     WHERE id = ?1",
+                    args![c.id, lease_until, c.attempts, c.needs_read_back, me.id],
+                )?;
+            }
+            if !claimed.is_empty() {
+                // The claims name this process; record who that is, so a later start can prove it dead.
+                tx.execute(
+                    "INSERT INTO holders (id, host, pid, started, kind, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO NOTHING",
+                    args![me.id, me.host, me.pid, me.started, me.kind, now_text],
+                )?;
+            }
+            Ok(claimed)
+        })
     }
 
     /// Settles a claimed entry; a no-op (returning false) when the claim is no longer ours.
     pub fn settle(&mut self, claim: &Claimed, how: &Settlement, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let now = ts(now);
         let n = match how {
-            Settlement::Done { read_back } => self.conn.execute(
+            Settlement::Done { read_back } => self.exec(
                 "UPDATE outbox SET state = 'done', done_at = ?3, lease_until = NULL, needs_read_back = 0, settled_by = ?4, last_error = NULL
                  WHERE id = ?1 AND state = 'in_flight' AND attempts = ?2",
-                params![claim.id, claim.attempts, now, if *read_back { "read_back" } else { "sent" }],
+                args![claim.id, claim.attempts, now, if *read_back { "read_back" } else { "sent" }],
             ),
-            Settlement::Failed(reason) => self.conn.execute(
+            Settlement::Failed(reason) => self.exec(
                 "UPDATE outbox SET state = 'failed', last_error = ?3, lease_until = NULL WHERE id = ?1 AND state = 'in_flight' AND attempts = ?2",
-                params![claim.id, claim.attempts, reason],
+                args![claim.id, claim.attempts, reason],
             ),
-            Settlement::Retry { reason, at, may_have_applied } => self.conn.execute(
+            Settlement::Retry { reason, at, may_have_applied } => self.exec(
                 "UPDATE outbox SET state = 'pending', last_error = ?3, next_attempt_at = ?4, lease_until = NULL,
-                    needs_read_back = needs_read_back OR ?5
+                    needs_read_back = CASE WHEN ?5 = 1 THEN 1 ELSE needs_read_back END
                  WHERE id = ?1 AND state = 'in_flight' AND attempts = ?2",
-                params![claim.id, claim.attempts, reason, ts(*at), may_have_applied],
+                args![claim.id, claim.attempts, reason, ts(*at), may_have_applied],
             ),
-        }
-        .map_err(|e| self.err(e))?;
+        }?;
         if n == 0 {
             tracing::warn!(
                 id = claim.id,
@@ -214,79 +203,66 @@ impl Store {
 
     /// Shops with entries due at `now` (pending and due, or with an expired lease).
     pub fn shops_with_due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT DISTINCT shop_id FROM outbox WHERE (state = 'pending' AND next_attempt_at <= ?1)
-                    OR (state = 'in_flight' AND lease_until <= ?1) ORDER BY shop_id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![ts(now)], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT DISTINCT shop_id FROM outbox WHERE (state = 'pending' AND next_attempt_at <= ?1)
+                OR (state = 'in_flight' AND lease_until <= ?1) ORDER BY shop_id",
+            args![ts(now)],
+            |mut r| r.text(0),
+        )
     }
 
     /// Outbox rows, optionally only those in `state`, oldest first.
     pub fn outbox_list(&self, state: Option<&str>) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, shop_id, kind, order_no, payload, state, attempts, next_attempt_at, last_error, created_at, done_at,
-                    settled_by FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![state], |r| {
+        self.rows(
+            "SELECT id, shop_id, kind, order_no, payload, state, attempts, next_attempt_at, last_error, created_at, done_at,
+                settled_by FROM outbox WHERE CAST(?1 AS TEXT) IS NULL OR state = ?1 ORDER BY id",
+            args![state],
+            |mut r| {
                 Ok(OutboxRow {
-                    id: r.get(0)?,
-                    shop_id: r.get(1)?,
-                    kind: r.get(2)?,
-                    order_no: r.get(3)?,
-                    payload: r.get(4)?,
-                    state: r.get(5)?,
-                    attempts: r.get(6)?,
-                    next_attempt_at: r.get(7)?,
-                    last_error: r.get(8)?,
-                    created_at: r.get(9)?,
-                    done_at: r.get(10)?,
-                    settled_by: r.get(11)?,
+                    id: r.int(0)?,
+                    shop_id: r.text(1)?,
+                    kind: r.text(2)?,
+                    order_no: r.text(3)?,
+                    payload: r.text(4)?,
+                    state: r.text(5)?,
+                    attempts: u32::try_from(r.int(6)?).unwrap_or(u32::MAX),
+                    next_attempt_at: r.text(7)?,
+                    last_error: r.opt_text(8)?,
+                    created_at: r.text(9)?,
+                    done_at: r.opt_text(10)?,
+                    settled_by: r.opt_text(11)?,
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+            },
+        )
     }
 
     /// Puts failed entries back to pending with a fresh attempt count: one id, or all with `None`.
     pub fn outbox_retry(&mut self, id: Option<i64>, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2, needs_read_back = 1
-                 WHERE state = 'failed' AND (?1 IS NULL OR id = ?1)",
-                params![id, ts(now)],
-            )
-            .map_err(|e| self.err(e))
+        self.exec(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2, needs_read_back = 1
+             WHERE state = 'failed' AND (CAST(?1 AS BIGINT) IS NULL OR id = ?1)",
+            args![id, ts(now)],
+        )
     }
 
     /// Deletes a pending or failed entry (an in-flight one may be on the wire; wait for it).
     pub fn outbox_cancel(&mut self, id: i64) -> Result<Option<String>, StoreError> {
-        let state: Option<String> = self
-            .conn
-            .query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| r.get(0))
-            .optional()
-            .map_err(|e| self.err(e))?;
+        let state = self.row("SELECT state FROM outbox WHERE id = ?1", args![id], |mut r| r.text(0))?;
         if matches!(state.as_deref(), Some("pending" | "failed")) {
-            let path = self.path.clone();
-            let e = |source| StoreError::Sqlite { path: path.clone(), source };
-            let tx = self.conn.transaction().map_err(e)?;
-            tx.execute("DELETE FROM outbox WHERE id = ?1", params![id]).map_err(e)?;
-            // A forwarded supplier shipment whose push is cancelled is given up, not forwarded:
-            // without this its missing row would read as delivered and pruned.
-            tx.execute(
-                "UPDATE link_forwards SET state = 'skipped', outbox_id = NULL,
-                    note = 'its push was cancelled (ordersync outbox cancel)' WHERE outbox_id = ?1",
-                params![id],
-            )
-            .map_err(e)?;
-            tx.commit().map_err(e)?;
+            self.write(|tx| {
+                let deleted =
+                    tx.execute("DELETE FROM outbox WHERE id = ?1 AND state IN ('pending', 'failed')", args![id])?;
+                if deleted > 0 {
+                    // A forwarded supplier shipment whose push is cancelled is given up, not
+                    // forwarded: without this its missing row would read as delivered and pruned.
+                    tx.execute(
+                        "UPDATE link_forwards SET state = 'skipped', outbox_id = NULL,
+                            note = 'its push was cancelled (ordersync outbox cancel)' WHERE outbox_id = ?1",
+                        args![id],
+                    )?;
+                }
+                Ok(())
+            })?;
         }
         Ok(state)
     }
@@ -312,19 +288,19 @@ fn parse_payload(id: i64, kind: &str, payload: &str) -> Result<PushPayload, Stri
 
 /// [`Store::enqueue`] on a connection or inside a caller's transaction (links forward in the
 /// supplier's commit): the dedupe key makes a repeat return the existing row.
-pub(super) fn enqueue_in(conn: &rusqlite::Connection, entry: &NewEntry, now: &str) -> rusqlite::Result<Enqueued> {
+pub(super) fn enqueue_in(c: &mut impl Exec, entry: &NewEntry, now: &str) -> Result<Enqueued, DbError> {
     let key = entry.dedupe_key();
-    let payload =
-        serde_json::to_string(&entry.payload).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let created = conn
-        .prepare_cached(
-            "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
-        )?
-        .execute(params![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now])?
-        > 0;
+    let payload = serde_json::to_string(&entry.payload).map_err(|e| DbError::Value(e.to_string()))?;
+    let created = c.execute(
+        "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
+        args![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now],
+    )? > 0;
     let id =
-        conn.prepare_cached("SELECT id FROM outbox WHERE dedupe_key = ?1")?.query_row(params![key], |r| r.get(0))?;
+        c.query_opt("SELECT id FROM outbox WHERE dedupe_key = ?1", args![key])?.map(|mut r| r.int(0)).transpose()?;
+    let id = id.ok_or_else(|| {
+        DbError::Value(format!("outbox entry `{key}` vanished right after it was enqueued (cancelled meanwhile?)"))
+    })?;
     Ok(Enqueued { id, created })
 }
 

@@ -4,11 +4,11 @@
 //! An observation older than the stored one (by the vendor's modified time) is skipped; a
 //! backwards status move with a newer time is applied and flagged in `status_changes`.
 
+use super::db::{args, DbError, Exec, Param, Row, Stmt, Tx};
 use super::{fingerprint, raw_hash, ts, vendor_ts, Fingerprint, Store, StoreError};
 use crate::model::{Order, OrderStatus, Refund, RefundStatus, Rejected, Shipment, Stream};
 use crate::platforms::{Batch, StoredOrder};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, CachedStatement, OptionalExtension, Statement, Transaction};
 
 /// What committing one batch did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -61,51 +61,48 @@ impl Store {
         batch: &Batch,
         now: DateTime<Utc>,
     ) -> Result<BatchCounts, StoreError> {
-        let path = self.path.clone();
-        let e = |source| StoreError::Sqlite { path: path.clone(), source };
-        // IMMEDIATE: a deferred transaction that reads first and then writes cannot wait for
-        // another writer (SQLite answers "database is locked" at once); this one waits.
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
-        let mut counts = BatchCounts { seen: batch.unchanged, ..BatchCounts::default() };
-        let now_text = ts(now);
-        if !batch.orders.is_empty() {
-            // Linking early shipments to their order costs a statement per order; most batches
-            // have none waiting, which one look tells.
-            let waiting: bool = tx
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM shipments WHERE shop_id = ?1 AND order_no IS NULL)")
-                .and_then(|mut s| s.query_row([shop_id], |r| r.get(0)))
-                .map_err(e)?;
-            let mut sql = OrderSql::prepare(&tx).map_err(e)?;
-            for order in &batch.orders {
-                tally(&mut counts, upsert_order(&mut sql, (shop_id, platform), order, waiting, &now_text).map_err(e)?);
+        self.write(|tx| {
+            let mut counts = BatchCounts { seen: batch.unchanged, ..BatchCounts::default() };
+            let now_text = ts(now);
+            if !batch.orders.is_empty() {
+                // Linking early shipments to their order costs a statement per order; most batches
+                // have none waiting, which one look tells.
+                let waiting = tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM shipments WHERE shop_id = ?1 AND order_no IS NULL)",
+                        args![shop_id],
+                    )?
+                    .flag(0)?;
+                let mut sql = OrderSql::prepare(tx)?;
+                for order in &batch.orders {
+                    tally(&mut counts, upsert_order(&mut sql, (shop_id, platform), order, waiting, &now_text)?);
+                }
             }
-        }
-        for shipment in &batch.shipments {
-            tally(&mut counts, upsert_shipment(&tx, shop_id, shipment, &now_text).map_err(e)?);
-        }
-        for refund in &batch.refunds {
-            tally(&mut counts, upsert_refund(&tx, shop_id, refund, &now_text).map_err(e)?);
-        }
-        for rejected in &batch.rejected {
-            counts.seen += 1;
-            if store_rejected(&tx, shop_id, rejected, &now_text).map_err(e)? {
-                counts.rejected += 1;
+            for shipment in &batch.shipments {
+                tally(&mut counts, upsert_shipment(tx, shop_id, shipment, &now_text)?);
             }
-            tracing::warn!(shop = shop_id, stream = %rejected.stream, key = rejected.vendor_key, error = rejected.error, "vendor record kept raw: it could not be normalized");
-        }
-        // The forwards these rows cause commit with them (and with the cursor): a crash can
-        // never leave the rows without their pushes.
-        super::links::apply(&tx, &self.links, shop_id, batch, &now_text).map_err(e)?;
-        if let Some(cursor) = &batch.cursor {
-            tx.execute(
-                "INSERT INTO sync_state (shop_id, stream, cursor) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (shop_id, stream) DO UPDATE SET cursor = excluded.cursor",
-                params![shop_id, stream.as_str(), cursor],
-            )
-            .map_err(e)?;
-        }
-        tx.commit().map_err(e)?;
-        Ok(counts)
+            for refund in &batch.refunds {
+                tally(&mut counts, upsert_refund(tx, shop_id, refund, &now_text)?);
+            }
+            for rejected in &batch.rejected {
+                counts.seen += 1;
+                if store_rejected(tx, shop_id, rejected, &now_text)? {
+                    counts.rejected += 1;
+                }
+                tracing::warn!(shop = shop_id, stream = %rejected.stream, key = rejected.vendor_key, error = rejected.error, "vendor record kept raw: it could not be normalized");
+            }
+            // The forwards these rows cause commit with them (and with the cursor): a crash can
+            // never leave the rows without their pushes.
+            super::links::apply(tx, &self.links, shop_id, batch, &now_text)?;
+            if let Some(cursor) = &batch.cursor {
+                tx.execute(
+                    "INSERT INTO sync_state (shop_id, stream, cursor) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (shop_id, stream) DO UPDATE SET cursor = excluded.cursor",
+                    args![shop_id, stream.as_str(), cursor],
+                )?;
+            }
+            Ok(counts)
+        })
     }
 }
 
@@ -134,12 +131,12 @@ fn is_stale(stored: Option<&str>, incoming: Option<&str>) -> bool {
 /// Upserts one order and its lines; `shipments_waiting` says whether any stored shipment still
 /// lacks its order number (see `commit_batch`).
 fn upsert_order(
-    sql: &mut OrderSql<'_>,
+    sql: &mut OrderSql<'_, '_>,
     (shop_id, platform): (&str, &str),
     o: &Order,
     shipments_waiting: bool,
     now: &str,
-) -> rusqlite::Result<Outcome> {
+) -> Result<Outcome, DbError> {
     let created = vendor_ts(o.created_at);
     let updated = opt_ts(o.updated_at);
     let payment = o.payment_status.map(|p| p.as_str());
@@ -178,14 +175,14 @@ fn upsert_order(
             // Same row, read by another release (or stored before raw hashes): note its hash so
             // the next pass skips it unread.
             if existing.as_ref().and_then(|e| e.raw_hash) != Some(raw) {
-                sql.note_raw_hash.execute(params![shop_id, o.order_no, raw])?;
+                sql.note_raw_hash.execute(args![shop_id, o.order_no, raw])?;
             }
             return Ok(Outcome::Unchanged);
         }
         Outcome::Stale => return Ok(Outcome::Stale),
         other => other,
     };
-    sql.upsert.execute(params![
+    sql.upsert.execute(args![
         shop_id,
         o.order_no,
         platform,
@@ -209,10 +206,10 @@ fn upsert_order(
         raw
     ])?;
     if existing.is_some() {
-        sql.delete_lines.execute(params![shop_id, o.order_no])?;
+        sql.delete_lines.execute(args![shop_id, o.order_no])?;
     }
     for l in &o.lines {
-        sql.insert_line.execute(params![
+        sql.insert_line.execute(args![
             shop_id,
             o.order_no,
             l.line_no,
@@ -228,7 +225,7 @@ fn upsert_order(
     }
     if let Some(id) = o.platform_order_id.as_ref().filter(|_| shipments_waiting) {
         // Shipments that arrived before their order name it by internal id only; link them now.
-        sql.link_shipments.execute(params![shop_id, id, o.order_no])?;
+        sql.link_shipments.execute(args![shop_id, id, o.order_no])?;
     }
     record_transition(
         &mut sql.transition,
@@ -262,47 +259,45 @@ impl Stored {
     }
 
     /// Reads the row keyed (`shop_id`, key) with a statement of [`Stored::sql`].
-    fn read(stmt: &mut Statement<'_>, shop_id: &str, key: &str) -> rusqlite::Result<Option<Stored>> {
-        stmt.query_row(params![shop_id, key], |r| {
-            Ok(Stored {
-                status: r.get(0)?,
-                platform_status: r.get(1)?,
-                updated_at: r.get(2)?,
-                fingerprint: r.get(3)?,
-                raw_hash: r.get(4)?,
-            })
-        })
-        .optional()
+    fn read(stmt: &mut Stmt<'_, '_>, shop_id: &str, key: &str) -> Result<Option<Stored>, DbError> {
+        let Some(mut r) = stmt.query_opt(args![shop_id, key])? else { return Ok(None) };
+        Ok(Some(Stored {
+            status: r.text(0)?,
+            platform_status: r.text(1)?,
+            updated_at: r.opt_text(2)?,
+            fingerprint: r.text(3)?,
+            raw_hash: r.opt_int(4)?,
+        }))
     }
 }
 
 /// The statements an order upsert runs, prepared once per batch rather than looked up in the
 /// statement cache for every order.
-struct OrderSql<'c> {
-    read: CachedStatement<'c>,
-    upsert: CachedStatement<'c>,
-    note_raw_hash: CachedStatement<'c>,
-    delete_lines: CachedStatement<'c>,
-    insert_line: CachedStatement<'c>,
-    link_shipments: CachedStatement<'c>,
-    transition: CachedStatement<'c>,
+struct OrderSql<'t, 'c> {
+    read: Stmt<'t, 'c>,
+    upsert: Stmt<'t, 'c>,
+    note_raw_hash: Stmt<'t, 'c>,
+    delete_lines: Stmt<'t, 'c>,
+    insert_line: Stmt<'t, 'c>,
+    link_shipments: Stmt<'t, 'c>,
+    transition: Stmt<'t, 'c>,
 }
 
-impl<'c> OrderSql<'c> {
-    fn prepare(tx: &'c Transaction<'_>) -> rusqlite::Result<Self> {
+impl<'t, 'c> OrderSql<'t, 'c> {
+    fn prepare(tx: &'t Tx<'c>) -> Result<Self, DbError> {
         Ok(OrderSql {
-            read: tx.prepare_cached(&Stored::sql("orders", "order_no"))?,
-            upsert: tx.prepare_cached(UPSERT_ORDER)?,
-            note_raw_hash: tx.prepare_cached("UPDATE orders SET raw_hash = ?3 WHERE shop_id = ?1 AND order_no = ?2")?,
-            delete_lines: tx.prepare_cached("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?,
-            insert_line: tx.prepare_cached(
+            read: tx.prepare(&Stored::sql("orders", "order_no"))?,
+            upsert: tx.prepare(UPSERT_ORDER)?,
+            note_raw_hash: tx.prepare("UPDATE orders SET raw_hash = ?3 WHERE shop_id = ?1 AND order_no = ?2")?,
+            delete_lines: tx.prepare("DELETE FROM order_lines WHERE shop_id = ?1 AND order_no = ?2")?,
+            insert_line: tx.prepare(
                 "INSERT INTO order_lines (shop_id, order_no, line_no, sku, name, quantity, unit_price_minor, quantity_exact,
                     spec, real_quantity, real_amount_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?,
-            link_shipments: tx.prepare_cached(
+            link_shipments: tx.prepare(
                 "UPDATE shipments SET order_no = ?3 WHERE shop_id = ?1 AND platform_order_id = ?2 AND order_no IS NULL",
             )?,
-            transition: tx.prepare_cached(INSERT_TRANSITION)?,
+            transition: tx.prepare(INSERT_TRANSITION)?,
         })
     }
 }
@@ -344,14 +339,14 @@ fn decide(
 
 /// Records a status transition (first sight included) when the unified or vendor status changed.
 fn record_transition(
-    insert: &mut Statement<'_>,
+    insert: &mut Stmt<'_, '_>,
     shop_id: &str,
     (entity, key): (&str, &str),
     existing: Option<&Stored>,
     (to, to_platform): (&str, &str),
     outcome: &Outcome,
     now: &str,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     let from = existing.map(|e| e.status.as_str());
     let from_platform = existing.map(|e| e.platform_status.as_str());
     if from == Some(to) && from_platform == Some(to_platform) {
@@ -361,20 +356,17 @@ fn record_transition(
     if regression {
         tracing::warn!(shop = shop_id, entity, key, from, to, "status moved backwards; recorded as a regression");
     }
-    insert.execute(params![shop_id, entity, key, from, to, from_platform, to_platform, regression, now])?;
+    insert.execute(args![shop_id, entity, key, from, to, from_platform, to_platform, regression, now])?;
     Ok(())
 }
 
-fn upsert_shipment(tx: &Transaction, shop_id: &str, s: &Shipment, now: &str) -> rusqlite::Result<Outcome> {
+fn upsert_shipment(tx: &mut Tx<'_>, shop_id: &str, s: &Shipment, now: &str) -> Result<Outcome, DbError> {
     let order_no = match (&s.order_no, &s.platform_order_id) {
         (Some(no), _) => Some(no.clone()),
         (None, Some(id)) => tx
-            .query_row(
-                "SELECT order_no FROM orders WHERE shop_id = ?1 AND platform_order_id = ?2",
-                params![shop_id, id],
-                |r| r.get(0),
-            )
-            .optional()?,
+            .query_opt("SELECT order_no FROM orders WHERE shop_id = ?1 AND platform_order_id = ?2", args![shop_id, id])?
+            .map(|mut r| r.text(0))
+            .transpose()?,
         (None, None) => None,
     };
     let shipped = opt_ts(s.shipped_at);
@@ -386,28 +378,28 @@ fn upsert_shipment(tx: &Transaction, shop_id: &str, s: &Shipment, now: &str) -> 
         shipped.as_deref().unwrap_or(""),
         &s.raw_json,
     ]);
-    let existing: Option<String> = tx
-        .query_row(
+    let existing = tx
+        .query_opt(
             "SELECT fingerprint FROM shipments WHERE shop_id = ?1 AND shipment_id = ?2",
-            params![shop_id, s.shipment_id],
-            |r| r.get(0),
-        )
-        .optional()?;
+            args![shop_id, s.shipment_id],
+        )?
+        .map(|mut r| r.text(0))
+        .transpose()?;
     if existing.as_deref() == Some(fp.as_str()) {
         return Ok(Outcome::Unchanged);
     }
-    tx.prepare_cached("INSERT INTO shipments (shop_id, shipment_id, order_no, platform_order_id, carrier, tracking_no, shipped_at, synced_at, raw_json, fingerprint)
+    tx.execute("INSERT INTO shipments (shop_id, shipment_id, order_no, platform_order_id, carrier, tracking_no, shipped_at, synced_at, raw_json, fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (shop_id, shipment_id) DO UPDATE SET order_no = excluded.order_no,
             platform_order_id = excluded.platform_order_id, carrier = excluded.carrier, tracking_no = excluded.tracking_no,
             shipped_at = excluded.shipped_at, synced_at = excluded.synced_at, raw_json = excluded.raw_json,
-            fingerprint = excluded.fingerprint")?.execute(
-        params![shop_id, s.shipment_id, order_no, s.platform_order_id, s.carrier, s.tracking_no, shipped, now, s.raw_json, fp],
+            fingerprint = excluded.fingerprint",
+        args![shop_id, s.shipment_id, order_no, s.platform_order_id, s.carrier, s.tracking_no, shipped, now, s.raw_json, fp],
     )?;
     Ok(if existing.is_some() { Outcome::Updated { regression: false } } else { Outcome::Inserted })
 }
 
-fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusqlite::Result<Outcome> {
+fn upsert_refund(tx: &mut Tx<'_>, shop_id: &str, r: &Refund, now: &str) -> Result<Outcome, DbError> {
     let created = opt_ts(r.created_at);
     let updated = opt_ts(r.updated_at);
     let fp = fingerprint(&[
@@ -420,7 +412,7 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
         updated.as_deref().unwrap_or(""),
         &r.raw_json,
     ]);
-    let existing = Stored::read(&mut *tx.prepare_cached(&Stored::sql("refunds", "refund_id"))?, shop_id, &r.refund_id)?;
+    let existing = Stored::read(&mut tx.prepare(&Stored::sql("refunds", "refund_id"))?, shop_id, &r.refund_id)?;
     let outcome = match decide(existing.as_ref(), &fp, updated.as_deref(), |old| {
         // A refund moving back along its lifecycle, or out of a side exit, is reported like an
         // order regression.
@@ -430,16 +422,16 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
         Outcome::Stale => return Ok(Outcome::Stale),
         other => other,
     };
-    tx.prepare_cached("INSERT INTO refunds (shop_id, refund_id, order_no, status, platform_status, amount_minor, reason, created_at, updated_at, synced_at, raw_json, fingerprint)
+    tx.execute("INSERT INTO refunds (shop_id, refund_id, order_no, status, platform_status, amount_minor, reason, created_at, updated_at, synced_at, raw_json, fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (shop_id, refund_id) DO UPDATE SET order_no = excluded.order_no, status = excluded.status,
             platform_status = excluded.platform_status, amount_minor = excluded.amount_minor, reason = excluded.reason,
             created_at = excluded.created_at, updated_at = excluded.updated_at, synced_at = excluded.synced_at,
-            raw_json = excluded.raw_json, fingerprint = excluded.fingerprint")?.execute(
-        params![shop_id, r.refund_id, r.order_no, r.status.as_str(), r.platform_status, r.amount_minor, r.reason, created, updated, now, r.raw_json, fp],
+            raw_json = excluded.raw_json, fingerprint = excluded.fingerprint",
+        args![shop_id, r.refund_id, r.order_no, r.status.as_str(), r.platform_status, r.amount_minor, r.reason, created, updated, now, r.raw_json, fp],
     )?;
     record_transition(
-        &mut *tx.prepare_cached(INSERT_TRANSITION)?,
+        &mut tx.prepare(INSERT_TRANSITION)?,
         shop_id,
         ("refund", &r.refund_id),
         existing.as_ref(),
@@ -451,12 +443,13 @@ fn upsert_refund(tx: &Transaction, shop_id: &str, r: &Refund, now: &str) -> rusq
 }
 
 /// Stores a raw reject; returns true when it was new or different.
-fn store_rejected(tx: &Transaction, shop_id: &str, r: &Rejected, now: &str) -> rusqlite::Result<bool> {
-    let changed = tx.prepare_cached("INSERT INTO rejected_records (shop_id, stream, vendor_key, error, raw_json, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+fn store_rejected(tx: &mut Tx<'_>, shop_id: &str, r: &Rejected, now: &str) -> Result<bool, DbError> {
+    let changed = tx.execute("INSERT INTO rejected_records (shop_id, stream, vendor_key, error, raw_json, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (shop_id, stream, vendor_key) DO UPDATE SET error = excluded.error, raw_json = excluded.raw_json,
             seen_at = excluded.seen_at
-         WHERE rejected_records.raw_json IS NOT excluded.raw_json OR rejected_records.error IS NOT excluded.error")?.execute(
-        params![shop_id, r.stream.as_str(), r.vendor_key, r.error, r.raw_json, now],
+         WHERE rejected_records.raw_json IS DISTINCT FROM excluded.raw_json
+            OR rejected_records.error IS DISTINCT FROM excluded.error",
+        args![shop_id, r.stream.as_str(), r.vendor_key, r.error, r.raw_json, now],
     )?;
     Ok(changed > 0)
 }
@@ -464,23 +457,21 @@ fn store_rejected(tx: &Transaction, shop_id: &str, r: &Rejected, now: &str) -> r
 impl Store {
     /// Order numbers of the shop's stored orders that are not in a terminal state.
     pub fn open_orders(&self, shop_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled') ORDER BY order_no")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![shop_id], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT order_no FROM orders WHERE shop_id = ?1 AND status NOT IN ('completed', 'cancelled') ORDER BY order_no",
+            args![shop_id],
+            |mut r| r.text(0),
+        )
     }
 
     /// Refund ids of the shop's stored refunds that may still change (not closed, rejected or
     /// cancelled; see `Sink::open_refunds`).
     pub fn open_refunds(&self, shop_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT refund_id FROM refunds WHERE shop_id = ?1 AND status NOT IN ('closed', 'rejected', 'cancelled') ORDER BY refund_id")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![shop_id], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT refund_id FROM refunds WHERE shop_id = ?1 AND status NOT IN ('closed', 'rejected', 'cancelled') ORDER BY refund_id",
+            args![shop_id],
+            |mut r| r.text(0),
+        )
     }
 
     /// Up to `limit` order numbers of the shop in `status`, oldest first.
@@ -490,15 +481,11 @@ impl Store {
         status: OrderStatus,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT order_no FROM orders WHERE shop_id = ?1 AND status = ?2 ORDER BY created_at, order_no LIMIT ?3",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows =
-            stmt.query_map(params![shop_id, status.as_str(), limit as i64], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT order_no FROM orders WHERE shop_id = ?1 AND status = ?2 ORDER BY created_at, order_no LIMIT ?3",
+            args![shop_id, status.as_str(), limit],
+            |mut r| r.text(0),
+        )
     }
 
     /// The stored orders among those whose raw JSON hashes to one of `raw_hashes` (see
@@ -509,41 +496,33 @@ impl Store {
         for chunk in raw_hashes.chunks(100) {
             let marks = (2..chunk.len() + 2).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
             let sql = format!("SELECT raw_hash, order_no FROM orders WHERE shop_id = ?1 AND raw_hash IN ({marks})");
-            let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-            let params = std::iter::once(&shop_id as &dyn rusqlite::ToSql)
-                .chain(chunk.iter().map(|h| h as &dyn rusqlite::ToSql));
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(|e| self.err(e))?;
-            found.extend(rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))?);
+            let params: Vec<Param<'_>> =
+                std::iter::once(Param::Text(shop_id)).chain(chunk.iter().map(|h| Param::Int(*h))).collect();
+            found.extend(self.rows(&sql, &params, |mut r| Ok((r.int(0)?, r.text(1)?)))?);
         }
         Ok(found)
     }
 
     /// Row counts of the synced tables for one shop: (orders, shipments, refunds, status changes).
     pub fn shop_counts(&self, shop_id: &str) -> Result<(i64, i64, i64, i64), StoreError> {
-        self.conn
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM orders WHERE shop_id = ?1), (SELECT COUNT(*) FROM shipments WHERE shop_id = ?1),
-                        (SELECT COUNT(*) FROM refunds WHERE shop_id = ?1), (SELECT COUNT(*) FROM status_changes WHERE shop_id = ?1)",
-                params![shop_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .map_err(|e| self.err(e))
+        let counts = self.row(
+            "SELECT (SELECT COUNT(*) FROM orders WHERE shop_id = ?1), (SELECT COUNT(*) FROM shipments WHERE shop_id = ?1),
+                    (SELECT COUNT(*) FROM refunds WHERE shop_id = ?1), (SELECT COUNT(*) FROM status_changes WHERE shop_id = ?1)",
+            args![shop_id],
+            |mut r| Ok((r.int(0)?, r.int(1)?, r.int(2)?, r.int(3)?)),
+        )?;
+        Ok(counts.unwrap_or_default())
     }
 
     /// The stored orders among `order_nos`.
     pub fn stored_orders(&self, shop_id: &str, order_nos: &[String]) -> Result<Vec<StoredOrder>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT order_no, status, platform_status, raw_json, synced_at FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-            )
-            .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for no in order_nos {
-            let row = stmt.query_row(params![shop_id, no], stored_order).optional().map_err(|e| self.err(e))?;
-            out.extend(row);
+            out.extend(self.row(
+                "SELECT order_no, status, platform_status, raw_json, synced_at FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+                args![shop_id, no],
+                |mut r| stored_order(&mut r),
+            )?);
         }
         Ok(out)
     }
@@ -557,28 +536,21 @@ impl Store {
         after: &str,
         limit: usize,
     ) -> Result<Vec<(StoredOrder, Vec<String>)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "WITH page AS (
-                    SELECT order_no, status, platform_status, raw_json, synced_at FROM orders o
-                    WHERE shop_id = ?1 AND order_no > ?2 AND (status NOT IN ('completed', 'cancelled')
-                        OR NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no)
-                        OR (?4 != '' AND synced_at >= ?4))
-                    ORDER BY order_no LIMIT ?3)
-                 SELECT p.order_no, p.status, p.platform_status, p.raw_json, p.synced_at, s.raw_json
-                 FROM page p LEFT JOIN shipments s ON s.shop_id = ?1 AND s.order_no = p.order_no
-                 ORDER BY p.order_no, s.shipment_id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![shop_id, after, limit as i64, changed_since], |r| {
-                Ok((stored_order(r)?, r.get::<_, Option<String>>(5)?))
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = self.rows(
+            "WITH page AS (
+                SELECT order_no, status, platform_status, raw_json, synced_at FROM orders o
+                WHERE shop_id = ?1 AND order_no > ?2 AND (status NOT IN ('completed', 'cancelled')
+                    OR NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no)
+                    OR (?4 != '' AND synced_at >= ?4))
+                ORDER BY order_no LIMIT ?3)
+             SELECT p.order_no, p.status, p.platform_status, p.raw_json, p.synced_at, s.raw_json
+             FROM page p LEFT JOIN shipments s ON s.shop_id = ?1 AND s.order_no = p.order_no
+             ORDER BY p.order_no, s.shipment_id",
+            args![shop_id, after, limit, changed_since],
+            |mut r| Ok((stored_order(&mut r)?, r.opt_text(5)?)),
+        )?;
         let mut out: Vec<(StoredOrder, Vec<String>)> = Vec::new();
-        for row in rows {
-            let (order, shipment) = row.map_err(|e| self.err(e))?;
+        for (order, shipment) in rows {
             match out.last_mut() {
                 Some((last, raws)) if last.order_no == order.order_no => raws.extend(shipment),
                 _ => out.push((order, shipment.into_iter().collect())),
@@ -589,37 +561,32 @@ impl Store {
 
     /// Ids of the stored shipments of one order.
     pub fn shipment_ids(&self, shop_id: &str, order_no: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT shipment_id FROM shipments WHERE shop_id = ?1 AND order_no = ?2 ORDER BY shipped_at, shipment_id")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![shop_id, order_no], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT shipment_id FROM shipments WHERE shop_id = ?1 AND order_no = ?2 ORDER BY shipped_at, shipment_id",
+            args![shop_id, order_no],
+            |mut r| r.text(0),
+        )
     }
 
     /// The stored unified status of an order, if the order is known.
     pub fn order_status(&self, shop_id: &str, order_no: &str) -> Result<Option<OrderStatus>, StoreError> {
-        let status: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT status FROM orders WHERE shop_id = ?1 AND order_no = ?2",
-                params![shop_id, order_no],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
+        let status = self.row(
+            "SELECT status FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+            args![shop_id, order_no],
+            |mut r| r.text(0),
+        )?;
         Ok(status.map(|s| s.parse().unwrap_or(OrderStatus::Unknown)))
     }
 }
 
-fn stored_order(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOrder> {
-    let status: String = r.get(1)?;
+fn stored_order(r: &mut Row) -> Result<StoredOrder, DbError> {
+    let status = r.text(1)?;
     Ok(StoredOrder {
-        order_no: r.get(0)?,
+        order_no: r.text(0)?,
         status: status.parse().unwrap_or(OrderStatus::Unknown),
-        platform_status: r.get(2)?,
-        raw_json: r.get(3)?,
-        synced_at: r.get(4)?,
+        platform_status: r.text(2)?,
+        raw_json: r.text(3)?,
+        synced_at: r.text(4)?,
     })
 }
 
@@ -686,8 +653,8 @@ mod tests {
     }
 
     fn changes(store: &Store) -> Vec<(String, Option<String>, String, i64)> {
-        let mut stmt = store
-            .connection()
+        let conn = store.connection();
+        let mut stmt = conn
             .prepare("SELECT entity_key, from_platform_status, to_platform_status, regression FROM status_changes ORDER BY id")
             .unwrap();
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
