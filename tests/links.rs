@@ -6,10 +6,11 @@
 
 mod common;
 
-use common::{count, TestDir};
+use common::{count, text, TestDir};
 use ordersync::model::Stream;
 use ordersync::runtime::Runtime;
 use ordersync::sim::{liangben::LbSim, shopsuite::SsSim, ymcart::YmSim, SimHandle, Simulator};
+use ordersync::store::Param;
 use std::collections::BTreeMap;
 use std::process::Command;
 use tokio_util::sync::CancellationToken;
@@ -207,7 +208,7 @@ carriers = { "中通" = "ZTO" }
     pass(&rt, "lb", Stream::Orders).await;
     pass(&rt, "lb", Stream::Shipments).await;
     assert_eq!(
-        count(&w.dir.store(), "SELECT COUNT(*) FROM outbox"),
+        count(w.dir.reader(), "SELECT COUNT(*) FROM outbox"),
         0,
         "nothing forwarded before the storefront is known"
     );
@@ -237,7 +238,7 @@ carriers = { "中通" = "ZTO" }
     assert_same(&w.applied_ships(), &want_after, "the corrected number is one new push");
 
     // `links` lists the figures and every unmatched supplier order with why.
-    let figures = w.dir.store().link_figures("lb", "ym").unwrap();
+    let figures = w.dir.reader().link_figures("lb", "ym").unwrap();
     assert_eq!(figures.matched, 150);
     assert_eq!((figures.forwarded, figures.waiting, figures.failed, figures.skipped), (181, 0, 0, 0));
     assert_eq!(figures.oldest_unforwarded_at, None);
@@ -286,19 +287,14 @@ async fn a_shipment_waiting_past_three_periods_fails_status_check() {
     let rt = w.runtime();
     every_stream(&rt).await;
     flush(&rt).await;
-    let figures = w.dir.store().link_figures("lb", "ym").unwrap();
+    let figures = w.dir.reader().link_figures("lb", "ym").unwrap();
     assert_eq!((figures.matched, figures.waiting, figures.forwarded), (1, 1, 0));
-    let note: String =
-        w.dir.store().connection().query_row("SELECT note FROM link_forwards", [], |r| r.get(0)).unwrap();
+    let note = text(w.dir.reader(), "SELECT note FROM link_forwards").expect("a note");
     assert!(note.contains("pending"), "{note}");
     let (code, out, err) = w.cli(&["status", "--check"]);
     assert_eq!(code, 0, "waiting, but not for long: {out}{err}");
 
-    w.dir
-        .store()
-        .connection()
-        .execute("UPDATE link_forwards SET first_seen_at = '2000-01-01T00:00:00.000Z'", [])
-        .unwrap();
+    w.dir.reader().execute("UPDATE link_forwards SET first_seen_at = '2000-01-01T00:00:00.000Z'", &[]).unwrap();
     let (code, out, _) = w.cli(&["status", "--check"]);
     assert_eq!(code, 1, "overdue: {out}");
     assert!(out.contains("lb → ym") && out.contains("OVERDUE"), "{out}");
@@ -309,7 +305,7 @@ async fn a_shipment_waiting_past_three_periods_fails_status_check() {
     assert!(w.ym.touch_order(YM, &unpaid, 200));
     every_stream(&rt).await;
     flush(&rt).await;
-    let figures = w.dir.store().link_figures("lb", "ym").unwrap();
+    let figures = w.dir.reader().link_figures("lb", "ym").unwrap();
     assert_eq!((figures.waiting, figures.forwarded), (0, 1));
     assert_eq!(w.applied_ships().len(), 1);
     let (code, out, err) = w.cli(&["status", "--check"]);
@@ -323,7 +319,7 @@ async fn a_shipment_waiting_past_three_periods_fails_status_check() {
     every_stream(&rt).await;
     assert!(w.ym.touch_order(YM, &done, 700), "completed at the storefront meanwhile");
     flush(&rt).await;
-    let figures = w.dir.store().link_figures("lb", "ym").unwrap();
+    let figures = w.dir.reader().link_figures("lb", "ym").unwrap();
     assert_eq!((figures.forwarded, figures.waiting, figures.failed), (1, 0, 1));
     assert!(figures.oldest_unforwarded_at.is_some(), "a failed forward is not forwarded");
     let (code, out, _) = w.cli(&["links"]);
@@ -332,11 +328,10 @@ async fn a_shipment_waiting_past_three_periods_fails_status_check() {
     let (code, out, _) = w.cli(&["status", "--check"]);
     assert_eq!(code, 1, "a dead letter: {out}");
     // The operator gives it up: cancelled, it is skipped, no longer failed, and the check passes.
-    let id: i64 =
-        w.dir.store().connection().query_row("SELECT id FROM outbox WHERE state = 'failed'", [], |r| r.get(0)).unwrap();
+    let id = count(w.dir.reader(), "SELECT id FROM outbox WHERE state = 'failed'");
     let (code, out, err) = w.cli(&["outbox", "cancel", &id.to_string()]);
     assert_eq!(code, 0, "{out}{err}");
-    let figures = w.dir.store().link_figures("lb", "ym").unwrap();
+    let figures = w.dir.reader().link_figures("lb", "ym").unwrap();
     assert_eq!((figures.forwarded, figures.failed, figures.skipped), (1, 0, 1));
     let (code, out, err) = w.cli(&["status", "--check"]);
     assert_eq!(code, 0, "given up: {out}{err}");
@@ -391,7 +386,7 @@ pattern = "店铺单号:{no}"
     pass(&rt, "ss", Stream::Orders).await;
     flush(&rt).await;
     assert_same(&w.applied_ships(), &want, "every ShopSuite parcel reached the storefront once");
-    let figures = w.dir.store().link_figures("ss", "ym").unwrap();
+    let figures = w.dir.reader().link_figures("ss", "ym").unwrap();
     assert_eq!(figures.matched, 30);
     assert_eq!(figures.forwarded, want.len() as u64);
     let why: BTreeMap<&str, &str> = figures.unmatched.iter().map(|u| (u.from_order.as_str(), u.why.as_str())).collect();
@@ -427,13 +422,12 @@ match = "table"
         assert_eq!(code, 0, "{out}{err}");
     }
     {
-        let store = w.dir.store();
+        let store = w.dir.reader();
         for (sn, no) in sns.iter().zip(&w.storefront).skip(8).take(2) {
             store
-                .connection()
                 .execute(
                     "INSERT INTO order_links (from_shop, from_order, to_shop, to_order) VALUES ('lb', ?1, 'ym', ?2)",
-                    [sn, no],
+                    &[Param::Text(sn), Param::Text(no)],
                 )
                 .unwrap();
         }
@@ -448,7 +442,7 @@ match = "table"
     let (code, out, err) = w.cli(&["link", "add", "--from", &format!("lb:{}", sns[10]), "--to", "ym:SY-NOPE"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("not matched yet") && out.contains("`SY-NOPE` is not in shop `ym`"), "{out}");
-    let figures = w.dir.store().link_figures("lb", "ym").unwrap();
+    let figures = w.dir.reader().link_figures("lb", "ym").unwrap();
     assert_eq!((figures.matched, figures.forwarded, figures.unmatched.len()), (10, 10, 2));
     let why: Vec<(&str, &str)> = figures.unmatched.iter().map(|u| (u.from_order.as_str(), u.why.as_str())).collect();
     assert!(why[0].1.contains("SY-NOPE") || why[1].1.contains("SY-NOPE"), "{why:?}");
@@ -478,8 +472,8 @@ async fn a_supplier_cancel_raises_an_alert_and_cancels_only_when_configured() {
     pass(&rt, "lb", Stream::Orders).await;
     pass(&rt, "lb", Stream::Refunds).await;
     flush(&rt).await;
-    let store = w.dir.store();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox"), 0, "an alert only: nothing pushed");
+    let store = w.dir.reader();
+    assert_eq!(count(store, "SELECT COUNT(*) FROM outbox"), 0, "an alert only: nothing pushed");
     let alerts = store.link_alerts().unwrap();
     let kinds: Vec<(&str, &str)> = alerts.iter().map(|a| (a.to_order.as_str(), a.kind.as_str())).collect();
     assert_eq!(
@@ -677,6 +671,6 @@ to = "gm"
     for id in [&ids[0], &ids[1], &ids[4]] {
         assert_eq!(truth.iter().find(|t| t.order_id == *id).map(|t| t.status), Some(10), "{id} delivering");
     }
-    let figures = dir.store().link_figures("lb", "gm").unwrap();
+    let figures = dir.reader().link_figures("lb", "gm").unwrap();
     assert_eq!((figures.matched, figures.forwarded, figures.skipped, figures.waiting), (5, 4, 2, 0));
 }

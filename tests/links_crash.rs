@@ -121,7 +121,7 @@ to = "ym"
         if round == 3 {
             let r = lb.truth_outbound(LB).into_iter().next().expect("shipped");
             let queued = count(
-                &dir.store(),
+                dir.reader(),
                 &format!(
                     "SELECT COUNT(*) FROM link_forwards WHERE tracking_no = '{}' AND state = 'queued'",
                     r.express_sn
@@ -135,8 +135,8 @@ to = "ym"
         }
         let mut child = spawn_daemon(&dir);
         let pending = |dir: &TestDir| {
-            dir.dir.path().join("ordersync.db").exists()
-                && count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')") > 0
+            dir.database_exists()
+                && count(dir.reader(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')") > 0
         };
         if round % 2 == 0 {
             // As soon as a supplier pass has queued forwards that are not delivered yet.
@@ -164,7 +164,7 @@ to = "ym"
     let mut child = spawn_daemon(&dir);
     let start = Instant::now();
     loop {
-        let open = count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')");
+        let open = count(dir.reader(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')");
         if open == 0 && applied(&ym).len() == want.len() {
             break;
         }
