@@ -23,9 +23,11 @@ declare -A TESTS=(
   [src/ratelimit.rs]="--lib --test ratelimit"
   [src/retry.rs]="--lib --test connect_failures"
   [src/platforms/envelope/scan.rs]="--lib --test properties"
+  [src/store/links.rs]="--lib --test links"
+  [src/links.rs]="--lib --test links"
 )
 ORDER=(src/ratelimit.rs src/retry.rs src/store/outbox.rs src/push.rs src/platforms/values.rs src/store/records.rs
-  src/platforms/envelope/scan.rs)
+  src/platforms/envelope/scan.rs src/store/links.rs src/links.rs)
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("${ORDER[@]}")
 

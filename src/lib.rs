@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod holder;
 pub mod lease;
+pub mod links;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub pass_seconds: HistogramVec,
     lag: IntGaugeVec,
     outbox: IntGaugeVec,
+    link_shipments: IntGaugeVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -49,8 +50,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(pushes.clone()))?;
     registry.register(Box::new(pass_seconds.clone()))?;
     registry.register(Box::new(lag.clone()))?;
+    let link_shipments = IntGaugeVec::new(
+        Opts::new("link_shipments", "Linked supplier shipments by state (forwarded, waiting, failed, skipped)"),
+        &["from", "to", "state"],
+    )?;
     registry.register(Box::new(outbox.clone()))?;
-    Ok(Metrics { registry, requests, rows, pushes, pass_seconds, lag, outbox })
+    registry.register(Box::new(link_shipments.clone()))?;
+    Ok(Metrics { registry, requests, rows, pushes, pass_seconds, lag, outbox, link_shipments })
 }
 
 /// The process's metrics (registered once; the names are fixed, so building cannot fail).
@@ -71,6 +77,14 @@ pub fn render(rt: &Runtime) -> String {
                 [("pending", o.pending), ("in_flight", o.in_flight), ("failed", o.failed), ("done", o.done)]
             {
                 m.outbox.with_label_values(&[&o.shop_id, state]).set(n as i64);
+            }
+        }
+        for link in rt.links.iter() {
+            let Ok(f) = store.link_figures(&link.from, &link.to) else { continue };
+            for (state, n) in
+                [("forwarded", f.forwarded), ("waiting", f.waiting), ("failed", f.failed), ("skipped", f.skipped)]
+            {
+                m.link_shipments.with_label_values(&[&f.from, &f.to, state]).set(n as i64);
             }
         }
     }

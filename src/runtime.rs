@@ -4,6 +4,7 @@
 //! request budget mid-second.
 
 use crate::config::{Config, ShopConfig};
+use crate::links::LinkPlan;
 use crate::platforms::{self, Connector};
 use crate::ratelimit::{BudgetLink, RateLimiter, SharedBudget};
 use crate::store::Store;
@@ -25,6 +26,8 @@ pub struct Runtime {
     pub config: Config,
     /// Shops in file order.
     pub shops: Vec<Arc<Shop>>,
+    /// The links, resolved against their platforms; every store this runtime opens applies them.
+    pub links: Arc<Vec<LinkPlan>>,
     /// The connection every shop's rate budget is spent through (kept across reloads).
     budget_link: BudgetLink,
     /// Connections kept for reuse (kept across reloads).
@@ -99,18 +102,20 @@ impl Runtime {
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;
             shops.push(Arc::new(Shop { config: shop.clone(), connector, limiter }));
         }
-        Ok(Runtime { config, shops, budget_link, pool })
+        let links = Arc::new(crate::links::plans(&config));
+        Ok(Runtime { config, shops, links, budget_link, pool })
     }
 
     /// A connection to the configured database (a kept one when there is one), with the
-    /// configured busy timeout.
+    /// configured busy timeout, applying this runtime's links.
     pub fn store(&self) -> Result<Pooled, crate::store::StoreError> {
         let kept = self.pool.0.lock().ok().and_then(|mut idle| idle.pop());
         let store = match kept {
             Some(store) => store,
             None => Store::connect(&self.config.daemon.database, self.config.daemon.busy_timeout)?,
         };
-        Ok(Pooled { store: Some(store), pool: self.pool.clone() })
+        // A kept connection may come from before a reload: the links are this runtime's.
+        Ok(Pooled { store: Some(store.with_links(Arc::clone(&self.links))), pool: self.pool.clone() })
     }
 
     /// The shop with id `id`.
@@ -119,7 +124,7 @@ impl Runtime {
     }
 }
 
-/// Loads and validates the configuration file, platform rules included.
+/// Loads and validates the configuration file, platform rules included (shops and links).
 pub fn load_config(path: &std::path::Path) -> Result<Config, crate::config::ConfigError> {
-    crate::config::load(path, &platforms::shop_rules)
+    crate::config::load_with_links(path, &platforms::shop_rules, &crate::links::rules)
 }

@@ -116,3 +116,44 @@ fn instances_starting_at_once_create_the_schema_once() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+/// A PostgreSQL database at version 4 (before links) is brought to 5 by migrations/pg/0005.sql:
+/// the link tables appear with the columns a new database gets, and stored rows are kept.
+#[test]
+fn a_version_4_database_gets_the_link_tables() {
+    let Some(url) = cluster() else { return };
+    let database = Database::Postgres { url, password: None };
+    let fresh = Store::connect(&database, Duration::from_secs(10)).unwrap();
+    let columns = |store: &Store| -> BTreeSet<(String, String)> {
+        let sql = "SELECT table_name, column_name FROM information_schema.columns
+                   WHERE table_schema = 'public' AND table_name LIKE '%link%'";
+        store.query(sql, &[]).unwrap().into_iter().map(|mut r| (r.text(0).unwrap(), r.text(1).unwrap())).collect()
+    };
+    let new_columns = columns(&fresh);
+    assert_eq!(new_columns.iter().map(|(t, _)| t.as_str()).collect::<BTreeSet<_>>().len(), 4, "{new_columns:?}");
+    fresh.execute("DROP TABLE order_links, link_orders, link_forwards, link_alerts", &[]).unwrap();
+    fresh.execute("UPDATE ordersync_schema SET version = 4", &[]).unwrap();
+    fresh
+        .execute(
+            "INSERT INTO holders (id, host, pid, started, kind, seen_at) VALUES ('h', 'host', 1, 's', 'sync', 't')",
+            &[],
+        )
+        .unwrap();
+    assert!(columns(&fresh).is_empty(), "the link tables are gone: a version-4 database");
+    drop(fresh);
+    let store = Store::connect(&database, Duration::from_secs(10)).unwrap();
+    let mut version = store.query("SELECT version FROM ordersync_schema", &[]).unwrap().remove(0);
+    assert_eq!(version.int(0).unwrap(), 5);
+    assert_eq!(columns(&store), new_columns, "migrated tables equal new ones");
+    let mut holders = store.query("SELECT COUNT(*) FROM holders", &[]).unwrap().remove(0);
+    assert_eq!(holders.int(0).unwrap(), 1, "rows are kept");
+    // The default works on a migrated database.
+    store
+        .execute(
+            "INSERT INTO order_links (from_shop, from_order, to_shop, to_order) VALUES ('lb', 'L1', 'ym', 'Y1')",
+            &[],
+        )
+        .unwrap();
+    let mut created = store.query("SELECT created_at FROM order_links", &[]).unwrap().remove(0);
+    assert!(created.text(0).unwrap().ends_with('Z'));
+}

@@ -1,6 +1,6 @@
 //! `ordersync capabilities`: what each platform can sync and push.
 
-use crate::platforms::REGISTRY;
+use crate::platforms::{Forward, Side, REGISTRY};
 use std::process::ExitCode;
 
 /// Prints one block per platform.
@@ -24,6 +24,16 @@ pub fn run() -> ExitCode {
             list(c.read_back.iter().map(|k| k.to_string()).collect())
         );
         println!("  credentials:    {}", c.credentials.join(", "));
+        println!("  side:           {}", c.side.as_str());
+        if c.side == Side::Seller {
+            println!("  as storefront:  {}", forward(c.forward));
+        } else {
+            let mut by = Vec::new();
+            by.extend(c.external_ref.then_some("external_ref"));
+            by.extend(c.message_field.map(|_| "message"));
+            by.push("table");
+            println!("  as supplier:    match = {}", by.join(" | "));
+        }
         for (stream, why) in c.stream_gaps {
             println!("  no {stream}: {why}");
         }
@@ -32,4 +42,22 @@ pub fn run() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// What a linked supplier shipment becomes at a storefront of the platform.
+fn forward(f: Forward) -> String {
+    let list =
+        |accepts: &[crate::model::OrderStatus]| accepts.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    match f {
+        Forward::Nothing => "cannot take forwarded shipments (buyer side)".into(),
+        Forward::Ship { several: true, accepts } => {
+            format!("a ship push per tracking number (several parcels: each one), when the order is {}", list(accepts))
+        }
+        Forward::Ship { several: false, accepts } => {
+            format!("a ship push of the first parcel's tracking number only, when the order is {}", list(accepts))
+        }
+        Forward::Status { to, accepts } => {
+            format!("a status push to {to} (no tracking number), from {}", list(accepts))
+        }
+    }
 }

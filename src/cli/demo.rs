@@ -92,9 +92,13 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
                 refunds: 0,
             }
         }),
-        applied_pushes: Box::new(move || ym.applied_pushes()),
+        applied_pushes: Box::new({
+            let ym = ym.clone();
+            move || ym.applied_pushes()
+        }),
         _server: server,
     });
+    let ym_for_links = ym;
 
     let gm = GmSim::new(2027);
     gm.add_shop("demo-gm", "demo-gm-secret", orders, 30);
@@ -118,7 +122,19 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
 
     let lb = LbSim::new(2028);
     lb.add_shop("demo-lb", orders, 30);
+    // The supplier orders that carry a buyer's number carry a storefront order's: the merchant
+    // bought them for those YMCart orders (the others are stock for the warehouse).
+    // Only open storefront orders (unpaid or paid, not shipped) are still waiting for goods.
+    let storefront: Vec<_> =
+        ym_for_links.truth_orders("demo-ym").into_iter().filter(|o| matches!(o.order_status, 100 | 200)).collect();
+    let numbered = lb.truth_orders("demo-lb").into_iter().filter(|o| o.external_order_sn.is_some());
+    let mut bought = std::collections::HashSet::new();
+    for (supplier, sold) in numbered.zip(&storefront) {
+        lb.set_external_order_sn("demo-lb", &supplier.order_sn, Some(&sold.itemno));
+        bought.insert(sold.itemno.clone());
+    }
     let server = lb.serve().await.context("cannot start the Liangben simulator")?;
+    let dropship = dropship(&ym_for_links, &lb, bought);
     shops.push(DemoShop {
         id: "lb-demo",
         config: block(
@@ -128,7 +144,14 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
             format!("token_file = \"{}\"", secret("lb.token", "demo-lb")?),
             &["orders", "shipments", "refunds"],
         ),
-        activity: lb.spawn_activity("demo-lb", TICK),
+        activity: {
+            let supplier = lb.spawn_activity("demo-lb", TICK);
+            // One handle stops both the supplier's own moves and the merchant's purchases.
+            tokio::spawn(async move {
+                let _stop_both = (AbortOnDrop(supplier), AbortOnDrop(dropship));
+                std::future::pending::<()>().await
+            })
+        },
         truth: Box::new({
             let s = lb.clone();
             move || Truth {
@@ -168,6 +191,30 @@ async fn start_shops(dir: &Path, orders: usize) -> anyhow::Result<Vec<DemoShop>>
     Ok(shops)
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The merchant's dropshipping: every tick, the newest paid storefront orders not bought yet are
+/// bought from the Liangben supplier under the storefront's order number (`external_order_sn`),
+/// so the link forwards the supplier's shipments to them.
+/// `bought`: storefront orders already bought from the supplier.
+fn dropship(ym: &YmSim, lb: &LbSim, mut bought: std::collections::HashSet<String>) -> JoinHandle<()> {
+    let (ym, lb) = (ym.clone(), lb.clone());
+    crate::sim::every(TICK, move || {
+        let paid = ym.order_nos_in_status("demo-ym", 200);
+        for no in paid.iter().rev().filter(|no| !bought.contains(*no)).take(2).cloned().collect::<Vec<_>>() {
+            lb.add_order_for("demo-lb", Some(&no));
+            bought.insert(no);
+        }
+    })
+}
+
 fn write_config(dir: &Path, shops: &[DemoShop]) -> anyhow::Result<PathBuf> {
     let mut text = String::from(
         "# Written by `ordersync demo`; every shop talks to a simulator on 127.0.0.1.\n\
@@ -177,6 +224,8 @@ fn write_config(dir: &Path, shops: &[DemoShop]) -> anyhow::Result<PathBuf> {
     for shop in shops {
         text.push_str(&shop.config);
     }
+    // The Liangben supplier's shipments reach the YMCart storefront orders they fulfil.
+    text.push_str("[[links]]\nfrom = \"lb-demo\"\nto = \"ym-demo\"\n");
     let path = dir.join("ordersync.toml");
     std::fs::write(&path, text)?;
     Ok(path)
@@ -276,12 +325,15 @@ fn wanted(status: OrderStatus, order_no: &str) -> Vec<PushPayload> {
 fn enqueue_pushes(rt: &Runtime, store: &mut Store) -> anyhow::Result<()> {
     for shop in &rt.shops {
         let id = &shop.config.id;
+        // A storefront order whose supplier shipment is on its way to it is left alone until it
+        // lands (completing it first would make the platform refuse the tracking number).
+        let awaited = store.orders_awaiting_forwards(id)?;
         for state in
             [OrderStatus::Pending, OrderStatus::AwaitingFulfillment, OrderStatus::Processing, OrderStatus::Shipped]
         {
             // Cancel rarely; move the rest along briskly.
             let n = if state == OrderStatus::Pending { 1 } else { 3 };
-            for order_no in store.orders_in_status(id, state, n)? {
+            for order_no in store.orders_in_status(id, state, n)?.into_iter().filter(|o| !awaited.contains(o)) {
                 for payload in wanted(state, &order_no) {
                     let ok = shop.connector.capabilities().check(&payload).is_ok()
                         && shop.connector.check_move(&payload, Some(state)).is_ok();
@@ -354,6 +406,20 @@ fn summary(rt: &Runtime, shops: &[DemoShop], elapsed: Duration) -> anyhow::Resul
             o.failed,
             applied.len(),
             if problems.is_empty() { "ok".to_string() } else { problems.join("; ") }
+        );
+    }
+    for link in rt.links.iter() {
+        let f = store.link_figures(&link.from, &link.to)?;
+        println!(
+            "  link {} → {}: {} supplier orders matched ({} unmatched), {} shipments forwarded, {} waiting, {} failed, {} alerts",
+            f.from,
+            f.to,
+            f.matched,
+            f.unmatched.len(),
+            f.forwarded,
+            f.waiting,
+            f.failed,
+            f.alerts
         );
     }
     println!("  database: {}", rt.config.daemon.database);

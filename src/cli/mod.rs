@@ -7,6 +7,7 @@ mod capabilities;
 mod check;
 mod demo;
 mod flush;
+mod links;
 mod outbox;
 mod push;
 mod resync;
@@ -54,6 +55,11 @@ pub enum Command {
     Resync(resync::Args),
     /// Validate the configuration file; exit 1 naming each problem.
     Check,
+    /// Linked supplier → storefront orders: matched, unmatched, forwarded.
+    Links(links::Args),
+    /// Record a link the order numbers cannot show.
+    #[command(subcommand)]
+    Link(links::LinkCommand),
     /// What each platform can sync and push.
     Capabilities,
     /// The built-in simulators plus the daemon: no credentials needed.
@@ -106,6 +112,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&load(&path)?, args),
         Command::Outbox(cmd) => outbox::run(&load(&path)?, cmd),
         Command::Resync(args) => resync::run(&load(&path)?, args),
+        Command::Links(args) => links::run(&load(&path)?, args),
+        Command::Link(cmd) => links::run_link(&load(&path)?, cmd),
         Command::Check => Ok(check::run(&path)),
         Command::Capabilities => Ok(capabilities::run()),
         Command::Demo(args) => demo::run(args).await,

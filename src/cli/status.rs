@@ -15,7 +15,8 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Exit 1 when a stream is late or incomplete, a shop's credentials are refused, or dead letters exist.
+    /// Exit 1 when a stream is late or incomplete, a shop's credentials are refused, dead letters
+    /// exist, or a supplier shipment stays unforwarded past three supplier schedule periods.
     #[arg(long)]
     pub check: bool,
 }
@@ -41,6 +42,10 @@ struct Report {
     credentials_refused: usize,
     dead_letters: u64,
     incomplete: usize,
+    links: Vec<crate::store::LinkFigures>,
+    /// Links whose oldest unforwarded shipment is older than three supplier schedule periods.
+    links_overdue: Vec<String>,
+    link_alerts: Vec<crate::store::LinkAlert>,
     /// Processes that hold or held claims on this database.
     holders: Vec<HolderRow>,
 }
@@ -111,7 +116,13 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
         figures.regressions = store.regressions(id)?;
         shops.push(figures);
     }
+    let link_figures = super::links::figures(rt, now)?;
+    let links_overdue =
+        link_figures.iter().filter(|(_, overdue)| *overdue).map(|(f, _)| format!("{} → {}", f.from, f.to)).collect();
     let report = Report {
+        links: link_figures.into_iter().map(|(f, _)| f).collect(),
+        links_overdue,
+        link_alerts: store.link_alerts()?,
         late: rows.iter().filter(|r| r.late).count(),
         credentials_refused: rows.iter().filter(|r| r.credentials_refused).count(),
         dead_letters: shops.iter().map(|o| o.failed).sum(),
@@ -125,10 +136,16 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&report, now);
     }
-    let healthy =
-        report.late == 0 && report.dead_letters == 0 && report.credentials_refused == 0 && report.incomplete == 0;
+    let healthy = report.late == 0
+        && report.dead_letters == 0
+        && report.credentials_refused == 0
+        && report.incomplete == 0
+        && report.links_overdue.is_empty();
     Ok(if args.check && !healthy { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
+
+/// Link alerts the table shows; they are kept, so a busy year holds thousands.
+const ALERTS_SHOWN: usize = 50;
 
 fn print_table(r: &Report, now: DateTime<Utc>) {
     println!(
@@ -172,6 +189,42 @@ fn print_table(r: &Report, now: DateTime<Utc>) {
             o.regressions
         );
     }
+    if !r.links.is_empty() {
+        println!();
+        println!("{:<28} {:>9} {:>7} {:>6}  OLDEST UNFORWARDED", "LINK", "FORWARDED", "WAITING", "FAILED");
+        for f in &r.links {
+            let link = format!("{} → {}", f.from, f.to);
+            let oldest = parse(f.oldest_unforwarded_at.as_deref()).map(|t| format!("{}s", (now - t).num_seconds()));
+            let overdue = if r.links_overdue.contains(&link) { " OVERDUE" } else { "" };
+            println!(
+                "{link:<28} {:>9} {:>7} {:>6}  {}{overdue}",
+                f.forwarded,
+                f.waiting,
+                f.failed,
+                oldest.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    if !r.link_alerts.is_empty() {
+        println!();
+        println!("LINK ALERTS (storefront order ← supplier order), newest first");
+        for a in r.link_alerts.iter().take(ALERTS_SHOWN) {
+            let cancel = a.cancel_state.as_deref().map(|s| format!(" [cancel push: {s}]")).unwrap_or_default();
+            println!(
+                "{} {}:{} ← {}:{}  {}: {}{cancel}",
+                a.raised_at.get(..19).unwrap_or(&a.raised_at),
+                a.to_shop,
+                a.to_order,
+                a.from_shop,
+                a.from_order,
+                a.kind,
+                a.detail
+            );
+        }
+        if r.link_alerts.len() > ALERTS_SHOWN {
+            println!("… and {} older (`status --json` lists them all)", r.link_alerts.len() - ALERTS_SHOWN);
+        }
+    }
     if !r.holders.is_empty() {
         println!();
         println!("{:<10} {:>8} {:<24} {:<24} ID", "PROCESS", "PID", "HOST", "LAST SEEN");
@@ -181,7 +234,12 @@ fn print_table(r: &Report, now: DateTime<Utc>) {
     }
     println!();
     println!(
-        "{} late stream(s), {} incomplete, {} with refused credentials, {} dead letter(s)",
-        r.late, r.incomplete, r.credentials_refused, r.dead_letters
+        "{} late stream(s), {} incomplete, {} with refused credentials, {} dead letter(s), {} overdue link(s), {} link alert(s)",
+        r.late,
+        r.incomplete,
+        r.credentials_refused,
+        r.dead_letters,
+        r.links_overdue.len(),
+        r.link_alerts.len()
     );
 }

@@ -11,11 +11,13 @@
 //! needs, the streams it can sync) come in through the `rules` callback of [`load`].
 
 mod cron;
+mod links;
 mod secret;
 mod shop;
 mod walk;
 
 pub use cron::normalize_cron;
+pub use links::NUMBER_MARK;
 pub use secret::Secret;
 
 use crate::model::Stream;
@@ -47,6 +49,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[[shops]]`, in file order; ids are unique.
     pub shops: Vec<ShopConfig>,
+    /// `[[links]]`, in file order: supplier shipments forwarded to storefront orders.
+    pub links: Vec<LinkConfig>,
 }
 
 impl Config {
@@ -202,6 +206,34 @@ pub struct ShopConfig {
     pub options: BTreeMap<String, String>,
 }
 
+/// One `[[links]]` entry (docs/links.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// The supplier (buyer-side) shop whose shipments are forwarded.
+    pub from: String,
+    /// The storefront (seller-side) shop they are forwarded to.
+    pub to: String,
+    /// `match`; `None` takes the supplier platform's default (`external_ref` where it has one).
+    pub matching: Option<LinkMatch>,
+    /// `pattern` for `match = "message"`: text around `{no}`, the storefront number (default `{no}`).
+    pub pattern: String,
+    /// `carriers`: the supplier's carrier name → the storefront's; unmapped names pass through.
+    pub carriers: BTreeMap<String, String>,
+    /// `on_supplier_cancel = "cancel"` (default `alert`): cancel the storefront order too.
+    pub cancel_storefront: bool,
+}
+
+/// How a supplier order finds its storefront order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMatch {
+    /// The supplier order's external number (`orders.external_ref`) is the storefront number.
+    ExternalRef,
+    /// The supplier order's message holds the storefront number (`pattern`).
+    Message,
+    /// A row of `order_links` names it.
+    Table,
+}
+
 /// A cron line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
@@ -270,9 +302,19 @@ fn lines(path: &Path, problems: &[Problem]) -> String {
 /// reported, and reaches `rules` as a placeholder (an empty secret, an empty `cron`) so that
 /// the rules see which keys were given without reporting them again.
 pub fn load(path: &Path, rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>) -> Result<Config, ConfigError> {
+    load_with_links(path, rules, &|_| Vec::new())
+}
+
+/// [`load`], with `link_rules` adding the platform-specific problems of `[[links]]`; they see
+/// the whole file (wrong values as placeholders), so they are listed with every other problem.
+pub fn load_with_links(
+    path: &Path,
+    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+    link_rules: &dyn Fn(&Config) -> Vec<Problem>,
+) -> Result<Config, ConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    parse(&text, path, Some(std::env::vars_os().collect()), rules)
+    parse(&text, path, Some(std::env::vars_os().collect()), (rules, link_rules))
 }
 
 /// Like [`load`], from text, for tests: `path` names the file in messages and anchors relative
@@ -283,15 +325,20 @@ pub fn parse_str(
     path: &Path,
     rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
 ) -> Result<Config, ConfigError> {
-    parse(text, path, None, rules)
+    parse(text, path, None, (rules, &|_| Vec::new()))
 }
+
+/// The platform rules of one shop (see [`load`]).
+type ShopRules<'a> = &'a dyn Fn(&ShopConfig, &str) -> Vec<Problem>;
+/// The platform rules of `[[links]]` (see [`load_with_links`]).
+type LinkRules<'a> = &'a dyn Fn(&Config) -> Vec<Problem>;
 
 /// The common path: `env` holds the environment to override from, if any.
 fn parse(
     text: &str,
     path: &Path,
     env: Option<Vec<(OsString, OsString)>>,
-    rules: &dyn Fn(&ShopConfig, &str) -> Vec<Problem>,
+    (rules, link_rules): (ShopRules<'_>, LinkRules<'_>),
 ) -> Result<Config, ConfigError> {
     let mut p = Problems::default();
     let mut builder = config::Config::builder().add_source(File::from_str(text, FileFormat::Toml));
@@ -302,7 +349,11 @@ fn parse(
         );
     }
     let config = match builder.build() {
-        Ok(tree) => Some(build(tree.cache, path, &mut p, rules)),
+        Ok(tree) => {
+            let config = build(tree.cache, path, &mut p, rules);
+            p.0.extend(link_rules(&config));
+            Some(config)
+        }
         Err(e) => {
             p.add("", without_excerpt(&e.to_string()));
             None
@@ -358,7 +409,9 @@ fn build(tree: Value, path: &Path, p: &mut Problems, rules: &dyn Fn(&ShopConfig,
         push: push(root.section(p, "push"), p),
         http: http(root.section(p, "http"), p),
         shops: shops(root.take("shops"), p, folder, rules),
+        links: Vec::new(),
     };
+    let config = Config { links: links::read(root.take("links"), p, &config.shops), ..config };
     root.finish(p);
     config
 }

@@ -12,7 +12,7 @@ const MINIMAL: &str = "[daemon]\ndatabase = \"/var/lib/ordersync/o.db\"\n";
 
 fn with_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env = vars.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect();
-    parse(text, Path::new("/etc/ordersync/ordersync.toml"), Some(env), &no_rules)
+    parse(text, Path::new("/etc/ordersync/ordersync.toml"), Some(env), (&no_rules, &|_| Vec::new()))
 }
 
 fn problems(result: Result<Config, ConfigError>) -> Vec<Problem> {
@@ -134,4 +134,29 @@ fn plain_http_is_for_loopback_unless_the_shop_allows_it() {
     assert!(warnings[0].starts_with("shops[0].base_url") && warnings[0].contains("in clear"));
     let message = only(shop("https://a.example", "allow_insecure_http = \"maybe\"\n"), "shops[0].allow_insecure_http");
     assert!(message.contains("expected true or false"), "{message}");
+}
+
+/// `[[links]]` keep carrier names exactly as written (case, spaces, Chinese), default to an
+/// alert and the `{no}` pattern, and refuse a link from a shop to itself and a repeated link.
+#[test]
+fn links_are_read_with_their_carrier_names_as_written() {
+    let shops = "[[shops]]\nid = \"a\"\nplatform = \"p\"\nbase_url = \"https://a.example\"\n\
+                 [[shops]]\nid = \"b\"\nplatform = \"p\"\nbase_url = \"https://b.example\"\n";
+    let text = format!(
+        "{MINIMAL}{shops}[[links]]\nfrom = \"a\"\nto = \"b\"\ncarriers = {{ \"SF Express\" = \"SF\", \"中通\" = \"ZTO\" }}\n"
+    );
+    let config = parse_str(&text, Path::new("o.toml"), &no_rules).unwrap();
+    let link = &config.links[0];
+    let carriers: Vec<(&str, &str)> = link.carriers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(carriers, [("SF Express", "SF"), ("中通", "ZTO")]);
+    assert_eq!((link.matching, link.pattern.as_str(), link.cancel_storefront), (None, "{no}", false));
+
+    let text = format!("{MINIMAL}{shops}[[links]]\nfrom = \"a\"\nto = \"a\"\n");
+    assert!(only(parse_str(&text, Path::new("o.toml"), &no_rules), "links[0].to").contains("both ends"));
+    let text = format!("{MINIMAL}{shops}[[links]]\nfrom = \"a\"\nto = \"b\"\n[[links]]\nfrom = \"a\"\nto = \"b\"\n");
+    assert!(only(parse_str(&text, Path::new("o.toml"), &no_rules), "links[1].to").contains("duplicate link"));
+    let text = format!("{MINIMAL}{shops}[[links]]\nfrom = \"a\"\nto = \"b\"\npattern = \"x{{no}}\"\nfrom_shop = 1\n");
+    let problems = problems(parse_str(&text, Path::new("o.toml"), &no_rules));
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["links[0].pattern", "links[0].from_shop"], "{problems:?}");
 }

@@ -49,6 +49,55 @@ pub struct Capabilities {
     pub credentials: &'static [&'static str],
     /// One-line notes for `ordersync capabilities` (what is missing and why).
     pub notes: &'static [&'static str],
+    /// Which side of the trade the platform's shops are on (a link runs buyer → seller).
+    pub side: Side,
+    /// How a supplier shipment reaches an order of this platform as a link's storefront.
+    pub forward: Forward,
+    /// True when orders carry the other side's order number (`orders.external_ref`).
+    pub external_ref: bool,
+    /// The vendor order field holding the free-text message, for `match = "message"`.
+    pub message_field: Option<&'static str>,
+}
+
+/// Which side of the trade a platform serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The merchant sells here (a storefront).
+    Seller,
+    /// The merchant buys here (a supplier).
+    Buyer,
+}
+
+impl Side {
+    /// The word `check` and `capabilities` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Seller => "seller",
+            Side::Buyer => "buyer",
+        }
+    }
+}
+
+/// How a linked supplier shipment is pushed to a storefront order of this platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// It cannot be: the platform cannot be a link's storefront.
+    Nothing,
+    /// A ship push with carrier and tracking number; `several`: one per parcel, else the first
+    /// parcel only. Sent while the storefront order is in one of `accepts`.
+    Ship {
+        /// The order takes several tracking numbers.
+        several: bool,
+        /// Storefront statuses that take a shipment.
+        accepts: &'static [OrderStatus],
+    },
+    /// A status push to `to` (no tracking number), legal only from `accepts`.
+    Status {
+        /// The status the order is moved to.
+        to: OrderStatus,
+        /// Storefront statuses that move is legal from.
+        accepts: &'static [OrderStatus],
+    },
 }
 
 /// The largest batch any platform may be sent (DESIGN.md invariant 5).
@@ -203,6 +252,8 @@ pub struct StoredOrder {
     pub platform_status: String,
     /// The vendor JSON last stored.
     pub raw_json: String,
+    /// When the row last changed here (RFC 3339 UTC, as `store::ts` writes it).
+    pub synced_at: String,
 }
 
 /// A push entry handed to a connector.

@@ -739,6 +739,98 @@ impl LbSim {
         })
     }
 
+    /// Adds an order created now, awaiting shipment (paid, nothing shipped), carrying
+    /// `external_order_sn` (the buyer's own order number) when given; returns its number, or an
+    /// empty string for an unknown shop.
+    pub fn add_order_for(&self, token: &str, external_order_sn: Option<&str>) -> String {
+        let now = now_unix();
+        self.with_shop(token, |shop, rng| {
+            let idx = shop.generate(rng, now, (4, 1), now);
+            let o = &mut shop.orders[idx].truth;
+            o.external_order_sn = external_order_sn.map(str::to_string);
+            o.order_sn.clone()
+        })
+    }
+
+    /// Sets the buyer's order number an order carries (`external_order_sn`), as the buyer wrote
+    /// it when ordering; false if the shop or order is unknown.
+    pub fn set_external_order_sn(&self, token: &str, order_sn: &str, external_order_sn: Option<&str>) -> bool {
+        self.with_shop(token, |shop, _| {
+            let Some(&idx) = shop.by_sn.get(order_sn) else {
+                return false;
+            };
+            shop.orders[idx].truth.external_order_sn = external_order_sn.map(str::to_string);
+            true
+        })
+    }
+
+    /// Ships what order `order_sn` has not shipped yet in `parcels` outbound records (a line's
+    /// quantity is split when there are fewer lines than parcels), carrier `express_company`;
+    /// the order becomes awaiting receipt, all shipped. Returns the new records' numbers (empty
+    /// for an unknown shop or order, or nothing left to ship).
+    pub fn ship_parcels(&self, token: &str, order_sn: &str, parcels: usize, express_company: &str) -> Vec<String> {
+        let now = now_unix();
+        self.with_shop(token, |shop, rng| {
+            let Some(&idx) = shop.by_sn.get(order_sn) else {
+                return Vec::new();
+            };
+            let o = &shop.orders[idx];
+            let shipped = |sku: &str| -> i64 {
+                (o.outbound.iter().flat_map(|b| &b.products)).filter(|p| p.0 == sku).map(|p| p.1).sum()
+            };
+            // One unit per item, dealt round-robin into the parcels.
+            let mut chunks: Vec<Vec<(String, i64)>> = vec![Vec::new(); parcels.max(1)];
+            let mut k = 0;
+            for l in &o.truth.lines {
+                for _ in 0..(l.num - shipped(&l.sku_id)).max(0) {
+                    let chunk = &mut chunks[k % parcels.max(1)];
+                    match chunk.iter_mut().find(|p| p.0 == l.sku_id) {
+                        Some(p) => p.1 += 1,
+                        None => chunk.push((l.sku_id.clone(), 1)),
+                    }
+                    k += 1;
+                }
+            }
+            let mut made = Vec::new();
+            for products in chunks.into_iter().filter(|c| !c.is_empty()) {
+                let purchase_sn = shop.next_sn("CK", now);
+                let express_sn = format!("{:012}", rng.gen_range(0..1_000_000_000_000i64));
+                let record = LbTruthOutbound {
+                    order_sn: order_sn.to_string(),
+                    purchase_sn: purchase_sn.clone(),
+                    express_company: express_company.to_string(),
+                    express_sn,
+                    out_time: now,
+                    products,
+                };
+                shop.orders[idx].outbound.push(record);
+                made.push(purchase_sn);
+            }
+            if !made.is_empty() {
+                let t = &mut shop.orders[idx].truth;
+                t.set_codes(5, 3, 1);
+                t.update_time = now;
+            }
+            made
+        })
+    }
+
+    /// Corrects the tracking number of outbound record `purchase_sn` (a typo the supplier
+    /// fixes) and touches its order; false if the shop or record is unknown.
+    pub fn correct_tracking(&self, token: &str, purchase_sn: &str, express_sn: &str) -> bool {
+        let now = now_unix();
+        self.with_shop(token, |shop, _| {
+            for o in &mut shop.orders {
+                if let Some(r) = o.outbound.iter_mut().find(|r| r.purchase_sn == purchase_sn) {
+                    r.express_sn = express_sn.to_string();
+                    o.truth.update_time = now;
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
     /// Numbers of the orders in `order_status` (and `shipment_status`, when given).
     pub fn order_sns_where(&self, token: &str, order_status: u8, shipment_status: Option<u8>) -> Vec<String> {
         self.with_shop(token, |shop, _| {

@@ -368,7 +368,7 @@ struct Order {
     cancel_reason: String,
     shipping: i64,
     discount: i64,
-    message: &'static str,
+    message: std::borrow::Cow<'static, str>,
     lines: Vec<Line>,
     buyer: Buyer,
     logistics: Vec<Logistics>,
@@ -602,7 +602,7 @@ impl Shop {
             shipping: if rng.gen_bool(0.7) { mills(rng, 500, 2_000) } else { 0 },
             // A voucher of at most a tenth of the goods keeps the total positive.
             discount: if rng.gen_bool(0.25) { mills(rng, 0, goods / 1_000) } else { 0 },
-            message,
+            message: message.into(),
             lines,
             buyer,
             logistics: Vec::new(),
@@ -870,6 +870,18 @@ impl SsSim {
                 return false;
             };
             shop.set_state(rng, idx, state, now_ms());
+            true
+        })
+    }
+
+    /// Sets an order's buyer message (`order_message`), as a merchant writes their own order
+    /// number there; false if the shop or order is unknown.
+    pub fn set_message(&self, token: &str, order_id: &str, message: &str) -> bool {
+        self.with_shop(token, |shop, _| {
+            let Some(&idx) = shop.by_id.get(order_id) else {
+                return false;
+            };
+            shop.orders[idx].message = message.to_string().into();
             true
         })
     }

@@ -7,12 +7,14 @@
 
 mod claims;
 pub mod db;
+mod links;
 mod outbox;
 mod records;
 mod state;
 
 pub use claims::{HolderRow, Lease, LeaseRow, TakenBack};
 pub use db::{DbError, Param, Row, Val};
+pub use links::{LinkAlert, LinkFigures, Unmatched};
 pub use outbox::{Claimed, Enqueued, NewEntry, OutboxRow, Settlement};
 pub use records::BatchCounts;
 pub use state::{RunEnd, ShopOutbox, StreamStatus};
@@ -30,15 +32,16 @@ pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// The PostgreSQL schema: the same tables and columns; its version lives in `ordersync_schema`.
 pub const PG_SCHEMA: &str = include_str!("../../schema.pg.sql");
 /// The version `SCHEMA` and `PG_SCHEMA` create.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// The steps that bring a file of an older version up to date: (version it leads to, SQL).
 const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002.sql")),
     (3, include_str!("../../migrations/0003.sql")),
     (4, include_str!("../../migrations/0004.sql")),
+    (5, include_str!("../../migrations/0005.sql")),
 ];
 /// The same for PostgreSQL, whose first version is 4 (migrations/pg/).
-const PG_MIGRATIONS: &[(i64, &str)] = &[];
+const PG_MIGRATIONS: &[(i64, &str)] = &[(5, include_str!("../../migrations/pg/0005.sql"))];
 /// How long a write waits for another writer before giving up, unless the config says otherwise.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serializes schema creation and migration among instances starting at once (PostgreSQL).
@@ -167,6 +170,8 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 pub struct Store {
     conn: RefCell<Conn>,
     path: PathBuf,
+    /// The configured links, applied inside every commit of a shop they name.
+    links: std::sync::Arc<Vec<crate::links::LinkPlan>>,
 }
 
 impl Store {
@@ -193,7 +198,8 @@ impl Store {
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = Connection::open_with_flags(path, flags)
                 .map_err(|source| StoreError::Sqlite { path: path.to_path_buf(), source })?;
-            let mut store = Store { conn: RefCell::new(Conn::Lite(conn)), path: path.to_path_buf() };
+            let mut store =
+                Store { conn: RefCell::new(Conn::Lite(conn)), path: path.to_path_buf(), links: Default::default() };
             store.configure(busy_timeout)?;
             store.migrate()?;
             Ok(store)
@@ -213,7 +219,11 @@ impl Store {
         // Waiting on a row lock longer than a write waits on SQLite is a failure, retried later.
         config.options(&format!("-c lock_timeout={}", busy_timeout.as_millis().max(1)));
         let client = db::connect_pg(&config).map_err(fail)?;
-        let mut store = Store { conn: RefCell::new(Conn::Pg(db::Blocking::new(client), Box::default())), path: shown };
+        let mut store = Store {
+            conn: RefCell::new(Conn::Pg(db::Blocking::new(client), Box::default())),
+            path: shown,
+            links: Default::default(),
+        };
         store.migrate_pg()?;
         Ok(store)
     }
@@ -345,6 +355,11 @@ impl Store {
                 .map_err(fail)?;
         }
         tx.commit().map_err(fail)
+    }
+
+    /// This store with `links` applied inside every commit of a shop they name.
+    pub fn with_links(self, links: std::sync::Arc<Vec<crate::links::LinkPlan>>) -> Store {
+        Store { links, ..self }
     }
 
     /// The database: the SQLite file, or the PostgreSQL URL without its password.
@@ -617,11 +632,39 @@ mod tests {
             .query_row("SELECT state, holder FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!((state.as_str(), holder), ("in_flight", None), "an entry in flight keeps its lease, no holder");
-        for table in ["holders", "leases", "rate_slots"] {
+        for table in ["holders", "leases", "rate_slots", "order_links", "link_orders", "link_forwards", "link_alerts"] {
             store.connection().prepare(&format!("SELECT * FROM {table}")).unwrap();
         }
         let v: i64 = store.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    /// A version-4 file (before links) gets the link tables and version 5, keeping its rows.
+    #[test]
+    fn migrates_a_version_4_file_to_5() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .connection()
+                .execute_batch(
+                    "DROP TABLE order_links; DROP TABLE link_orders; DROP TABLE link_forwards; DROP TABLE link_alerts;
+                     INSERT INTO orders (shop_id, order_no, platform, status, platform_status, currency, total_minor,
+                        shipping_minor, created_at, synced_at, fingerprint, raw_json)
+                     VALUES ('s', 'o', 'ymcart', 'pending', '100', 'CNY', 1, 0, 't', 't', 'f', '{}');
+                     PRAGMA user_version = 4;",
+                )
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let v: i64 = store.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 5);
+        for table in ["order_links", "link_orders", "link_forwards", "link_alerts"] {
+            store.connection().prepare(&format!("SELECT * FROM {table}")).unwrap();
+        }
+        let orders: i64 = store.connection().query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0)).unwrap();
+        assert_eq!(orders, 1, "rows are kept");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! A claim bumps `attempts`, and settling requires the same `attempts`: it is a fencing token, so
 //! a process whose lease expired cannot settle an entry another process has claimed since.
 
-use super::db::{args, Exec};
+use super::db::{args, DbError, Exec};
 use super::{ts, Store, StoreError};
 use crate::model::PushKind;
 use crate::platforms::PushPayload;
@@ -106,21 +106,8 @@ pub struct OutboxRow {
 impl Store {
     /// Enqueues a push; an identical pending or finished entry is not enqueued twice.
     pub fn enqueue(&mut self, entry: &NewEntry, now: DateTime<Utc>) -> Result<Enqueued, StoreError> {
-        let key = entry.dedupe_key();
-        let payload = serde_json::to_string(&entry.payload)
-            .map_err(|e| StoreError::BadRow { path: self.path.clone(), what: e.to_string() })?;
-        let now = ts(now);
-        let created = self.exec(
-            "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
-            args![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now],
-        )? > 0;
-        let id = self.row("SELECT id FROM outbox WHERE dedupe_key = ?1", args![key], |mut r| r.int(0))?;
-        let id = id.ok_or_else(|| StoreError::BadRow {
-            path: self.path.clone(),
-            what: format!("outbox entry `{key}` vanished right after it was enqueued (cancelled meanwhile?)"),
-        })?;
-        Ok(Enqueued { id, created })
+        let mut conn = self.conn.borrow_mut();
+        enqueue_in(&mut *conn, entry, &ts(now)).map_err(|e| Store::error_at(&self.path, e))
     }
 
     /// Claims up to `limit` due entries of `shop_id`: pending ones whose time has come, and
@@ -262,7 +249,20 @@ impl Store {
     pub fn outbox_cancel(&mut self, id: i64) -> Result<Option<String>, StoreError> {
         let state = self.row("SELECT state FROM outbox WHERE id = ?1", args![id], |mut r| r.text(0))?;
         if matches!(state.as_deref(), Some("pending" | "failed")) {
-            self.exec("DELETE FROM outbox WHERE id = ?1 AND state IN ('pending', 'failed')", args![id])?;
+            self.write(|tx| {
+                let deleted =
+                    tx.execute("DELETE FROM outbox WHERE id = ?1 AND state IN ('pending', 'failed')", args![id])?;
+                if deleted > 0 {
+                    // A forwarded supplier shipment whose push is cancelled is given up, not
+                    // forwarded: without this its missing row would read as delivered and pruned.
+                    tx.execute(
+                        "UPDATE link_forwards SET state = 'skipped', outbox_id = NULL,
+                            note = 'its push was cancelled (ordersync outbox cancel)' WHERE outbox_id = ?1",
+                        args![id],
+                    )?;
+                }
+                Ok(())
+            })?;
         }
         Ok(state)
     }
@@ -284,6 +284,24 @@ fn parse_payload(id: i64, kind: &str, payload: &str) -> Result<PushPayload, Stri
         }
         _ => Ok(parsed),
     }
+}
+
+/// [`Store::enqueue`] on a connection or inside a caller's transaction (links forward in the
+/// supplier's commit): the dedupe key makes a repeat return the existing row.
+pub(super) fn enqueue_in(c: &mut impl Exec, entry: &NewEntry, now: &str) -> Result<Enqueued, DbError> {
+    let key = entry.dedupe_key();
+    let payload = serde_json::to_string(&entry.payload).map_err(|e| DbError::Value(e.to_string()))?;
+    let created = c.execute(
+        "INSERT INTO outbox (shop_id, kind, order_no, payload, dedupe_key, next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
+        args![entry.shop_id, entry.payload.kind().as_str(), entry.order_no, payload, key, now],
+    )? > 0;
+    let id =
+        c.query_opt("SELECT id FROM outbox WHERE dedupe_key = ?1", args![key])?.map(|mut r| r.int(0)).transpose()?;
+    let id = id.ok_or_else(|| {
+        DbError::Value(format!("outbox entry `{key}` vanished right after it was enqueued (cancelled meanwhile?)"))
+    })?;
+    Ok(Enqueued { id, created })
 }
 
 #[cfg(test)]

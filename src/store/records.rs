@@ -95,6 +95,9 @@ impl Store {
                 }
                 tracing::warn!(shop = shop_id, stream = %rejected.stream, key = rejected.vendor_key, error = rejected.error, "vendor record kept raw: it could not be normalized");
             }
+            // The forwards these rows cause commit with them (and with the cursor): a crash can
+            // never leave the rows without their pushes.
+            super::links::apply(tx, &self.links, shop_id, batch, &now_text)?;
             if let Some(cursor) = &batch.cursor {
                 tx.execute(
                     "INSERT INTO sync_state (shop_id, stream, cursor) VALUES (?1, ?2, ?3)
@@ -520,7 +523,7 @@ impl Store {
         let mut out = Vec::new();
         for no in order_nos {
             out.extend(self.row(
-                "SELECT order_no, status, platform_status, raw_json FROM orders WHERE shop_id = ?1 AND order_no = ?2",
+                "SELECT order_no, status, platform_status, raw_json, synced_at FROM orders WHERE shop_id = ?1 AND order_no = ?2",
                 args![shop_id, no],
                 |mut r| stored_order(&mut r),
             )?);
@@ -539,16 +542,16 @@ impl Store {
     ) -> Result<Vec<(StoredOrder, Vec<String>)>, StoreError> {
         let rows = self.rows(
             "WITH page AS (
-                SELECT order_no, status, platform_status, raw_json FROM orders o
+                SELECT order_no, status, platform_status, raw_json, synced_at FROM orders o
                 WHERE shop_id = ?1 AND order_no > ?2 AND (status NOT IN ('completed', 'cancelled')
                     OR NOT EXISTS (SELECT 1 FROM shipments s WHERE s.shop_id = o.shop_id AND s.order_no = o.order_no)
                     OR (?4 != '' AND synced_at >= ?4))
                 ORDER BY order_no LIMIT ?3)
-             SELECT p.order_no, p.status, p.platform_status, p.raw_json, s.raw_json
+             SELECT p.order_no, p.status, p.platform_status, p.raw_json, p.synced_at, s.raw_json
              FROM page p LEFT JOIN shipments s ON s.shop_id = ?1 AND s.order_no = p.order_no
              ORDER BY p.order_no, s.shipment_id",
             args![shop_id, after, limit, changed_since],
-            |mut r| Ok((stored_order(&mut r)?, r.opt_text(4)?)),
+            |mut r| Ok((stored_order(&mut r)?, r.opt_text(5)?)),
         )?;
         let mut out: Vec<(StoredOrder, Vec<String>)> = Vec::new();
         for (order, shipment) in rows {
@@ -587,6 +590,7 @@ fn stored_order(r: &mut Row) -> Result<StoredOrder, DbError> {
         status: status.parse().unwrap_or(OrderStatus::Unknown),
         platform_status: r.text(2)?,
         raw_json: r.text(3)?,
+        synced_at: r.text(4)?,
     })
 }
 

@@ -15,8 +15,8 @@ use crate::model::{OrderStatus, PushKind, Stream};
 use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    envelope, one_by_one, push_outcome, rejected, Batch, Capabilities, Connector, ConnectorParts, PushItem,
-    PushOutcome, PushPayload, ReadBack, Sink, SyncError, SyncRequest,
+    envelope, one_by_one, push_outcome, rejected, Batch, Capabilities, Connector, ConnectorParts, Forward, PushItem,
+    PushOutcome, PushPayload, ReadBack, Side, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use client::Client;
@@ -42,6 +42,13 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     notes: &[
         "status pushes only along awaiting_fulfillment→processing, awaiting_fulfillment→shipped, processing→shipped",
     ],
+    side: Side::Seller,
+    forward: Forward::Status {
+        to: OrderStatus::Shipped,
+        accepts: &[OrderStatus::AwaitingFulfillment, OrderStatus::Processing],
+    },
+    external_ref: false,
+    message_field: None,
 };
 
 /// Detail calls in flight at once per shop (the shop's rate limit still applies to each).

@@ -19,8 +19,8 @@ use crate::platforms::paging::{for_each_page, PageOf};
 use crate::platforms::values;
 use crate::platforms::window;
 use crate::platforms::{
-    envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome,
-    PushPayload, ReadBack, Shortfall, Sink, SyncError, SyncRequest,
+    envelope, one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, Forward, PushItem, PushOutcome,
+    PushPayload, ReadBack, Shortfall, Side, Sink, StoredOrder, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -44,6 +44,10 @@ pub static CAPABILITIES: Capabilities = Capabilities {
         "buyer side: `cancelled` cancels our order, `completed` confirms receipt of each outbound record until the order reads back as received",
         "the supplier refuses to cancel an order it has shipped",
     ],
+    side: Side::Buyer,
+    forward: Forward::Nothing,
+    external_ref: true,
+    message_field: None,
 };
 
 /// Stored orders examined per page when looking for missing outbound records (bounded memory).
@@ -258,8 +262,14 @@ impl Liangben {
             let page = sink.shipment_candidates(&changed_since, &after, CANDIDATE_PAGE)?;
             let Some((last, _)) = page.last() else { break };
             after = last.order_no.clone();
-            let incomplete =
-                page.into_iter().filter(|(order, shipments)| map::shipments_incomplete(&order.raw_json, shipments));
+            // An order that changed since the last pass is read again even when complete: the
+            // supplier may have corrected a tracking number (links forward the new one).
+            let changed = |order: &StoredOrder, shipments: &[String]| {
+                !changed_since.is_empty() && !shipments.is_empty() && order.synced_at >= changed_since
+            };
+            let incomplete = page.into_iter().filter(|(order, shipments)| {
+                map::shipments_incomplete(&order.raw_json, shipments) || changed(order, shipments)
+            });
             wanted.extend(incomplete.map(|(order, _)| order.order_no));
         }
         let mut results =

@@ -18,8 +18,8 @@ use crate::platforms::http::Idempotency;
 use crate::platforms::values::{self, cst};
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload,
-    ReadBack, Sink, SyncError, SyncRequest,
+    one_by_one, push_outcome, Batch, Capabilities, Connector, ConnectorParts, Forward, PushItem, PushOutcome,
+    PushPayload, ReadBack, Side, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use chrono::{NaiveDate, NaiveTime, TimeZone};
@@ -43,6 +43,10 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     options: &["cancel_reason"],
     credentials: &["token"],
     notes: &["buyer side: `cancelled` cancels our order (with options.cancel_reason), `completed` confirms receipt"],
+    side: Side::Buyer,
+    forward: Forward::Nothing,
+    external_ref: false,
+    message_field: Some("order_message"),
 };
 
 /// Detail calls in flight at once per shop (the shop's rate limit still applies to each).

@@ -17,8 +17,8 @@ use crate::platforms::http::Idempotency;
 use crate::platforms::values;
 use crate::platforms::window::{self, DayWindow};
 use crate::platforms::{
-    Batch, Capabilities, Connector, ConnectorParts, PushItem, PushOutcome, PushPayload, ReadBack, Shortfall, Sink,
-    SyncError, SyncRequest,
+    Batch, Capabilities, Connector, ConnectorParts, Forward, PushItem, PushOutcome, PushPayload, ReadBack, Shortfall,
+    Side, Sink, SyncError, SyncRequest,
 };
 use async_trait::async_trait;
 use client::Client;
@@ -42,6 +42,10 @@ pub static CAPABILITIES: Capabilities = Capabilities {
     options: &[],
     credentials: &["token"],
     notes: &["remarks cannot be read back: a remark whose request was cut off may be sent twice"],
+    side: Side::Seller,
+    forward: Forward::Ship { several: true, accepts: &[OrderStatus::AwaitingFulfillment, OrderStatus::Shipped] },
+    external_ref: true,
+    message_field: None,
 };
 
 /// An order number as the completeness check counts it: a 64-bit hash, not the text, so a
