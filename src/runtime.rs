@@ -34,14 +34,18 @@ pub struct Runtime {
     pool: Pool,
 }
 
-/// Most idle connections kept for reuse: one per pass running at once, and a few for flushes.
-const POOL_MAX: usize = crate::scheduler::PARALLEL_PASSES + 8;
+/// Idle connections kept beyond one per pass running at once: for flushes and the CLI.
+const POOL_SPARE: usize = 8;
 
 /// Database connections kept for the next pass or flush. A PostgreSQL connection is a server
 /// process (the scale-out bench opened two per pass, 88 a second); an SQLite one keeps its
 /// prepared statements.
 #[derive(Clone, Default)]
-struct Pool(Arc<std::sync::Mutex<Vec<Store>>>);
+struct Pool {
+    idle: Arc<std::sync::Mutex<Vec<Store>>>,
+    /// Most idle connections kept.
+    most: usize,
+}
 
 /// A connection from the pool; it goes back when dropped, if it still works.
 pub struct Pooled {
@@ -64,8 +68,8 @@ impl std::ops::DerefMut for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let (Some(store), Ok(mut idle)) = (self.store.take(), self.pool.0.lock()) {
-            if idle.len() < POOL_MAX && store.is_usable() {
+        if let (Some(store), Ok(mut idle)) = (self.store.take(), self.pool.idle.lock()) {
+            if idle.len() < self.pool.most && store.is_usable() {
                 idle.push(store);
             }
         }
@@ -80,10 +84,11 @@ impl Runtime {
         let transport = platforms::http::Transport::new(&config.http).map_err(|e| e.to_string())?;
         let budget_link = previous.map(|p| p.budget_link.clone()).unwrap_or_default();
         // A reload may point at another database: only the same one keeps its connections.
+        let most = config.daemon.parallel_passes + POOL_SPARE;
         let pool = previous
             .filter(|p| p.config.daemon.database == config.daemon.database)
-            .map(|p| p.pool.clone())
-            .unwrap_or_default();
+            .map(|p| Pool { idle: Arc::clone(&p.pool.idle), most })
+            .unwrap_or_else(|| Pool { idle: Arc::default(), most });
         let mut shops = Vec::new();
         for shop in &config.shops {
             let limiter = match old.get(shop.id.as_str()) {
@@ -109,7 +114,7 @@ impl Runtime {
     /// A connection to the configured database (a kept one when there is one), with the
     /// configured busy timeout, applying this runtime's links.
     pub fn store(&self) -> Result<Pooled, crate::store::StoreError> {
-        let kept = self.pool.0.lock().ok().and_then(|mut idle| idle.pop());
+        let kept = self.pool.idle.lock().ok().and_then(|mut idle| idle.pop());
         let store = match kept {
             Some(store) => store,
             None => Store::connect(&self.config.daemon.database, self.config.daemon.busy_timeout)?,

@@ -38,11 +38,11 @@ pub struct Scheduler {
     tracker: TaskTracker,
     cancel: CancellationToken,
     offset_secs: i32,
-    /// Permits for sync passes running at once (see [`PARALLEL_PASSES`]).
+    /// Permits for sync passes running at once (`[daemon] parallel_passes`, see [`PARALLEL_PASSES`]).
     passes: Arc<Semaphore>,
 }
 
-/// Most sync passes running at once. Hundreds of shops on one schedule all tick in the same
+/// Most sync passes running at once unless `[daemon] parallel_passes` says otherwise. Hundreds of shops on one schedule all tick in the same
 /// second; unbounded, every pass holds its connection, buffers and rows at the same moment and
 /// the daemon's peak memory grows with the number of shops. Commits queue on SQLite's one writer
 /// anyway; 32 keep plenty of slow vendor calls in flight.
@@ -70,7 +70,7 @@ impl Scheduler {
             tracker: TaskTracker::new(),
             cancel,
             offset_secs: zone_offset(rt.config.daemon.timezone),
-            passes: Arc::new(Semaphore::new(PARALLEL_PASSES)),
+            passes: Arc::new(Semaphore::new(rt.config.daemon.parallel_passes)),
         };
         s.install(rt).await?;
         s.sched.start().await.map_err(|e| SchedulerError(e.to_string()))?;

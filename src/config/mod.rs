@@ -104,6 +104,9 @@ pub struct DaemonConfig {
     pub retention_days: u32,
     /// How long a write waits for another writer before failing (`busy_timeout_ms`, default 10 s).
     pub busy_timeout: Duration,
+    /// Most sync passes running at once in this process (`parallel_passes`, default 32, 1–1024):
+    /// with slow vendors, what bounds an instance's passes per second.
+    pub parallel_passes: usize,
     /// `log_format = "json"`: one JSON object per line, for log shippers (default `text`).
     pub json_logs: bool,
     /// `metrics_listen = "127.0.0.1:9464"`: serve Prometheus metrics there (default: off).
@@ -475,6 +478,7 @@ fn daemon(mut s: Section, p: &mut Problems, folder: &Path) -> DaemonConfig {
         drain_timeout: s.secs(p, "drain_timeout_secs", 30, 0),
         retention_days: s.u32(p, "retention_days", 30, 1, MAX_DAYS),
         busy_timeout: s.millis(p, "busy_timeout_ms", 10_000),
+        parallel_passes: s.u32(p, "parallel_passes", crate::scheduler::PARALLEL_PASSES as u32, 1, 1024) as usize,
     };
     s.finish(p);
     daemon

@@ -73,6 +73,9 @@ fn integers_refuse_floats_negatives_and_words() {
     assert_eq!(only(database, "daemon.database"), "expected a string, found integer 5");
     let flag = only(parse("[http]\nretries = true\n"), "http.retries");
     assert_eq!(flag, "expected an integer, found boolean true");
+    let none = only(parse("parallel_passes = 0\n"), "daemon.parallel_passes");
+    assert_eq!(none, "must be at least 1, found 0");
+    assert_eq!(parse("parallel_passes = 64\n").expect("64").daemon.parallel_passes, 64);
 }
 
 #[test]
@@ -81,6 +84,7 @@ fn defaults_fill_every_optional_key() {
     assert_eq!(config.daemon.timezone, chrono_tz::Asia::Shanghai);
     assert_eq!(config.daemon.drain_timeout, Duration::from_secs(30));
     assert_eq!(config.daemon.retention_days, 30);
+    assert_eq!(config.daemon.parallel_passes, 32);
     assert_eq!(config.push.schedule.cron, "*/30 * * * * *");
     assert_eq!((config.push.max_attempts, config.push.lease), (10, Duration::from_secs(120)));
     assert_eq!((config.push.retry_base, config.push.retry_max), (Duration::from_secs(30), Duration::from_secs(3600)));
