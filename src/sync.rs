@@ -7,7 +7,7 @@ use crate::lease::{self, Hold, WhenHeld};
 use crate::model::Stream;
 use crate::platforms::{Batch, Interruptible, Sink, StoredOrder, SyncError, SyncRequest};
 use crate::runtime::{Runtime, Shop};
-use crate::store::{BatchCounts, RunEnd, Store};
+use crate::store::{BatchCounts, Lease, RunEnd, Store};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -37,6 +37,8 @@ pub struct PassError {
 
 struct StoreSink<'a> {
     store: &'a mut Store,
+    /// The pass's lease: every batch commits only while it is still ours.
+    lease: &'a Lease,
     shop_id: &'a str,
     platform: &'a str,
     stream: Stream,
@@ -51,7 +53,14 @@ impl Sink for StoreSink<'_> {
             tracing::warn!(shop = self.shop_id, stream = %self.stream, %short, "rows fell short of the vendor's total after a re-read; the cursor stays before this window");
             self.shortfalls.push(short.to_string());
         }
-        let c = self.store.commit_batch(self.shop_id, self.platform, self.stream, &batch, Utc::now())?;
+        let c = self.store.commit_batch_under(
+            Some(self.lease),
+            self.shop_id,
+            self.platform,
+            self.stream,
+            &batch,
+            Utc::now(),
+        )?;
         self.counts.add(c);
         self.batches += 1;
         Ok(())
@@ -111,7 +120,7 @@ pub async fn run_pass_with(
         Err(e) => return Err(fail(e.into())),
     };
     let name = format!("{}/{stream}/{}/{}", shop.config.id, crate::holder::this().id, lease.claim);
-    let work = crate::platforms::http::PASS.scope(name, pass(shop, stream, cancel, &mut store));
+    let work = crate::platforms::http::PASS.scope(name, pass(shop, stream, cancel, &mut store, &lease));
     let result = lease::renewing(rt, &lease, work).await;
     lease::give_back(&mut store, &lease);
     match result {
@@ -125,6 +134,7 @@ async fn pass(
     stream: Stream,
     cancel: &CancellationToken,
     store: &mut Store,
+    lease: &Lease,
 ) -> Result<PassReport, PassError> {
     let fail = |source: SyncError, counts| PassError { shop: shop.config.id.clone(), stream, source, counts };
     let shop_id = shop.config.id.as_str();
@@ -140,6 +150,7 @@ async fn pass(
     };
     let mut sink = StoreSink {
         store,
+        lease,
         shop_id,
         platform: &shop.config.platform,
         stream,

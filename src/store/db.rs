@@ -566,6 +566,15 @@ impl<'c> Tx<'c> {
         }
     }
 
+    /// The clause that makes a `SELECT` lock the rows it reads until the transaction ends
+    /// (PostgreSQL); SQLite's write lock already holds everything.
+    pub fn for_share(&self) -> &'static str {
+        match self {
+            Tx::Lite(_) => "",
+            Tx::Pg(..) => " FOR SHARE",
+        }
+    }
+
     /// The clause that makes a claiming `SELECT` skip rows another transaction has locked
     /// (PostgreSQL); SQLite's one writer needs none.
     pub fn skip_locked(&self) -> &'static str {

@@ -86,6 +86,14 @@ pub enum StoreError {
         /// The version found.
         found: i64,
     },
+    /// The lease a write was made under is no longer this process's (it stalled past it).
+    #[error("database {path}: {what}")]
+    LeaseLost {
+        /// The database.
+        path: PathBuf,
+        /// Which work, and that nothing was written.
+        what: String,
+    },
     /// A stored row cannot be read (edited by hand, or by another tool).
     #[error("database {path}: {what}")]
     BadRow {

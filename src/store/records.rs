@@ -5,7 +5,7 @@
 //! backwards status move with a newer time is applied and flagged in `status_changes`.
 
 use super::db::{args, DbError, Exec, Param, Row, Stmt, Tx};
-use super::{fingerprint, raw_hash, ts, vendor_ts, Fingerprint, Store, StoreError};
+use super::{fingerprint, raw_hash, ts, vendor_ts, Fingerprint, Lease, Store, StoreError};
 use crate::model::{Order, OrderStatus, Refund, RefundStatus, Rejected, Shipment, Stream};
 use crate::platforms::{Batch, StoredOrder};
 use chrono::{DateTime, Utc};
@@ -61,7 +61,34 @@ impl Store {
         batch: &Batch,
         now: DateTime<Utc>,
     ) -> Result<BatchCounts, StoreError> {
-        self.write(|tx| {
+        self.commit_batch_under(None, shop_id, platform, stream, batch, now)
+    }
+
+    /// [`Store::commit_batch`] for a pass held under `lease`: the batch commits only while the
+    /// lease is still this pass's (checked, and the lease row locked, in the same transaction),
+    /// so a process that stalled past its lease cannot write after another took the pass over.
+    pub fn commit_batch_under(
+        &mut self,
+        lease: Option<&Lease>,
+        shop_id: &str,
+        platform: &str,
+        stream: Stream,
+        batch: &Batch,
+        now: DateTime<Utc>,
+    ) -> Result<BatchCounts, StoreError> {
+        let path = self.path.clone();
+        let fenced = std::cell::Cell::new(false);
+        let committed = self.write(|tx| {
+            if let Some(lease) = lease {
+                let ours = format!(
+                    "SELECT claim FROM leases WHERE shop_id = ?1 AND job = ?2 AND claim = ?3{}",
+                    tx.for_share()
+                );
+                if tx.query_opt(&ours, args![lease.shop_id, lease.job, lease.claim])?.is_none() {
+                    fenced.set(true);
+                    return Err(DbError::Value(String::new()));
+                }
+            }
             // A shop's batches commit one at a time, as SQLite's one writer makes them: a
             // shipment stored while an order batch of its shop is between its "any shipments
             // waiting?" look and its commit would otherwise never be linked to its order.
@@ -106,7 +133,16 @@ impl Store {
                 )?;
             }
             Ok(counts)
-        })
+        });
+        match committed {
+            Err(_) if fenced.get() => Err(StoreError::LeaseLost {
+                path,
+                what: format!(
+                    "shop `{shop_id}` {stream}: another process holds this pass now; the batch was not written"
+                ),
+            }),
+            other => other,
+        }
     }
 }
 
@@ -689,6 +725,25 @@ mod tests {
             ("1".into(), Some("102".into()), "200".into(), 1),
         ];
         assert_eq!(got, want);
+    }
+
+    /// A pass that stalled past its lease writes nothing once another process took the pass.
+    #[test]
+    fn a_batch_under_a_lost_lease_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let t0 = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let short = std::time::Duration::from_secs(10);
+        let mine = store.take_lease("s", "orders", "me", t0, short, None).unwrap().expect("free");
+        let batch = |no: &str| Batch { orders: vec![order(no, OrderStatus::Pending, 1)], ..Batch::default() };
+        store.commit_batch_under(Some(&mine), "s", "p", Stream::Orders, &batch("1"), t0).expect("ours");
+        // Stalled past the lease; another process takes the pass.
+        let later = t0 + chrono::Duration::seconds(11);
+        store.take_lease("s", "orders", "other", later, short, None).unwrap().expect("expired");
+        let err = store.commit_batch_under(Some(&mine), "s", "p", Stream::Orders, &batch("2"), later).unwrap_err();
+        assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
+        assert!(err.to_string().contains("another process holds this pass"), "{err}");
+        assert_eq!(store.open_orders("s").unwrap(), vec!["1".to_string()], "the second batch was not written");
     }
 
     /// What connectors re-read and the demo picks from: open orders, open refunds, orders in a
