@@ -64,7 +64,7 @@ pub async fn take(
                 continue;
             }
         }
-        let by = held.holder.as_ref().map_or_else(|| format!("holder {}", held.holder_id), HolderRow::describe);
+        let by = held.held_by();
         match when {
             WhenHeld::Skip(_) => return Ok(Hold::Skipped(by)),
             WhenHeld::Wait => {

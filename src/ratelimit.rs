@@ -28,15 +28,29 @@ pub struct RateLimiter {
 
 /// The one database connection a process spends every shop's budget through (opened at the
 /// first request): one per shop would be thousands of PostgreSQL connections per instance.
-#[derive(Clone, Default)]
-pub struct BudgetLink(Arc<std::sync::Mutex<Option<Store>>>);
+#[derive(Clone)]
+pub struct BudgetLink {
+    database: Database,
+    busy_timeout: Duration,
+    conn: Arc<std::sync::Mutex<Option<Store>>>,
+}
+
+impl BudgetLink {
+    /// A link to `database`, opened at the first request with `busy_timeout`.
+    pub fn new(database: Database, busy_timeout: Duration) -> BudgetLink {
+        BudgetLink { database, busy_timeout, conn: Arc::default() }
+    }
+
+    /// Whether this link reaches `database`.
+    pub fn reaches(&self, database: &Database) -> bool {
+        self.database == *database
+    }
+}
 
 /// A shop's budget as the database holds it, for every process at once.
 pub struct SharedBudget {
-    database: Database,
-    busy_timeout: Duration,
     shop_id: String,
-    conn: BudgetLink,
+    link: BudgetLink,
     /// Whether the fallback to this process's own window has been logged since the last success.
     degraded: AtomicBool,
 }
@@ -44,28 +58,22 @@ pub struct SharedBudget {
 impl std::fmt::Debug for SharedBudget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedBudget")
-            .field("database", &self.database.to_string())
+            .field("database", &self.link.database.to_string())
             .field("shop_id", &self.shop_id)
             .finish()
     }
 }
 
 impl SharedBudget {
-    /// The budget of `shop_id` in the database at `database`, spent through `link`.
-    pub fn new(database: Database, busy_timeout: Duration, shop_id: &str, link: &BudgetLink) -> SharedBudget {
-        SharedBudget {
-            database,
-            busy_timeout,
-            shop_id: shop_id.to_string(),
-            conn: link.clone(),
-            degraded: AtomicBool::new(false),
-        }
+    /// The budget of `shop_id`, spent through `link`.
+    pub fn new(shop_id: &str, link: &BudgetLink) -> SharedBudget {
+        SharedBudget { shop_id: shop_id.to_string(), link: link.clone(), degraded: AtomicBool::new(false) }
     }
 
     /// Spends a slot now, or says how long until one frees.
     async fn take(&self, per_sec: usize, window: Duration) -> Result<Option<Duration>, String> {
         let (conn, database, busy, shop) =
-            (Arc::clone(&self.conn.0), self.database.clone(), self.busy_timeout, self.shop_id.clone());
+            (Arc::clone(&self.link.conn), self.link.database.clone(), self.link.busy_timeout, self.shop_id.clone());
         let per = u32::try_from(per_sec).unwrap_or(u32::MAX);
         let window_ms = window.as_millis() as i64;
         tokio::task::spawn_blocking(move || {
@@ -167,11 +175,11 @@ mod tests {
         // Two processes' limiters, as far as the database can tell.
         let a = Arc::new(RateLimiter::shared(
             3,
-            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s", &BudgetLink::default()),
+            SharedBudget::new("s", &BudgetLink::new(Database::Sqlite(db.clone()), Duration::from_secs(10))),
         ));
         let b = Arc::new(RateLimiter::shared(
             3,
-            SharedBudget::new(Database::Sqlite(db.clone()), Duration::from_secs(10), "s", &BudgetLink::default()),
+            SharedBudget::new("s", &BudgetLink::new(Database::Sqlite(db.clone()), Duration::from_secs(10))),
         ));
         let start = std::time::Instant::now();
         let mut tasks = Vec::new();

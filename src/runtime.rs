@@ -28,7 +28,7 @@ pub struct Runtime {
     pub shops: Vec<Arc<Shop>>,
     /// The links, resolved against their platforms; every store this runtime opens applies them.
     pub links: Arc<Vec<LinkPlan>>,
-    /// The connection every shop's rate budget is spent through (kept across reloads).
+    /// The connection every shop's rate budget is spent through (kept across reloads to the same database).
     budget_link: BudgetLink,
     /// Connections kept for reuse (kept across reloads).
     pool: Pool,
@@ -82,7 +82,10 @@ impl Runtime {
         let old: HashMap<&str, &Arc<RateLimiter>> =
             previous.map(|p| p.shops.iter().map(|s| (s.config.id.as_str(), &s.limiter)).collect()).unwrap_or_default();
         let transport = platforms::http::Transport::new(&config.http).map_err(|e| e.to_string())?;
-        let budget_link = previous.map(|p| p.budget_link.clone()).unwrap_or_default();
+        let budget_link = previous
+            .map(|p| p.budget_link.clone())
+            .filter(|link| link.reaches(&config.daemon.database))
+            .unwrap_or_else(|| BudgetLink::new(config.daemon.database.clone(), config.daemon.busy_timeout));
         // A reload may point at another database: only the same one keeps its connections.
         let most = config.daemon.parallel_passes + POOL_SPARE;
         let pool = previous
@@ -93,15 +96,9 @@ impl Runtime {
         for shop in &config.shops {
             let limiter = match old.get(shop.id.as_str()) {
                 Some(l) => Arc::clone(l),
-                None => Arc::new(RateLimiter::shared(
-                    shop.rate_limit_per_sec,
-                    SharedBudget::new(
-                        config.daemon.database.clone(),
-                        config.daemon.busy_timeout,
-                        &shop.id,
-                        &budget_link,
-                    ),
-                )),
+                None => {
+                    Arc::new(RateLimiter::shared(shop.rate_limit_per_sec, SharedBudget::new(&shop.id, &budget_link)))
+                }
             };
             let connector = platforms::connect(shop, &config.http, &transport, Arc::clone(&limiter))
                 .map_err(|e| format!("shop `{}`: {e}", shop.id))?;

@@ -42,9 +42,10 @@ pub struct Scheduler {
     passes: Arc<Semaphore>,
 }
 
-/// Most sync passes running at once unless `[daemon] parallel_passes` says otherwise. Hundreds of shops on one schedule all tick in the same
-/// second; unbounded, every pass holds its connection, buffers and rows at the same moment and
-/// the daemon's peak memory grows with the number of shops. Commits queue on SQLite's one writer
+/// Most sync passes running at once unless `[daemon] parallel_passes` says otherwise. Hundreds
+/// of shops on one schedule all tick in the same second; unbounded, every pass holds its
+/// connection, buffers and rows at the same moment and the daemon's peak memory grows with the
+/// number of shops. Commits queue on SQLite's one writer
 /// anyway; 32 keep plenty of slow vendor calls in flight.
 pub const PARALLEL_PASSES: usize = 32;
 
@@ -140,15 +141,9 @@ impl Scheduler {
                 if cancel.is_cancelled() {
                     return;
                 }
-                if busy.swap(true, Ordering::SeqCst) {
+                if !start(busy, &tracker, cancel, work) {
                     tracing::info!(job = key, "skipped: the previous run is still going");
-                    return;
                 }
-                let fired = Utc::now();
-                tracker.spawn(async move {
-                    work.run(&cancel, fired).await;
-                    busy.store(false, Ordering::SeqCst);
-                });
             })
         })
         .map_err(|e| SchedulerError(format!("job `{key}`: cron line `{cron}`: {e}")))?;
@@ -162,15 +157,7 @@ impl Scheduler {
     pub fn flush_now(&self, rt: Arc<Runtime>) {
         let Ok(mut busy) = self.busy.lock() else { return };
         let busy = Arc::clone(busy.entry("outbox".to_string()).or_default());
-        if busy.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let cancel = self.cancel.clone();
-        let work = Work { rt, target: Target::Flush, passes: None };
-        self.tracker.spawn(async move {
-            work.run(&cancel, Utc::now()).await;
-            busy.store(false, Ordering::SeqCst);
-        });
+        start(busy, &self.tracker, self.cancel.clone(), Arc::new(Work { rt, target: Target::Flush, passes: None }));
     }
 
     /// Stops new runs, waits up to `drain` for running ones; true when all finished in time.
@@ -180,6 +167,20 @@ impl Scheduler {
         self.tracker.close();
         tokio::time::timeout(drain, self.tracker.wait()).await.is_ok()
     }
+}
+
+/// Runs `work` on `tracker` now, unless `busy` says the job's previous run is still going
+/// (then false); `busy` is cleared when the run ends.
+fn start(busy: Arc<AtomicBool>, tracker: &TaskTracker, cancel: CancellationToken, work: Arc<Work>) -> bool {
+    if busy.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    let fired = Utc::now();
+    tracker.spawn(async move {
+        work.run(&cancel, fired).await;
+        busy.store(false, Ordering::SeqCst);
+    });
+    true
 }
 
 enum Target {

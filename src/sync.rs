@@ -13,12 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// What a finished pass did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct PassReport {
-    /// Row counts over all batches.
+    /// Row counts over all batches (none when another process held the pass).
     pub counts: BatchCounts,
-    /// Skipped because another process held the pass: that process, as `status` names it.
-    pub held_by: Option<String>,
 }
 
 /// A failed pass, naming the shop and stream.
@@ -114,7 +112,7 @@ pub async fn run_pass_with(
         Ok(Hold::Taken(lease)) => lease,
         Ok(Hold::Skipped(by)) => {
             tracing::info!(shop = shop.config.id, %stream, holder = by, "sync pass skipped: another process holds it");
-            return Ok(PassReport { counts: BatchCounts::default(), held_by: Some(by) });
+            return Ok(PassReport { counts: BatchCounts::default() });
         }
         Ok(Hold::Cancelled) => return Err(fail(SyncError::Interrupted)),
         Err(e) => return Err(fail(e.into())),
@@ -202,7 +200,7 @@ async fn pass(
         tracing::error!(shop = shop_id, %stream, error = %e, "could not record the end of the pass");
     }
     match result {
-        Ok(()) => Ok(PassReport { counts, held_by: None }),
+        Ok(()) => Ok(PassReport { counts }),
         Err(e) => Err(fail(e, counts)),
     }
 }

@@ -65,8 +65,7 @@ fn late(schedule: &str, tz: chrono_tz::Tz, last_success: Option<DateTime<Utc>>, 
 /// Who holds `shop` × `job` now: a lease that has not run out.
 fn live_holder(leases: &[LeaseRow], shop: &str, job: &str, now: DateTime<Utc>) -> Option<String> {
     let l = leases.iter().find(|l| l.shop_id == shop && l.job == job)?;
-    (parse(Some(&l.lease_until))? > now)
-        .then(|| l.holder.as_ref().map_or_else(|| format!("holder {}", l.holder_id), HolderRow::describe))
+    (parse(Some(&l.lease_until))? > now).then(|| l.held_by())
 }
 
 fn parse(t: Option<&str>) -> Option<DateTime<Utc>> {

@@ -52,6 +52,13 @@ pub struct LeaseRow {
     pub holder_id: String,
 }
 
+impl LeaseRow {
+    /// Its holder as `status` and the logs name it (its id alone once the holder is forgotten).
+    pub fn held_by(&self) -> String {
+        self.holder.as_ref().map_or_else(|| format!("holder {}", self.holder_id), HolderRow::describe)
+    }
+}
+
 /// What [`Store::take_back`] released of a dead holder.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TakenBack {
@@ -75,22 +82,13 @@ pub struct Lease {
 impl Store {
     /// Records `h` as a holder (again, with a fresh `seen_at`).
     pub fn register_holder(&mut self, h: &Holder, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.exec(
-            "INSERT INTO holders (id, host, pid, started, kind, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
-            args![h.id, h.host, h.pid, h.started, h.kind, ts(now)],
-        )
-        .map(drop)
+        let recorded = record_holder(&mut *self.conn.borrow_mut(), h, &ts(now));
+        recorded.map_err(|e| self.err(e))
     }
 
     /// Every recorded holder.
     pub fn holders(&self) -> Result<Vec<HolderRow>, StoreError> {
         self.rows("SELECT id, host, pid, started, kind, seen_at FROM holders ORDER BY host, pid", &[], holder_row)
-    }
-
-    /// The holder recorded as `id`, if any.
-    pub fn holder(&self, id: &str) -> Result<Option<HolderRow>, StoreError> {
-        self.row("SELECT id, host, pid, started, kind, seen_at FROM holders WHERE id = ?1", args![id], holder_row)
     }
 
     /// Takes back everything holder `id` claimed — its pushes in flight become due at once and
@@ -126,7 +124,7 @@ impl Store {
         let tick = tick.map(ts);
         // Instances tick at the same second but start their passes when they can: the first to
         // start runs the tick, the others find it run (a manual run, without a tick, always runs).
-        let taken = self.exec(
+        let taken = self.execute(
             "INSERT INTO leases (shop_id, job, holder, claim, lease_until, taken_at, tick)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (shop_id, job) DO UPDATE SET holder = excluded.holder, claim = excluded.claim,
@@ -155,7 +153,7 @@ impl Store {
     /// someone else took it, or our holder was taken back).
     pub fn renew_lease(&mut self, lease: &Lease, now: DateTime<Utc>, length: Duration) -> Result<bool, StoreError> {
         let until = ts(now + ChronoDuration::from_std(length).unwrap_or(ChronoDuration::seconds(120)));
-        let n = self.exec(
+        let n = self.execute(
             "UPDATE leases SET lease_until = ?4 WHERE shop_id = ?1 AND job = ?2 AND claim = ?3",
             args![lease.shop_id, lease.job, lease.claim, until],
         )?;
@@ -165,7 +163,7 @@ impl Store {
     /// Ends a lease this process holds (a no-op when it is no longer ours). The row stays,
     /// expired, so the tick it ran for is remembered.
     pub fn drop_lease(&mut self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.exec(
+        self.execute(
             "UPDATE leases SET lease_until = ?4 WHERE shop_id = ?1 AND job = ?2 AND claim = ?3",
             args![lease.shop_id, lease.job, lease.claim, ts(now)],
         )
@@ -250,6 +248,17 @@ impl Store {
             Ok(None)
         })
     }
+}
+
+/// Records `h` in `holders` through `c` (a connection, or the transaction of a claim that names
+/// it), refreshing its `seen_at`.
+pub(super) fn record_holder(c: &mut impl Exec, h: &Holder, now: &str) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO holders (id, host, pid, started, kind, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        args![h.id, h.host, h.pid, h.started, h.kind, now],
+    )
+    .map(drop)
 }
 
 fn pid(r: &mut Row, i: usize) -> Result<u32, DbError> {
@@ -343,7 +352,7 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(due, vec![("1".to_string(), true)]);
-        assert!(s.holder("dead").unwrap().is_none());
+        assert!(s.holders().unwrap().iter().all(|h| h.id != "dead"), "the dead holder is forgotten");
         assert_eq!(s.leases(None).unwrap().len(), 1);
     }
 

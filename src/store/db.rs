@@ -3,8 +3,8 @@
 //! transactions.
 //!
 //! Architecture invariant: store logic is written once, in SQL both backends read (`?1`
-//! parameters, `ON CONFLICT`, `CAST`, `RETURNING`); the backends differ only in this file and
-//! in their schema files. Statements are written with SQLite's `?N` and rewritten to `$N` here.
+//! parameters, `ON CONFLICT`, `CAST`, `RETURNING`); the backends differ only in this file, in
+//! opening and migrating a database (`store/mod.rs`), and in their schema files. Statements are written with SQLite's `?N` and rewritten to `$N` here.
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql as PgToSql, Type};
@@ -25,6 +25,9 @@ pub enum DbError {
     /// A stored value is not what the store expects in that column.
     #[error("{0}")]
     Value(String),
+    /// The lease a write was made under is no longer this process's; says which work.
+    #[error("{0}")]
+    LeaseLost(String),
 }
 
 /// PostgreSQL's own message, with its detail, rather than "db error".
@@ -487,6 +490,14 @@ impl Conn {
                 let c = &mut **c;
                 Ok(blocking(|| c.batch_execute(sql))?)
             }
+        }
+    }
+
+    /// The SQL expression reading text field `key` of the JSON in `column`.
+    pub fn json_text(&self, column: &str, key: &str) -> String {
+        match self {
+            Conn::Lite(_) => format!("json_extract({column}, '$.{key}')"),
+            Conn::Pg(..) => format!("(CAST({column} AS JSON) ->> '{key}')"),
         }
     }
 

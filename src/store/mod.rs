@@ -412,8 +412,9 @@ impl Store {
         self.conn.borrow_mut().query(sql, params).map_err(|e| self.err(e))
     }
 
-    /// Runs one statement outside a transaction; the rows it changed.
-    fn exec(&self, sql: &str, params: &[Param<'_>]) -> Result<usize, StoreError> {
+    /// Runs one statement (`?1` parameters) outside a transaction on either backend; the rows it
+    /// changed. Also for tests and admin tools.
+    pub fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<usize, StoreError> {
         self.conn.borrow_mut().execute(sql, params).map_err(|e| self.err(e))
     }
 
@@ -453,15 +454,7 @@ impl Store {
 
     /// The SQL expression reading text field `key` of the JSON in `column`.
     fn json_field(&self, column: &str, key: &str) -> String {
-        match self.backend() {
-            "postgres" => format!("(CAST({column} AS JSON) ->> '{key}')"),
-            _ => format!("json_extract({column}, '$.{key}')"),
-        }
-    }
-
-    /// Runs an ad-hoc statement (`?1` parameters) on either backend: for tests and admin tools.
-    pub fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<usize, StoreError> {
-        self.exec(sql, params)
+        self.conn.borrow().json_text(column, key)
     }
 
     /// The error of a failed operation on this database.
@@ -475,6 +468,7 @@ impl Store {
             DbError::Sqlite(source) => StoreError::Sqlite { path, source },
             DbError::Postgres(source) => StoreError::Postgres { path, source: PgError(source) },
             DbError::Value(what) => StoreError::BadRow { path, what },
+            DbError::LeaseLost(what) => StoreError::LeaseLost { path, what },
         }
     }
 }

@@ -162,11 +162,7 @@ impl Store {
             }
             if !claimed.is_empty() {
                 // The claims name this process; record who that is, so a later start can prove it dead.
-                tx.execute(
-                    "INSERT INTO holders (id, host, pid, started, kind, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (id) DO NOTHING",
-                    args![me.id, me.host, me.pid, me.started, me.kind, now_text],
-                )?;
+                super::claims::record_holder(tx, me, &now_text)?;
             }
             Ok(claimed)
         })
@@ -176,16 +172,16 @@ impl Store {
     pub fn settle(&mut self, claim: &Claimed, how: &Settlement, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let now = ts(now);
         let n = match how {
-            Settlement::Done { read_back } => self.exec(
+            Settlement::Done { read_back } => self.execute(
                 "UPDATE outbox SET state = 'done', done_at = ?3, lease_until = NULL, needs_read_back = 0, settled_by = ?4, last_error = NULL
                  WHERE id = ?1 AND state = 'in_flight' AND attempts = ?2",
                 args![claim.id, claim.attempts, now, if *read_back { "read_back" } else { "sent" }],
             ),
-            Settlement::Failed(reason) => self.exec(
+            Settlement::Failed(reason) => self.execute(
                 "UPDATE outbox SET state = 'failed', last_error = ?3, lease_until = NULL WHERE id = ?1 AND state = 'in_flight' AND attempts = ?2",
                 args![claim.id, claim.attempts, reason],
             ),
-            Settlement::Retry { reason, at, may_have_applied } => self.exec(
+            Settlement::Retry { reason, at, may_have_applied } => self.execute(
                 "UPDATE outbox SET state = 'pending', last_error = ?3, next_attempt_at = ?4, lease_until = NULL,
                     needs_read_back = CASE WHEN ?5 = 1 THEN 1 ELSE needs_read_back END
                  WHERE id = ?1 AND state = 'in_flight' AND attempts = ?2",
@@ -238,7 +234,7 @@ impl Store {
 
     /// Puts failed entries back to pending with a fresh attempt count: one id, or all with `None`.
     pub fn outbox_retry(&mut self, id: Option<i64>, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.exec(
+        self.execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2, needs_read_back = 1
              WHERE state = 'failed' AND (CAST(?1 AS BIGINT) IS NULL OR id = ?1)",
             args![id, ts(now)],

@@ -76,17 +76,16 @@ impl Store {
         batch: &Batch,
         now: DateTime<Utc>,
     ) -> Result<BatchCounts, StoreError> {
-        let path = self.path.clone();
-        let fenced = std::cell::Cell::new(false);
-        let committed = self.write(|tx| {
+        self.write(|tx| {
             if let Some(lease) = lease {
                 let ours = format!(
                     "SELECT claim FROM leases WHERE shop_id = ?1 AND job = ?2 AND claim = ?3{}",
                     tx.for_share()
                 );
                 if tx.query_opt(&ours, args![lease.shop_id, lease.job, lease.claim])?.is_none() {
-                    fenced.set(true);
-                    return Err(DbError::Value(String::new()));
+                    return Err(DbError::LeaseLost(format!(
+                        "shop `{shop_id}` {stream}: another process holds this pass now; the batch was not written"
+                    )));
                 }
             }
             // A shop's batches commit one at a time, as SQLite's one writer makes them: a
@@ -133,16 +132,7 @@ impl Store {
                 )?;
             }
             Ok(counts)
-        });
-        match committed {
-            Err(_) if fenced.get() => Err(StoreError::LeaseLost {
-                path,
-                what: format!(
-                    "shop `{shop_id}` {stream}: another process holds this pass now; the batch was not written"
-                ),
-            }),
-            other => other,
-        }
+        })
     }
 }
 

@@ -75,7 +75,7 @@ impl Store {
 
     /// Replaces a stream's cursor (for `resync`); `None` makes the next pass a backfill.
     pub fn set_cursor(&mut self, shop_id: &str, stream: Stream, cursor: Option<&str>) -> Result<(), StoreError> {
-        self.exec(
+        self.execute(
             "INSERT INTO sync_state (shop_id, stream, cursor) VALUES (?1, ?2, ?3)
              ON CONFLICT (shop_id, stream) DO UPDATE SET cursor = excluded.cursor",
             args![shop_id, stream.as_str(), cursor],
@@ -86,7 +86,7 @@ impl Store {
     /// Records the start of a pass; returns the run id.
     pub fn run_started(&mut self, shop_id: &str, stream: Stream, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let now = ts(now);
-        self.exec(
+        self.execute(
             "INSERT INTO sync_state (shop_id, stream, last_started_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (shop_id, stream) DO UPDATE SET last_started_at = excluded.last_started_at",
             args![shop_id, stream.as_str(), now],
@@ -110,13 +110,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let RunEnd { counts, error, incomplete } = end;
         let now = ts(now);
-        self.exec(
+        self.execute(
             "UPDATE sync_state SET last_finished_at = ?3, last_error = ?4, incomplete = ?5,
                 last_success_at = CASE WHEN CAST(?4 AS TEXT) IS NULL THEN ?3 ELSE last_success_at END
              WHERE shop_id = ?1 AND stream = ?2",
             args![shop_id, stream.as_str(), now, error, incomplete],
         )?;
-        self.exec(
+        self.execute(
             "UPDATE sync_runs SET finished_at = ?2, ok = ?3, rows_seen = ?4, rows_changed = ?5, error = ?6,
                 shortfall = ?7 WHERE id = ?1",
             args![run_id, now, error.is_none(), counts.seen, counts.changed(), error, incomplete],
@@ -216,7 +216,7 @@ impl Store {
                 AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.holder = h.id) LIMIT ?2)",
         ] {
             loop {
-                let n = self.exec(sql, args![cutoff, PRUNE_BATCH])?;
+                let n = self.execute(sql, args![cutoff, PRUNE_BATCH])?;
                 total += n;
                 if n < PRUNE_BATCH {
                     break;
