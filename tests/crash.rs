@@ -15,7 +15,7 @@ use ordersync::store::NewEntry;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const YM: &str = "crash-ym";
@@ -24,17 +24,6 @@ const GM_SECRET: &str = "crash-gm-secret";
 const LB: &str = "crash-lb";
 const SS: &str = "crash-ss";
 const KILLS: usize = 6;
-
-fn spawn_daemon(dir: &TestDir) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ordersync"))
-        .arg("--config")
-        .arg(&dir.config_path)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon starts")
-}
 
 fn status_push(shop: &str, order: &str, status: OrderStatus) -> NewEntry {
     NewEntry { shop_id: shop.into(), order_no: order.into(), payload: PushPayload::Status { status } }
@@ -162,7 +151,7 @@ refunds = {every}
     let mut running: Vec<Child> = Vec::new();
     for round in 0..KILLS {
         while running.len() < instances {
-            running.push(spawn_daemon(&dir));
+            running.push(dir.spawn_daemon());
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         if dir.database_exists() {
@@ -202,7 +191,7 @@ refunds = {every}
         f.set_faults(Faults::default());
     }
     while running.len() < instances {
-        running.push(spawn_daemon(&dir));
+        running.push(dir.spawn_daemon());
     }
     let converged = |dir: &TestDir| {
         let store = dir.store();

@@ -12,7 +12,7 @@ use ordersync::sim::ymcart::YmSim;
 use ordersync::sim::{Faults, Simulator};
 use ordersync::store::NewEntry;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SHOP: &str = "ym";
@@ -21,12 +21,6 @@ fn ordersync(dir: &TestDir, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ordersync"));
     c.arg("--config").arg(&dir.config_path).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     c
-}
-
-fn spawn_daemon(dir: &TestDir) -> Child {
-    let mut c = ordersync(dir, &["run"]);
-    c.stdout(Stdio::null()).stderr(Stdio::null());
-    c.spawn().expect("daemon starts")
 }
 
 /// One YMCart shop; `push` and `orders` are cron lines, `lease` is `lease_secs`.
@@ -115,7 +109,7 @@ async fn daemon_cli_sync_and_cli_flush_spend_one_budget() {
             store.enqueue(e, Utc::now()).unwrap();
         }
     }
-    let mut daemon = spawn_daemon(&dir);
+    let mut daemon = dir.spawn_daemon();
     // Let the daemon's first pass get going before the admin joins in.
     let deadline = Instant::now() + Duration::from_secs(20);
     while sim.requests().is_empty() && Instant::now() < deadline {
@@ -160,7 +154,7 @@ async fn a_restarted_daemon_resends_a_sigkilled_daemons_pushes_without_waiting_f
             store.enqueue(e, Utc::now()).unwrap();
         }
     }
-    let mut first = spawn_daemon(&dir);
+    let mut first = dir.spawn_daemon();
     let deadline = Instant::now() + Duration::from_secs(20);
     // Kill it once a push has landed at the vendor and before its (late) answer arrives.
     while sim.applied_pushes().is_empty() {
@@ -173,7 +167,7 @@ async fn a_restarted_daemon_resends_a_sigkilled_daemons_pushes_without_waiting_f
     assert!(in_flight > 0, "the kill left claims in flight");
     sim.set_faults(Faults::default());
 
-    let mut second = spawn_daemon(&dir);
+    let mut second = dir.spawn_daemon();
     let restarted = Instant::now();
     while count(&dir.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'") < plan.len() as i64 {
         // Far below the 600 s lease: the claims were taken back, not waited out.
@@ -208,13 +202,13 @@ async fn a_second_daemon_takes_over_the_passes_of_a_sigkilled_one_at_once() {
     let server = sim.serve().await.unwrap();
     let dir = TestDir::new();
     write_config(&dir, &server.base_url(), 20, "0 0 0 1 1 *", "* * * * * *", 600);
-    let mut a = spawn_daemon(&dir);
+    let mut a = dir.spawn_daemon();
     let deadline = Instant::now() + Duration::from_secs(20);
     while count(&dir.store(), "SELECT COUNT(*) FROM leases WHERE job = 'orders'") == 0 {
         assert!(Instant::now() < deadline, "the first daemon never held a pass");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut b = spawn_daemon(&dir);
+    let mut b = dir.spawn_daemon();
     // While A holds the pass, B skips it; kill A in the middle of it.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let holder_pid = count(

@@ -11,23 +11,12 @@ use ordersync::sim::{liangben::LbSim, ymcart::YmSim, Faults, Simulator};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const YM: &str = "lkc-ym";
 const LB: &str = "lkc-lb";
 const ROUNDS: usize = 6;
-
-fn spawn_daemon(dir: &TestDir) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ordersync"))
-        .arg("--config")
-        .arg(&dir.config_path)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon starts")
-}
 
 /// Every ship push the storefront applied: (order, carrier, tracking) → times.
 fn applied(ym: &YmSim) -> BTreeMap<(String, String, String), usize> {
@@ -133,7 +122,7 @@ to = "ym"
             assert!(lb.correct_tracking(LB, &r.purchase_sn, "CORRECTED-LKC"));
             corrected = true;
         }
-        let mut child = spawn_daemon(&dir);
+        let mut child = dir.spawn_daemon();
         let pending = |dir: &TestDir| {
             dir.database_exists()
                 && count(dir.reader(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')") > 0
@@ -161,7 +150,7 @@ to = "ym"
     assert!(want.keys().any(|k| k.2 == "CORRECTED-LKC"), "the corrected number is expected");
     eprintln!("number before the correction forwarded too: {superseded:?}");
     want.extend(superseded.map(|k| (k, 1)));
-    let mut child = spawn_daemon(&dir);
+    let mut child = dir.spawn_daemon();
     let start = Instant::now();
     loop {
         let open = count(dir.reader(), "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight')");

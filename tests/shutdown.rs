@@ -8,19 +8,8 @@ use common::{count, spawn_ymcart, TestEnv, SHOP, TOKEN};
 use ordersync::platforms::PushPayload;
 use ordersync::sim::{Faults, Simulator};
 use ordersync::store::NewEntry;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-
-fn spawn_daemon(env: &TestEnv) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ordersync"))
-        .arg("--config")
-        .arg(&env.config_path)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon starts")
-}
 
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -48,7 +37,7 @@ async fn sigterm_during_a_sync_exits_zero_within_the_drain_timeout() {
     let env = spawn_ymcart(2000, 30, 81).await;
     // Every answer takes 300 ms, so a pass of ~40 pages is running when the signal comes.
     env.sim.set_faults(Faults { slow: 1.0, slow_ms: 300, ..Faults::default() });
-    let mut child = spawn_daemon(&env);
+    let mut child = env.test_dir.spawn_daemon();
     wait_until("a pass in progress", Duration::from_secs(30), || {
         db_exists(&env) && count(&env.store(), "SELECT COUNT(*) FROM sync_runs WHERE finished_at IS NULL") > 0
     });
@@ -95,7 +84,7 @@ async fn sigterm_during_a_flush_leaves_no_entry_in_flight_without_a_lease() {
         store.enqueue(&NewEntry { shop_id: SHOP.into(), order_no: order.clone(), payload }, Utc::now()).unwrap();
     }
     env.sim.set_faults(Faults { slow: 1.0, slow_ms: 400, ..Faults::default() });
-    let mut child = spawn_daemon(&env);
+    let mut child = env.test_dir.spawn_daemon();
     wait_until("pushes in flight", Duration::from_secs(30), || {
         count(&env.store(), "SELECT COUNT(*) FROM outbox WHERE state = 'done'") > 0
     });

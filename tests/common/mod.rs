@@ -120,6 +120,18 @@ impl TestDir {
         Store::connect(&self.database, std::time::Duration::from_secs(10)).expect("database opens")
     }
 
+    /// `ordersync run` on this folder's config, its output discarded.
+    pub fn spawn_daemon(&self) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ordersync"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("daemon starts")
+    }
+
     /// A connection kept open for the test's reads (each query sees every commit before it).
     pub fn reader(&self) -> &Store {
         self.reader.get_or_init(|| self.store())
